@@ -1,0 +1,37 @@
+# Every target creates .venv and installs nbflow with its dev tools first, so each
+# works on a fresh clone with only Python 3.11+ and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint lab bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## run the example notebooks headless against the default store
+	$(BIN)/python notebooks/run_all.py
+
+test: $(STAMP)  ## ruff + the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+lab: $(STAMP)  ## JupyterLab on notebooks/
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
+	$(BIN)/python bench/fanout.py 1000
+	$(BIN)/python bench/fanout.py 10000
+	$(BIN)/python bench/fanout.py 100000
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache notebooks/.nbflow

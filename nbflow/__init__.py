@@ -1,0 +1,81 @@
+"""nbflow: notebook-first orchestration with dynamic fan-out, stored in DuckDB.
+
+The vocabulary is Dagster's, so ``import nbflow as dg`` runs Dagster's examples.
+Importing nbflow is cheap: duckdb, pandas, IPython and widgets load on first use.
+"""
+
+from __future__ import annotations
+
+from nbflow.definitions import (
+    DynamicOut,
+    DynamicOutput,
+    Field,
+    GraphDefinition,
+    In,
+    JobDefinition,
+    OpDefinition,
+    Out,
+    Output,
+    RetryPolicy,
+    file_relative_path,
+    graph,
+    job,
+    op,
+)
+from nbflow.errors import (
+    ConfigError,
+    DefinitionError,
+    DuplicateMappingKeyError,
+    DynamicWiringError,
+    InvalidKeyError,
+    NbflowError,
+    OutputNotFoundError,
+    RunNotFoundError,
+    StepExecutionError,
+    StoreError,
+    StoreLockedError,
+    StoreVersionError,
+)
+from nbflow.execution.context import AssetExecutionContext, OpExecutionContext, build_op_context
+from nbflow.instance import Instance, instance
+from nbflow.partitions.keys import validate_key
+from nbflow.run import ExecuteInProcessResult, Run
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssetExecutionContext",
+    "ConfigError",
+    "DefinitionError",
+    "DuplicateMappingKeyError",
+    "DynamicOut",
+    "DynamicOutput",
+    "DynamicWiringError",
+    "ExecuteInProcessResult",
+    "Field",
+    "GraphDefinition",
+    "In",
+    "Instance",
+    "InvalidKeyError",
+    "JobDefinition",
+    "NbflowError",
+    "OpDefinition",
+    "OpExecutionContext",
+    "Out",
+    "Output",
+    "OutputNotFoundError",
+    "RetryPolicy",
+    "Run",
+    "RunNotFoundError",
+    "StepExecutionError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreVersionError",
+    "build_op_context",
+    "file_relative_path",
+    "graph",
+    "instance",
+    "job",
+    "op",
+    "validate_key",
+]

@@ -1,0 +1,79 @@
+"""The exception tree: one root, :class:`NbflowError`, and a class per kind of mistake.
+
+Messages say what went wrong and how to fix it. Where a builtin exception is what
+users already catch, the class also derives from it (``KeyError``, ``TypeError``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class NbflowError(Exception):
+    """Root of every error nbflow raises on purpose."""
+
+
+class DefinitionError(NbflowError):
+    """An op, graph or job is defined or wired in a way nbflow cannot run."""
+
+
+class DynamicWiringError(DefinitionError):
+    """A dynamic output is used in a way that is not allowed (see the message)."""
+
+
+class InvalidKeyError(NbflowError, ValueError):
+    """A mapping key or partition key breaks the key rules."""
+
+
+class ConfigError(NbflowError, ValueError):
+    """The run config does not fit the ops' config schemas."""
+
+
+class StepExecutionError(NbflowError):
+    """A run failed; raised by ``execute_in_process(raise_on_error=True)``."""
+
+
+class DuplicateMappingKeyError(NbflowError):
+    """An op yielded the same mapping key twice in one step."""
+
+
+class OutputNotFoundError(NbflowError, KeyError):
+    """A requested output was not produced (or not stored) by the run."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else ""
+
+
+class RunNotFoundError(NbflowError, KeyError):
+    """No run with that id is stored."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class StoreError(NbflowError):
+    """The DuckDB store cannot be used as asked."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the store file for longer than the lock timeout."""
+
+
+class StoreVersionError(StoreError):
+    """The store was written by a newer nbflow than this one."""
+
+
+def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    """Return up to ``n`` candidates, the closest matches to ``name`` first."""
+    pool = list(dict.fromkeys(candidates))
+    near = difflib.get_close_matches(name, pool, n=n, cutoff=0.0)
+    return near[:n]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """A short ``"Valid ones (closest first): a, b"`` suffix for error messages."""
+    near = closest(name, candidates)
+    if not near:
+        return "There are none."
+    return "Valid ones (closest first): " + ", ".join(repr(c) for c in near) + "."

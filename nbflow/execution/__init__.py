@@ -1,0 +1,1 @@
+"""Execution: run plans, step running, back ends, and the pipelined executor."""

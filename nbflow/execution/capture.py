@@ -1,0 +1,108 @@
+"""Per-step capture of ``print`` and ``logging`` output.
+
+While a run executes, ``sys.stdout``/``sys.stderr`` are wrapped by a tee that still
+writes to the real stream (the notebook shows it as usual) and also appends to
+the buffer of the step running on the current thread. A root ``logging`` handler
+does the same for log records. Setting the current buffer is one attribute write,
+so capture costs nothing for steps that print nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import Any
+
+_local = threading.local()
+_install_lock = threading.Lock()
+_installed = 0
+_saved: dict[str, Any] = {}
+
+
+def current_buffer() -> list | None:
+    return getattr(_local, "buf", None)
+
+
+def set_buffer(buf: list | None) -> list | None:
+    """Make ``buf`` the current thread's capture buffer; return the previous one."""
+    prev = getattr(_local, "buf", None)
+    _local.buf = buf
+    return prev
+
+
+class _Tee:
+    def __init__(self, real: Any, stream: str) -> None:
+        self._real, self._stream = real, stream
+
+    def write(self, text: str) -> int:
+        buf = getattr(_local, "buf", None)
+        if buf is not None and text:
+            buf.append((time.time(), self._stream, "INFO", text))
+        return self._real.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _CaptureHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        buf = getattr(_local, "buf", None)
+        if buf is None:
+            return
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not fail the step
+            message = str(record.msg)
+        if record.exc_info and record.exc_info[0] is not None:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        buf.append((record.created, "log", record.levelname, f"{record.name}: {message}"))
+
+
+_handler = _CaptureHandler(level=logging.NOTSET)
+
+
+def install() -> None:
+    """Start capturing (reference-counted: nested runs are fine)."""
+    global _installed
+    with _install_lock:
+        _installed += 1
+        if _installed > 1:
+            return
+        _saved["stdout"], _saved["stderr"] = sys.stdout, sys.stderr
+        sys.stdout = _Tee(sys.stdout, "stdout")  # type: ignore[assignment]
+        sys.stderr = _Tee(sys.stderr, "stderr")  # type: ignore[assignment]
+        logging.getLogger().addHandler(_handler)
+
+
+def uninstall() -> None:
+    global _installed
+    with _install_lock:
+        _installed -= 1
+        if _installed > 0:
+            return
+        # Only undo our own wrapping: something else may have replaced the streams since.
+        if isinstance(sys.stdout, _Tee):
+            sys.stdout = _saved["stdout"]
+        if isinstance(sys.stderr, _Tee):
+            sys.stderr = _saved["stderr"]
+        logging.getLogger().removeHandler(_handler)
+
+
+def join_chunks(buf: list) -> list[tuple[float, str, str, str]]:
+    """Merge consecutive stream chunks (``print`` writes text and newline apart) into lines."""
+    merged: list[tuple[float, str, str, str]] = []
+    pending: dict[str, list] = {}
+    for ts, kind, level, text in buf:
+        if kind in ("stdout", "stderr"):
+            parts = pending.setdefault(kind, [ts])
+            parts.append(text)
+            if text.endswith("\n"):
+                merged.append((parts[0], kind, level, "".join(parts[1:]).rstrip("\n")))
+                del pending[kind]
+        else:
+            merged.append((ts, kind, level, text))
+    for kind, parts in pending.items():
+        merged.append((parts[0], kind, "INFO", "".join(parts[1:])))
+    return merged

@@ -1,0 +1,197 @@
+"""Running one step: the op body for one node (and one mapping key).
+
+:func:`execute_step` is what a back end runs. It is a generator: it yields an
+:class:`ItemReport` for every ``DynamicOutput`` as soon as the op yields it (so
+mapped steps can start while the fan-out op is still running), then one final
+:class:`DoneReport`. It needs no store, so it can run in a worker process.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from nbflow.definitions.op import DEFAULT_OUTPUT, DynamicOutput, Output
+from nbflow.errors import DuplicateMappingKeyError, NbflowError
+from nbflow.execution import capture
+from nbflow.execution.context import OpExecutionContext
+
+SUCCESS, FAILURE, SKIPPED, CANCELED = "SUCCESS", "FAILURE", "SKIPPED", "CANCELED"
+
+
+class StepTask:
+    """Everything needed to run one attempt of one step."""
+
+    __slots__ = (
+        "config",
+        "inputs",
+        "key",
+        "key_index",
+        "node",
+        "op",
+        "partition_key",
+        "retry_number",
+        "run_config",
+        "run_id",
+        "step_key",
+    )
+
+    def __init__(self, node: str, key: str | None, key_index: int | None, op: Any, inputs: dict,
+                 config: Any, run_id: str, partition_key: str | None, run_config: dict) -> None:
+        self.node, self.key, self.key_index, self.op = node, key, key_index, op
+        self.step_key = node if key is None else f"{node}[{key}]"
+        self.inputs, self.config = inputs, config
+        self.retry_number = 0
+        self.run_id, self.partition_key, self.run_config = run_id, partition_key, run_config
+
+
+class ItemReport:
+    """One ``DynamicOutput`` yielded by a fan-out step."""
+
+    __slots__ = ("key", "output_name", "task", "value")
+
+    def __init__(self, task: StepTask, output_name: str, key: str, value: Any) -> None:
+        self.task, self.output_name, self.key, self.value = task, output_name, key, value
+
+
+class DoneReport:
+    """The end of one attempt: its status, static outputs, captured logs, timing, error."""
+
+    __slots__ = ("end", "error", "exception", "logs", "outputs", "start", "status", "task")
+
+    def __init__(self, task: StepTask, status: str, outputs: dict, logs: list, start: float,
+                 end: float, error: str | None = None, exception: BaseException | None = None) -> None:
+        self.task, self.status, self.outputs, self.logs = task, status, outputs, logs
+        self.start, self.end, self.error, self.exception = start, end, error, exception
+
+
+class StepFailure(NbflowError):
+    """The op body broke a rule of its declared outputs."""
+
+
+def _check_type(op: Any, what: str, name: str, value: Any, expected: Any) -> None:
+    if isinstance(expected, type) and not isinstance(value, expected):
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            return
+        raise StepFailure(
+            f"op '{op.name}' {what} '{name}' must be of type {expected.__name__}, "
+            f"got {type(value).__name__}: {value!r:.80}"
+        )
+
+
+def _static_outputs(op: Any, result: Any) -> dict[str, Any]:
+    outs = op.outs
+    if isinstance(result, Output):
+        return {result.output_name: result.value}
+    if len(outs) == 1:
+        return {next(iter(outs)): result}
+    if not outs:
+        return {}
+    if isinstance(result, tuple) and len(result) == len(outs):
+        return {name: (v.value if isinstance(v, Output) else v) for name, v in zip(outs, result, strict=False)}
+    raise StepFailure(
+        f"op '{op.name}' has {len(outs)} outputs ({', '.join(outs)}); return a tuple of "
+        f"{len(outs)} values in that order, or yield Output(value, output_name=...)."
+    )
+
+
+def execute_step(task: StepTask) -> Iterator[ItemReport | DoneReport]:
+    """Run one attempt of ``task``; yield item reports, then a done report."""
+    op = task.op
+    logs: list = []
+    start = time.time()
+    outputs: dict[str, Any] = {}
+    prev = capture.set_buffer(logs)
+    try:
+        for name, value in task.inputs.items():
+            expected = op.ins[name].dagster_type
+            if expected is not None:
+                _check_type(op, "input", name, value, expected)
+        if op.takes_context:
+            ctx = OpExecutionContext(
+                task.run_id, task.node, task.step_key, task.config, task.key,
+                task.retry_number, task.partition_key, task.run_config,
+            )
+            result = op.fn(ctx, **task.inputs)
+        else:
+            result = op.fn(**task.inputs)
+        if op.is_generator:
+            seen: dict[str, set] = {}
+            iterator = iter(result)
+            while True:
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    break
+                if isinstance(item, DynamicOutput):
+                    _check_dynamic(op, item, seen)
+                    capture.set_buffer(prev)
+                    yield ItemReport(task, item.output_name, item.mapping_key, item.value)
+                    prev = capture.set_buffer(logs)
+                elif isinstance(item, Output):
+                    _check_static(op, item, outputs)
+                    outputs[item.output_name] = item.value
+                else:
+                    raise StepFailure(
+                        f"op '{op.name}' yielded {item!r:.80}; a generator op must yield "
+                        f"Output(...) or DynamicOutput(...)."
+                    )
+        else:
+            outputs = _static_outputs(op, result)
+        _check_outputs(op, outputs)
+    except Exception as exc:  # the user's error: report it, the run goes on
+        capture.set_buffer(prev)
+        error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        yield DoneReport(task, FAILURE, {}, logs, start, time.time(), error, exc)
+        return
+    capture.set_buffer(prev)
+    yield DoneReport(task, SUCCESS, outputs, logs, start, time.time())
+
+
+def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set]) -> None:
+    out = op.outs.get(item.output_name)
+    if out is None or not out.is_dynamic:
+        raise StepFailure(
+            f"op '{op.name}' yielded DynamicOutput for output '{item.output_name}', which is not "
+            f"a DynamicOut of this op (its outputs: {list(op.outs)})."
+        )
+    keys = seen.setdefault(item.output_name, set())
+    if item.mapping_key in keys:
+        raise DuplicateMappingKeyError(
+            f"op '{op.name}' yielded the mapping key {item.mapping_key!r} twice"
+            + (f" (output '{item.output_name}')" if item.output_name != DEFAULT_OUTPUT else "")
+            + ". Mapping keys must be unique within one step."
+        )
+    keys.add(item.mapping_key)
+    if out.dagster_type is not None:
+        _check_type(op, "output", item.output_name, item.value, out.dagster_type)
+
+
+def _check_static(op: Any, item: Output, outputs: dict) -> None:
+    out = op.outs.get(item.output_name)
+    if out is None or out.is_dynamic:
+        raise StepFailure(
+            f"op '{op.name}' yielded Output for '{item.output_name}', which is not a static "
+            f"output of this op (its outputs: {list(op.outs)})."
+        )
+    if item.output_name in outputs:
+        raise StepFailure(f"op '{op.name}' yielded output '{item.output_name}' twice.")
+
+
+def _check_outputs(op: Any, outputs: dict) -> None:
+    for name, out in op.outs.items():
+        if out.is_dynamic:
+            continue
+        if name not in outputs:
+            if out.is_required and not op.is_generator:
+                raise StepFailure(f"op '{op.name}' did not produce its required output '{name}'.")
+            if out.is_required:
+                raise StepFailure(
+                    f"op '{op.name}' did not yield its required output '{name}'. Yield "
+                    f"Output(value, output_name={name!r}) or declare it Out(is_required=False)."
+                )
+            continue
+        if out.dagster_type is not None:
+            _check_type(op, "output", name, outputs[name], out.dagster_type)

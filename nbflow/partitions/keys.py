@@ -1,0 +1,69 @@
+"""The key rules, shared by mapping keys and partition keys.
+
+A key is any non-empty ``str`` of at most 255 characters with no control
+characters. Everything else -- spaces, commas, ``|``, ``/``, quotes, emoji, SQL --
+is a legal key and is stored and returned exactly. Dagster allows only
+``^[A-Za-z0-9_]+$`` for mapping keys, which forces users to sanitise and lose the
+original value; nbflow does not.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from nbflow.errors import InvalidKeyError
+
+MAX_KEY_LENGTH = 255
+
+
+def _first_control_char(key: str) -> str | None:
+    for ch in key:
+        if unicodedata.category(ch) == "Cc":
+            return ch
+    return None
+
+
+def validate_key(key: object, what: str = "key", *, forbid_range: bool = False) -> str:
+    """Return ``key`` if it is a valid key, else raise :class:`InvalidKeyError`.
+
+    Parameters
+    ----------
+    key:
+        The candidate key.
+    what:
+        How to call it in the message, e.g. ``"mapping key"`` or ``"partition key"``.
+    forbid_range:
+        Also reject ``...``, for places where it would read as a key range.
+
+    Examples
+    --------
+    >>> validate_key("päär/2024 q1|x,y")
+    'päär/2024 q1|x,y'
+    """
+    if not isinstance(key, str):
+        raise InvalidKeyError(
+            f"A {what} must be a str, but got {key!r} of type {type(key).__name__}. "
+            f"Convert it with str(...) first."
+        )
+    if (fast := key.isprintable()) and 0 < len(key) <= MAX_KEY_LENGTH and not forbid_range:
+        return key  # the common case, checked in C
+    if not key:
+        raise InvalidKeyError(f"A {what} must not be empty.")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKeyError(
+            f"The {what} {key[:40]!r}... is {len(key)} characters long; "
+            f"the limit is {MAX_KEY_LENGTH}. Use a shorter key (a hash of the value works)."
+        )
+    if not fast:
+        bad = _first_control_char(key)
+        if bad is not None:
+            raise InvalidKeyError(
+                f"The {what} {key!r} contains the control character {bad!r} "
+                f"(U+{ord(bad):04X}); keys may not contain control characters."
+            )
+    if forbid_range and "..." in key:
+        raise InvalidKeyError(
+            f"The {what} {key!r} contains '...', which reads as a key range here. "
+            f"Use another separator."
+        )
+    return key

@@ -1,0 +1,172 @@
+"""Handles on stored runs: :class:`Run` and Dagster's ``ExecuteInProcessResult``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbflow.errors import OutputNotFoundError, did_you_mean
+
+_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "INTERRUPTED"}
+
+
+class Run:
+    """One stored run. Everything reads from the store, so it works for any past run,
+    also after a kernel restart: ``nbflow.instance().get_run(run_id)``.
+
+    Examples
+    --------
+    >>> run = my_job.run()                           # doctest: +SKIP
+    >>> run.output("double", key="k1")               # doctest: +SKIP
+    """
+
+    def __init__(self, instance: Any, run_id: str, job: Any = None, outcome: Any = None) -> None:
+        self.instance = instance
+        self.run_id = run_id
+        self._job = job
+        self._outcome = outcome
+        self._row: dict[str, Any] | None = None
+
+    # -- record ----------------------------------------------------------------------------------
+    def _record(self) -> dict[str, Any]:
+        if self._row is None or self._row["status"] not in _TERMINAL:
+            self._row = self.instance.store.run_row(self.run_id)
+        return self._row
+
+    @property
+    def status(self) -> str:
+        return self._record()["status"]
+
+    @property
+    def success(self) -> bool:
+        return self.status == "SUCCESS"
+
+    @property
+    def job_name(self) -> str:
+        return self._record()["job_name"]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self._record()["tags"]
+
+    @property
+    def run_config(self) -> dict[str, Any]:
+        return self._record()["run_config"]
+
+    @property
+    def error(self) -> str | None:
+        return self._record()["error"]
+
+    # -- contents --------------------------------------------------------------------------------
+    def steps(self) -> Any:
+        """One row per step: key, op, mapping key, status, attempts, times, error, code version."""
+        return self.instance.store.steps(self.run_id)
+
+    def logs(self, step_key: str | None = None) -> Any:
+        """Captured ``print``/``logging``/``context.log`` output and engine events."""
+        return self.instance.store.logs(self.run_id, step_key)
+
+    def output(self, op: str, key: str | None = None, output_name: str = "result") -> Any:
+        """The stored value of an op's output.
+
+        For a mapped op, ``key=None`` gives ``{mapping_key: value}`` in yield order and
+        ``key="k"`` the value for one key.
+        """
+        store = self.instance.store
+        node_name, output_name = self._resolve(op, output_name)
+        mapped = self._is_mapped(node_name)
+        rows = store.output_rows(self.run_id, node_name, output_name, key, mapped)
+        if not rows:
+            raise OutputNotFoundError(self._missing_message(node_name, key, output_name))
+        if key is None and mapped:
+            return {k: v for k, v in rows}
+        return rows[0][1]
+
+    def _resolve(self, op: str, output_name: str) -> tuple[str, str]:
+        if self._job is not None and (op in self._job.nodes or op in self._job.graph_outputs):
+            return self._job.resolve_output(op, output_name)
+        return op, output_name
+
+    def _is_mapped(self, node_name: str) -> bool:
+        if self._job is not None and node_name in self._job.nodes:
+            return self._job.nodes[node_name].is_mapped
+        found = self.instance.sql(
+            "SELECT bool_or(mapping_key IS NOT NULL) AS m FROM steps WHERE run_id = ? AND op = ?",
+            [self.run_id, node_name],
+        )
+        return bool(found["m"].iloc[0]) if len(found) else False
+
+    def _missing_message(self, node: str, key: str | None, output_name: str) -> str:
+        ops = self.instance.store.job_nodes(self.run_id)
+        if node not in ops:
+            return f"Run {self.run_id[:8]} has no op '{node}'. {did_you_mean(node, ops)}"
+        where = f"op '{node}'" + (f" for mapping key {key!r}" if key is not None else "")
+        steps = self.instance.sql(
+            "SELECT step_key, status FROM steps WHERE run_id = ? AND op = ? "
+            + ("AND mapping_key = ?" if key is not None else ""),
+            [self.run_id, node] + ([key] if key is not None else []),
+        )
+        if steps.empty:
+            return f"No outputs found for output '{output_name}' from {where} in run {self.run_id[:8]}: no such step ran."
+        statuses = ", ".join(f"{r.step_key}: {r.status}" for r in steps.head(5).itertuples())
+        return (
+            f"No outputs found for output '{output_name}' from {where} in run {self.run_id[:8]} "
+            f"({statuses})."
+        )
+
+    # -- Dagster compatibility ---------------------------------------------------------------
+    def as_execution_result(self) -> ExecuteInProcessResult:
+        return ExecuteInProcessResult(self)
+
+    def __repr__(self) -> str:
+        return f"<Run {self.run_id[:8]} {self.job_name} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        steps = self.steps()
+        counts = steps.groupby("status").size().to_dict() if len(steps) else {}
+        summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "no steps"
+        return (
+            f"<div><b>Run</b> <code>{html.escape(self.run_id)}</code> of "
+            f"<b>{html.escape(self.job_name)}</b>: <b>{self.status}</b> ({summary})</div>"
+        )
+
+
+class ExecuteInProcessResult:
+    """What ``job.execute_in_process()`` returns, as in Dagster."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self._outcome = run._outcome
+
+    @property
+    def success(self) -> bool:
+        return self._outcome.status == "SUCCESS" if self._outcome else self.run.success
+
+    @property
+    def run_id(self) -> str:
+        return self.run.run_id
+
+    @property
+    def dagster_run(self) -> Run:
+        return self.run
+
+    def output_for_node(self, node_str: str, output_name: str = "result") -> Any:
+        """The output of a node; ``{mapping_key: value}`` for a mapped node."""
+        job = self.run._job
+        if job is None or self._outcome is None:
+            return self.run.output(node_str, output_name=output_name)
+        node_name, output_name = job.resolve_output(node_str, output_name)
+        node = job.nodes[node_name]
+        values = self._outcome.values
+        if node.is_mapped:
+            keys = self._outcome.keys.get(node.scope, [])
+            found = {k: values[(node_name, output_name, k)] for k in keys if (node_name, output_name, k) in values}
+            if found:
+                return found
+        elif (node_name, output_name, None) in values:
+            return values[(node_name, output_name, None)]
+        raise OutputNotFoundError(f"No outputs found for output '{output_name}' from node '{node_str}'.")
+
+    def __repr__(self) -> str:
+        return f"<ExecuteInProcessResult success={self.success} run_id={self.run_id[:8]}>"

@@ -1,0 +1,71 @@
+"""The store's schema as numbered, append-only migrations.
+
+Never edit a migration that has shipped: add a new one. A store whose version is
+higher than :data:`LATEST` was written by a newer nbflow and is refused.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "runs, steps, outputs, events",
+        """
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY,
+            job_name VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            tags JSON,
+            run_config JSON,
+            partition_key VARCHAR,
+            parent_run_id VARCHAR,
+            root_run_id VARCHAR,
+            start_time TIMESTAMPTZ,
+            end_time TIMESTAMPTZ,
+            error VARCHAR,
+            backend VARCHAR,
+            pid INTEGER,
+            hostname VARCHAR
+        );
+        CREATE TABLE steps (
+            run_id VARCHAR NOT NULL,
+            step_key VARCHAR NOT NULL,
+            op VARCHAR NOT NULL,
+            mapping_key VARCHAR,
+            key_index BIGINT,
+            status VARCHAR NOT NULL,
+            attempts INTEGER,
+            start_time TIMESTAMPTZ,
+            end_time TIMESTAMPTZ,
+            error VARCHAR,
+            code_version VARCHAR
+        );
+        CREATE TABLE outputs (
+            run_id VARCHAR NOT NULL,
+            step_key VARCHAR NOT NULL,
+            op VARCHAR NOT NULL,
+            mapping_key VARCHAR,
+            key_index BIGINT,
+            output_name VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            json_value VARCHAR,
+            blob_value BLOB,
+            table_name VARCHAR,
+            type_name VARCHAR
+        );
+        CREATE TABLE events (
+            run_id VARCHAR NOT NULL,
+            ts TIMESTAMPTZ NOT NULL,
+            step_key VARCHAR,
+            kind VARCHAR NOT NULL,
+            level VARCHAR,
+            message VARCHAR
+        );
+        CREATE SCHEMA frames;
+        """,
+    ),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+META = "CREATE TABLE IF NOT EXISTS nbflow_meta (key VARCHAR PRIMARY KEY, value BIGINT NOT NULL)"

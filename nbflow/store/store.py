@@ -1,0 +1,150 @@
+"""The run store: the only code that talks to DuckDB.
+
+Everything nbflow records lives in one DuckDB file: runs, steps, outputs, events
+(and, in ``frames``, DataFrame outputs as tables). Reads return pandas DataFrames
+or Python values; writes from a running job go through
+:class:`~nbflow.store.writer.RunWriter` in batches.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nbflow.errors import OutputNotFoundError, RunNotFoundError
+from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
+from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode
+from nbflow.store.writer import RunWriter
+
+RUN_COLUMNS = (
+    "run_id, job_name, status, tags, run_config, partition_key, parent_run_id, root_run_id, "
+    "epoch(start_time) AS start_time, epoch(end_time) AS end_time, error, backend"
+)
+
+
+class Store:
+    """Reads and writes one nbflow DuckDB file (or ``":memory:"``)."""
+
+    def __init__(self, path: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+                 idle_release: float = DEFAULT_IDLE_RELEASE) -> None:
+        self.path = path
+        self.holder = ConnectionHolder(path, lock_timeout, idle_release)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def writer(self, run_id: str) -> RunWriter:
+        return RunWriter(self, run_id)
+
+    def insert_run(self, info: dict[str, Any]) -> None:
+        with self.holder.transaction() as con:
+            con.execute(
+                "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, "
+                "parent_run_id, root_run_id, start_time, backend, pid, hostname) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?)",
+                [info["run_id"], info["job_name"], info["status"], json.dumps(info.get("tags") or {}),
+                 json.dumps(info.get("run_config") or {}, default=repr), info.get("partition_key"),
+                 info.get("parent_run_id"), info.get("root_run_id") or info["run_id"], info["start"],
+                 info.get("backend"), info.get("pid"), info.get("hostname")],
+            )
+
+    # -- reading ---------------------------------------------------------------------------------
+    def sql(self, query: str, params: list | None = None) -> Any:
+        """Run any SQL against the store and return a pandas DataFrame."""
+        with self.holder.use() as con:
+            return con.execute(query, params or []).df()
+
+    def run_row(self, run_id: str) -> dict[str, Any]:
+        with self.holder.use() as con:
+            cur = con.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id])
+            row = cur.fetchone()
+            if row is None:
+                cur = con.execute(
+                    f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id LIKE ? || '%' LIMIT 2", [run_id]
+                )
+                rows = cur.fetchall()
+                row = rows[0] if len(rows) == 1 and len(run_id) >= 4 else None
+            names = [d[0] for d in cur.description]
+        if row is None:
+            raise RunNotFoundError(
+                f"No run with id {run_id!r} in the store {self.path}. "
+                f"List the stored runs with instance.runs()."
+            )
+        record = dict(zip(names, row, strict=False))
+        record["tags"] = json.loads(record["tags"] or "{}")
+        record["run_config"] = json.loads(record["run_config"] or "{}")
+        return record
+
+    def runs(self, job: str | None = None, status: str | None = None, limit: int | None = 100) -> Any:
+        where, params = [], []
+        if job is not None:
+            where.append("job_name = ?")
+            params.append(job)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status.upper())
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        tail = f"LIMIT {int(limit)}" if limit else ""
+        return self.sql(
+            f"SELECT run_id, job_name, status, partition_key, start_time, end_time, "
+            f"end_time - start_time AS duration, parent_run_id, root_run_id, tags, error "
+            f"FROM runs {clause} ORDER BY start_time DESC {tail}",
+            params,
+        )
+
+    def steps(self, run_id: str) -> Any:
+        return self.sql(
+            "SELECT step_key, op, mapping_key, status, attempts, start_time, end_time, "
+            "end_time - start_time AS duration, error, code_version FROM steps WHERE run_id = ? "
+            "ORDER BY start_time, key_index NULLS FIRST",
+            [run_id],
+        )
+
+    def logs(self, run_id: str, step_key: str | None = None) -> Any:
+        if step_key is None:
+            return self.sql(
+                "SELECT ts, step_key, kind, level, message FROM events WHERE run_id = ? ORDER BY ts",
+                [run_id],
+            )
+        return self.sql(
+            "SELECT ts, step_key, kind, level, message FROM events WHERE run_id = ? AND step_key = ? "
+            "ORDER BY ts",
+            [run_id, step_key],
+        )
+
+    def output_rows(self, run_id: str, op: str, output_name: str, key: str | None, mapped: bool) -> list:
+        query = (
+            "SELECT mapping_key, kind, json_value, blob_value, table_name FROM outputs "
+            "WHERE run_id = ? AND op = ? AND output_name = ?"
+        )
+        params: list[Any] = [run_id, op, output_name]
+        if key is not None:
+            query += " AND mapping_key = ?"
+            params.append(key)
+        elif not mapped:
+            query += " AND mapping_key IS NULL"
+        query += " ORDER BY key_index NULLS FIRST"
+        with self.holder.use() as con:
+            rows = con.execute(query, params).fetchall()
+            return [(k, self._decode_row(con, kind, text, blob, table)) for k, kind, text, blob, table in rows]
+
+    def _decode_row(self, con: Any, kind: str, text: str | None, blob: bytes | None, table: str | None) -> Any:
+        if kind in (JSON, PICKLE):
+            return decode(kind, text, blob)
+        if kind == TABLE:
+            meta = json.loads(text or "{}")
+            rel = con.execute(f'SELECT * FROM frames."{table}"')
+            if meta.get("frame") == "arrow":
+                return rel.fetch_arrow_table()
+            frame = rel.df()
+            return frame.set_index(meta["index"]) if meta.get("index") else frame
+        if kind == UNSTORED:
+            reason = json.loads(text) if text else "unknown reason"
+            raise OutputNotFoundError(f"This output could not be stored: {reason}")
+        raise OutputNotFoundError(f"Unknown stored output kind {kind!r}.")
+
+    def job_nodes(self, run_id: str) -> list[str]:
+        with self.holder.use() as con:
+            return [r[0] for r in con.execute(
+                "SELECT DISTINCT op FROM steps WHERE run_id = ? ORDER BY op", [run_id]).fetchall()]
+
+    def close(self) -> None:
+        self.holder.close()
