@@ -114,6 +114,7 @@ class GraphBuilder:
         self.nodes: dict[str, Node] = {}
         self.prefixes: list[str] = []
         self.graph_outputs: dict[str, dict[str, OutputHandle]] = {}
+        self.graph_names: set[str] = set()  # names of inlined graph invocations
 
     def __enter__(self) -> GraphBuilder:
         if not hasattr(_state, "stack"):
@@ -126,10 +127,11 @@ class GraphBuilder:
 
     def unique_name(self, base: str) -> str:
         name = ".".join([*self.prefixes, base])
-        if name not in self.nodes:
+        taken = lambda candidate: candidate in self.nodes or candidate in self.graph_names  # noqa: E731
+        if not taken(name):
             return name
         n = 2
-        while f"{name}_{n}" in self.nodes:
+        while taken(f"{name}_{n}"):
             n += 1
         return f"{name}_{n}"
 

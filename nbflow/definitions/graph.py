@@ -43,6 +43,7 @@ class GraphDefinition:
         builder = current_builder()
         bound = inspect.signature(self.fn).bind(*args, **kwargs)
         base = builder.unique_name(self.name).rsplit(".", 1)[-1]
+        builder.graph_names.add(".".join([*builder.prefixes, base]))
         builder.prefixes.append(base)
         try:
             result = self.fn(*bound.args, **bound.kwargs)

@@ -125,9 +125,10 @@ class ConnectionHolder:
             self._start_reaper()
 
     def _check_counter(self) -> None:
+        # fetchall, not fetchone: DuckDB refuses new work while a result is unfinished.
         counter = self._con.execute(
             "SELECT value FROM nbflow_meta WHERE key = 'change_counter'"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         changed = self._seen_counter is not None and counter != self._seen_counter
         self._seen_counter = counter
         if changed:
@@ -171,8 +172,8 @@ def _locked_message(path: str, detail: str, timeout: float) -> str:
 
 def _migrate(con: Any, path: str) -> None:
     con.execute(META)
-    row = con.execute("SELECT value FROM nbflow_meta WHERE key = 'schema_version'").fetchone()
-    version = row[0] if row else 0
+    rows = con.execute("SELECT value FROM nbflow_meta WHERE key = 'schema_version'").fetchall()
+    version = rows[0][0] if rows else 0
     if version > LATEST:
         raise StoreVersionError(
             f"The nbflow store {path} has schema version {version}, but this nbflow only knows "

@@ -50,12 +50,15 @@ class Store:
     def sql(self, query: str, params: list | None = None) -> Any:
         """Run any SQL against the store and return a pandas DataFrame."""
         with self.holder.use() as con:
-            return con.execute(query, params or []).df()
+            rel = con.sql(query, params=params or None)
+            # Through Arrow: DuckDB's own .df() trips pandas deprecation warnings on timestamps.
+            return None if rel is None else rel.to_arrow_table().to_pandas()
 
     def run_row(self, run_id: str) -> dict[str, Any]:
         with self.holder.use() as con:
             cur = con.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id])
-            row = cur.fetchone()
+            found = cur.fetchall()
+            row = found[0] if found else None
             if row is None:
                 cur = con.execute(
                     f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id LIKE ? || '%' LIMIT 2", [run_id]
@@ -131,10 +134,10 @@ class Store:
             return decode(kind, text, blob)
         if kind == TABLE:
             meta = json.loads(text or "{}")
-            rel = con.execute(f'SELECT * FROM frames."{table}"')
+            arrow = con.sql(f'SELECT * FROM frames."{table}"').to_arrow_table()
             if meta.get("frame") == "arrow":
-                return rel.fetch_arrow_table()
-            frame = rel.df()
+                return arrow
+            frame = arrow.to_pandas()
             return frame.set_index(meta["index"]) if meta.get("index") else frame
         if kind == UNSTORED:
             reason = json.loads(text) if text else "unknown reason"

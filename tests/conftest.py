@@ -1,0 +1,29 @@
+"""Shared fixtures: an in-memory instance and every executor back end."""
+
+from __future__ import annotations
+
+import pytest
+
+import nbflow as nf
+from nbflow.execution.backend import InProcessBackend
+
+BACKENDS = {"in_process": InProcessBackend}
+
+
+@pytest.fixture
+def instance():
+    inst = nf.Instance.ephemeral()
+    yield inst
+    inst.close()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend_factory(request):
+    """Every executor back end; executor tests run once per back end."""
+    return BACKENDS[request.param]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    # A test that forgets instance= must never write into the repository.
+    monkeypatch.setenv("NBFLOW_HOME", str(tmp_path / "nbflow-home"))

@@ -1,0 +1,305 @@
+"""Everything nbflow refuses, with the message a user sees. One place, as in Dagster.
+
+Wiring mistakes are refused when the job is defined, config mistakes before
+anything runs or is stored, key mistakes in the step that makes them.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import nbflow as nf
+
+
+@nf.op(out=nf.DynamicOut())
+def emit():
+    for i in range(3):
+        yield nf.DynamicOutput(i, mapping_key=f"k{i}")
+
+
+@nf.op(out=nf.DynamicOut())
+def emit2():
+    yield nf.DynamicOutput(1, mapping_key="a")
+
+
+@nf.op
+def echo(x):
+    return x
+
+
+@nf.op
+def add(a, b):
+    return a + b
+
+
+@nf.op(out=nf.DynamicOut())
+def inner_emit(x):
+    yield nf.DynamicOutput(x, mapping_key="i")
+
+
+@nf.op(config_schema={"rate": float, "name": nf.Field(str, description="who")})
+def configured(context):
+    return context.op_config
+
+
+# -- wiring: refused at definition time ------------------------------------------------------
+
+
+def test_dynamic_output_passed_straight_into_an_op():
+    with pytest.raises(
+        nf.DynamicWiringError,
+        match=r"In @job direct, op 'echo' received the dynamic output 'result' from op 'emit' directly "
+        r"\(input 'x'\). A dynamic output must be unpacked with .map\(fn\) or .collect\(\).",
+    ):
+
+        @nf.job
+        def direct():
+            echo(emit())
+
+
+def test_map_inside_map_is_refused():
+    with pytest.raises(
+        nf.DynamicWiringError,
+        match=r"op 'inner_emit' declares a DynamicOut but is mapped over the dynamic output "
+        r'"emit:result": a fan-out inside a map \(nested fan-out\) is not supported yet',
+    ):
+
+        @nf.job
+        def nested():
+            emit().map(inner_emit)
+
+
+def test_node_downstream_of_two_dynamic_outputs_is_refused():
+    with pytest.raises(
+        nf.DynamicWiringError,
+        match=r"op 'add' cannot be downstream of more than one dynamic output. "
+        r'It is downstream of both "emit:result" and "emit2:result"',
+    ):
+
+        @nf.job
+        def zipped():
+            two = emit2()
+            emit().map(lambda x: two.map(lambda y: add(x, y)))
+
+
+def test_zip_by_passing_a_second_fanout_into_a_map_is_refused():
+    with pytest.raises(nf.DynamicWiringError, match=r"received the dynamic output 'result' from op 'emit2' directly"):
+
+        @nf.job
+        def zip_job():
+            other = emit2()
+            emit().map(lambda x: add(x, other))
+
+
+def test_map_function_returning_an_unmapped_output_is_refused():
+    @nf.op
+    def const():
+        return 1
+
+    with pytest.raises(nf.DynamicWiringError, match=r"returned the output of op 'const', which is not mapped over it"):
+
+        @nf.job
+        def wrong_return():
+            emit().map(lambda x: const())
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (lambda: add(emit().collect()), r"op 'add' is missing input 'b'. Pass the output of another op"),
+        (
+            lambda: echo(emit().collect(), emit2().collect()),
+            r"op 'echo' takes 1 input\(s\) \(x\) but was called with 2 positional argument\(s\)",
+        ),
+        (lambda: echo(y=emit().collect()), r"op 'echo' has no input 'y'; its inputs are \['x'\]"),
+        (lambda: echo(3), r"input 'x' of op 'echo' got the plain value 3. Inside a job, inputs come from other ops"),
+    ],
+    ids=["missing-input", "too-many", "unknown-keyword", "plain-value"],
+)
+def test_wrong_arity_and_inputs(body, message):
+    with pytest.raises(nf.DefinitionError, match=message):
+        nf.job(name="arity")(body)
+
+
+def test_a_job_that_wires_nothing():
+    with pytest.raises(nf.DefinitionError, match=r"@job empty wires no ops; call at least one op in its body."):
+
+        @nf.job
+        def empty():
+            pass
+
+
+def test_map_outside_a_job_body():
+    with pytest.raises(nf.DefinitionError, match=r"You can only call a graph|can only be called inside a @job"):
+
+        @nf.graph
+        def g():
+            return echo(emit().collect())
+
+        g()
+
+
+def test_dynamic_out_needs_a_generator():
+    with pytest.raises(nf.DefinitionError, match=r"op 'returns' declares a DynamicOut, so its body must `yield"):
+
+        @nf.op(out=nf.DynamicOut())
+        def returns():
+            return [1, 2]
+
+
+def test_star_args_are_not_inputs():
+    with pytest.raises(nf.DefinitionError, match=r"op 'star': \*args/\*\*kwargs are not supported"):
+
+        @nf.op
+        def star(*xs):
+            return xs
+
+
+def test_ins_naming_a_missing_parameter():
+    with pytest.raises(nf.DefinitionError, match=r"op 'f': ins= names \['nope'\] that are not parameters"):
+
+        @nf.op(ins={"nope": nf.In()})
+        def f(x):
+            return x
+
+
+def test_retry_policy_rejects_negative_retries():
+    with pytest.raises(nf.DefinitionError, match=r"RetryPolicy.max_retries must be an int >= 0, got -1"):
+        nf.RetryPolicy(max_retries=-1)
+
+
+# -- config: refused before anything runs or is stored ------------------------------------
+
+
+@nf.job
+def config_job():
+    configured()
+
+
+@pytest.mark.parametrize(
+    ("run_config", "message"),
+    [
+        ({}, r"Op 'configured': missing required config field 'rate' \(float\)."),
+        (
+            {"ops": {"configured": {"config": {"rate": "fast", "name": "x"}}}},
+            r"Op 'configured': config field 'rate' must be of type float, got 'fast' \(str\).",
+        ),
+        (
+            {"ops": {"configured": {"config": {"rate": 1.0, "name": "x", "extra": 1}}}},
+            r"Op 'configured': config has unknown field\(s\) \['extra'\]; expected: \['name', 'rate'\].",
+        ),
+        (
+            {"ops": {"configurd": {"config": {}}}},
+            r"run_config names op 'configurd', which is not in job 'config_job'. "
+            r"Valid ones \(closest first\): 'configured'.",
+        ),
+        ({"opz": {}}, r"run_config has unknown top-level key\(s\) \['opz'\]; op config goes under 'ops'."),
+        ({"ops": {"configured": 5}}, r"run_config for op 'configured' must be a dict like \{'config'"),
+    ],
+    ids=["missing", "wrong-type", "unknown-field", "unknown-op", "unknown-top", "not-a-dict"],
+)
+def test_bad_config_fails_before_running(run_config, message, instance):
+    with pytest.raises(nf.ConfigError, match=message):
+        config_job.run(run_config=run_config, instance=instance)
+    assert instance.runs().empty, "nothing may be stored for a run that never started"
+
+
+def test_config_for_an_op_without_schema():
+    @nf.job
+    def plain():
+        echo.alias("e")(emit().collect())
+
+    with pytest.raises(nf.ConfigError, match=r"Op 'e' takes no config \(it has no config_schema\)"):
+        plain.run(run_config={"ops": {"e": {"config": {"a": 1}}}}, instance=nf.Instance.ephemeral())
+
+
+# -- keys: refused in the step that makes them -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (7, r"A mapping key must be a str, but got 7 of type int. Convert it with str\(...\) first."),
+        ("", r"A mapping key must not be empty."),
+        ("a\nb", r"The mapping key 'a\\nb' contains the control character '\\n' \(U\+000A\)"),
+        ("x" * 256, r"is 256 characters long; the limit is 255"),
+    ],
+    ids=["int", "empty", "newline", "too-long"],
+)
+def test_bad_mapping_key_fails_the_producing_step(key, message, instance):
+    @nf.op(out=nf.DynamicOut())
+    def bad_keys():
+        yield nf.DynamicOutput("fine", mapping_key="ok")
+        yield nf.DynamicOutput("bad", mapping_key=key)
+
+    @nf.job
+    def key_job():
+        bad_keys().map(echo)
+
+    run = key_job.run(instance=instance)
+    steps = run.steps().set_index("step_key")
+    assert steps.loc["bad_keys", "status"] == "FAILURE"
+    assert steps.loc["echo[ok]", "status"] == "SUCCESS"
+    assert re.search(message, steps.loc["bad_keys", "error"])
+
+
+def test_duplicate_mapping_key_fails_the_step_naming_op_and_key(instance):
+    @nf.op(out=nf.DynamicOut())
+    def dup():
+        yield nf.DynamicOutput(1, mapping_key="a")
+        yield nf.DynamicOutput(2, mapping_key="a")
+
+    @nf.op
+    def total(xs):
+        return sum(xs)
+
+    @nf.job
+    def dup_job():
+        total(dup().map(echo).collect())
+
+    with pytest.raises(nf.StepExecutionError) as info:
+        dup_job.execute_in_process(instance=instance)
+    assert isinstance(info.value.__cause__, nf.DuplicateMappingKeyError)
+    assert str(info.value.__cause__) == (
+        "op 'dup' yielded the mapping key 'a' twice. Mapping keys must be unique within one step."
+    )
+    steps = instance.get_run(info.value.args[0].split("get_run('")[1][:36]).steps().set_index("step_key")
+    assert steps.loc["total", "status"] == "SKIPPED"
+
+
+def test_output_not_produced_by_a_multi_output_op(instance):
+    @nf.op(out={"a": nf.Out(), "b": nf.Out()})
+    def two():
+        return 1
+
+    @nf.job
+    def two_job():
+        a, b = two()
+        add(a, b)
+
+    run = two_job.run(instance=instance)
+    assert run.status == "FAILURE"
+    assert "op 'two' has 2 outputs (a, b); return a tuple of 2 values in that order" in run.steps().error[0]
+
+
+def test_wrong_output_type_fails_the_step(instance):
+    @nf.op(out=nf.Out(int))
+    def typed():
+        return "nine"
+
+    @nf.job
+    def typed_job():
+        typed()
+
+    run = typed_job.run(instance=instance)
+    assert "op 'typed' output 'result' must be of type int, got str: 'nine'" in run.steps().error[0]
+
+
+def test_output_of_a_missing_node():
+    from tests.execution.graphs import chained
+
+    result = chained.job.execute_in_process(instance=nf.Instance.ephemeral())
+    with pytest.raises(nf.DefinitionError, match=r"Job 'job' has no op 'dubble'. Valid ones \(closest first\): 'double'"):
+        result.output_for_node("dubble")
