@@ -48,11 +48,14 @@ class ConnectionHolder:
 
     # -- public -------------------------------------------------------------------------------
     @contextmanager
-    def use(self) -> Iterator[Any]:
-        """The open connection, held for the duration of the ``with`` block."""
+    def use(self, lock_timeout: float | None = None) -> Iterator[Any]:
+        """The open connection, held for the duration of the ``with`` block.
+
+        ``lock_timeout`` overrides how long to wait for another process's lock.
+        """
         with self._lock:
             if self._con is None:
-                self._open()
+                self._open(self.lock_timeout if lock_timeout is None else lock_timeout)
             self._busy += 1
             try:
                 yield self._con
@@ -61,9 +64,9 @@ class ConnectionHolder:
                 self._last_used = time.monotonic()
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
+    def transaction(self, lock_timeout: float | None = None) -> Iterator[Any]:
         """A connection inside BEGIN/COMMIT that also bumps the change counter."""
-        with self.use() as con:
+        with self.use(lock_timeout) as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
@@ -95,12 +98,12 @@ class ConnectionHolder:
                 self._close()
 
     # -- opening ------------------------------------------------------------------------------
-    def _open(self) -> None:
+    def _open(self, lock_timeout: float) -> None:
         import duckdb
 
         if not self.in_memory:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)) or ".", exist_ok=True)
-        deadline = time.monotonic() + self.lock_timeout
+        deadline = time.monotonic() + lock_timeout
         delay = 0.02
         while True:
             try:
@@ -110,7 +113,7 @@ class ConnectionHolder:
                 if "lock" not in str(exc).lower():
                     raise StoreError(f"Cannot open the nbflow store {self.path}: {exc}") from exc
                 if time.monotonic() >= deadline:
-                    raise StoreLockedError(_locked_message(self.path, str(exc), self.lock_timeout)) from None
+                    raise StoreLockedError(_locked_message(self.path, str(exc), lock_timeout)) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         try:

@@ -13,6 +13,7 @@ import time
 import uuid
 from typing import Any
 
+from nbflow.errors import StoreLockedError
 from nbflow.store.serialize import TABLE, encode, table_kind
 
 FLUSH_ROWS = 50_000
@@ -48,15 +49,25 @@ class RunWriter:
         self.flush(final=(status, end, error))
 
     def flush(self, final: tuple | None = None) -> None:
+        """Write what is buffered. Only the final flush of a run waits for a locked store."""
         steps, outputs, events = self._steps, self._outputs, self._events
-        self._steps, self._outputs, self._events = [], [], []
         self._last_flush = time.monotonic()
         if not (steps or outputs or events or final):
             return
+        try:
+            self._write(steps, outputs, events, final, lock_timeout=None if final else 0.0)
+        except StoreLockedError:
+            if final:
+                raise
+            return  # another process has its turn; the rows stay buffered for the next flush
+        self._steps, self._outputs, self._events = [], [], []
+
+    def _write(self, steps: list, outputs: list, events: list, final: tuple | None,
+               lock_timeout: float | None) -> None:
         # Frames are created first, each in its own statement: a frame DuckDB refuses must
         # not abort the batch transaction (it falls back to a pickle).
-        encoded = self._encode_all(outputs) if outputs else []
-        with self.store.holder.transaction() as con:
+        encoded = self._encode_all(outputs, lock_timeout) if outputs else []
+        with self.store.holder.transaction(lock_timeout) as con:
             if steps:
                 self._insert_steps(con, steps)
             if outputs:
@@ -98,10 +109,10 @@ class RunWriter:
             "to_timestamp(end_time), error, code_version",
         ))
 
-    def _encode_all(self, outputs: list[tuple]) -> list[tuple]:
+    def _encode_all(self, outputs: list[tuple], lock_timeout: float | None) -> list[tuple]:
         if not any(table_kind(record[5]) for record in outputs):
             return [_plain(record[5]) for record in outputs]
-        with self.store.holder.use() as con:
+        with self.store.holder.use(lock_timeout) as con:
             return [self._encode(con, record[5]) for record in outputs]
 
     def _insert_outputs(self, con: Any, outputs: list[tuple], encoded: list[tuple]) -> None:
