@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from nbflow.definitions.compose import DynSource
 from nbflow.errors import OutputNotFoundError, did_you_mean
 
 _TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "INTERRUPTED"}
@@ -73,7 +74,7 @@ class Run:
         """
         store = self.instance.store
         node_name, output_name = self._resolve(op, output_name)
-        mapped = self._is_mapped(node_name)
+        mapped = self._is_mapped(node_name) or self._is_dynamic(node_name, output_name)
         rows = store.output_rows(self.run_id, node_name, output_name, key, mapped)
         if not rows:
             raise OutputNotFoundError(self._missing_message(node_name, key, output_name))
@@ -85,6 +86,17 @@ class Run:
         if self._job is not None and (op in self._job.nodes or op in self._job.graph_outputs):
             return self._job.resolve_output(op, output_name)
         return op, output_name
+
+    def _is_dynamic(self, node_name: str, output_name: str) -> bool:
+        if self._job is not None and node_name in self._job.nodes:
+            out = self._job.nodes[node_name].op.outs.get(output_name)
+            return bool(out is not None and out.is_dynamic)
+        found = self.instance.sql(
+            "SELECT count(*) AS n FROM outputs WHERE run_id = ? AND op = ? AND output_name = ? "
+            "AND mapping_key IS NOT NULL",
+            [self.run_id, node_name, output_name],
+        )
+        return bool(found["n"].iloc[0])
 
     def _is_mapped(self, node_name: str) -> bool:
         if self._job is not None and node_name in self._job.nodes:
@@ -159,8 +171,10 @@ class ExecuteInProcessResult:
         node_name, output_name = job.resolve_output(node_str, output_name)
         node = job.nodes[node_name]
         values = self._outcome.values
-        if node.is_mapped:
-            keys = self._outcome.keys.get(node.scope, [])
+        out = node.op.outs.get(output_name)
+        if node.is_mapped or (out is not None and out.is_dynamic):
+            scope = node.scope or DynSource(node_name, output_name)
+            keys = self._outcome.keys.get(scope, [])
             found = {k: values[(node_name, output_name, k)] for k in keys if (node_name, output_name, k) in values}
             if found:
                 return found

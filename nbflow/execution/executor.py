@@ -168,9 +168,11 @@ class Executor:
 
     def _add_key(self, source: DynSource, key: str, value: Any) -> None:
         keys = self.keys.setdefault(source, [])
-        self.key_index.setdefault(source, {})[key] = len(keys)
+        index = len(keys)
+        self.key_index.setdefault(source, {})[key] = index
         keys.append(key)
         self.values[(source.node, source.output, key)] = value
+        self.sink.output((source.node, source.node, key, index, source.output, value))
         for name in self.plan.scope_nodes.get(source, ()):
             self.pending_items[(name, key)] = self.plan.n_item_inputs[name]
             self.state[(name, key)] = _PENDING

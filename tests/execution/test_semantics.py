@@ -256,3 +256,15 @@ def test_tags_are_stored(instance):
 
     run = chained.job.run(instance=instance, tags={"team": "audio", "n": 3})
     assert run.tags == {"team": "audio", "n": "3"}
+
+
+def test_items_of_a_fanout_op_are_stored_as_its_output(instance):
+    from tests.execution.graphs import chained
+
+    run = chained.job.run(instance=instance)
+    expected = dict(zip(chained.KEYS, chained.ITEMS, strict=True))
+    assert run.output("emit") == expected
+    assert run.output("emit", key="item_2") == 4
+    assert run.as_execution_result().output_for_node("emit") == expected
+    fresh = instance.get_run(run.run_id)  # no job attached: found from the store alone
+    assert fresh.output("emit") == expected
