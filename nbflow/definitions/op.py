@@ -17,6 +17,10 @@ from nbflow.partitions.keys import validate_key
 
 _NO_VALUE = object()
 DEFAULT_OUTPUT = "result"
+
+#: The newest definition of every op, by where it was defined: re-running a cell
+#: that defines an op replaces it here, and reruns pick up the fix.
+OPS: dict[tuple[str, str, str], OpDefinition] = {}
 _CONTEXT_NAMES = ("context", "_context", "_", "ctx")
 
 
@@ -208,6 +212,15 @@ class OpDefinition:
                 f"op '{self.name}' declares a DynamicOut, so its body must `yield "
                 f"DynamicOutput(value, mapping_key=...)` for each item (it returns instead)."
             )
+        OPS[self.registry_key] = self
+
+    @property
+    def registry_key(self) -> tuple[str, str, str]:
+        return (getattr(self.fn, "__module__", "") or "", getattr(self.fn, "__qualname__", ""), self.name)
+
+    def latest(self) -> OpDefinition:
+        """The newest op defined with the same function name and module (itself if none)."""
+        return OPS.get(self.registry_key, self)
 
     def _build_ins(self, params: list[inspect.Parameter], ins: dict[str, In]) -> dict[str, In]:
         names = [p.name for p in params]

@@ -21,11 +21,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbflow.definitions.compose import DEFAULT, ITEM, DynSource
+from nbflow.definitions.compose import COLLECT, DEFAULT, ITEM, VALUE, DynSource
 from nbflow.execution import capture
 from nbflow.execution.backend import Backend
 from nbflow.execution.events import EventSink
 from nbflow.execution.plan import Plan
+from nbflow.execution.resume import Resume
 from nbflow.execution.step import (
     CANCELED,
     FAILURE,
@@ -37,6 +38,30 @@ from nbflow.execution.step import (
 )
 
 _PENDING, _RUNNING, _DONE = 0, 1, 2
+
+
+class _Collected:
+    """A collect input, turned into its list only when the consuming step is submitted."""
+
+    __slots__ = ("keys", "node", "output")
+
+    def __init__(self, node: str, output: str, keys: list[str]) -> None:
+        self.node, self.output, self.keys = node, output, keys
+
+
+class _FromParent:
+    """An unmapped input reused from the parent run of a rerun, loaded when needed."""
+
+    __slots__ = ("node", "output")
+
+    def __init__(self, node: str, output: str) -> None:
+        self.node, self.output = node, output
+
+
+class _MissingInput(Exception):
+    def __init__(self, step: str, output: str, reason: str) -> None:
+        super().__init__(step, output, reason)
+        self.step, self.output, self.reason = step, output, reason
 
 
 @dataclass
@@ -64,8 +89,11 @@ class Executor:
         partition_key: str | None = None,
         run_config: dict | None = None,
         code_versions: dict[str, str] | None = None,
+        resume: Resume | None = None,
     ) -> None:
         self.job, self.run_id, self.configs = job, run_id, configs
+        self.resume = resume
+        self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
         self.sink, self.backend = sink, backend
         self.partition_key, self.run_config = partition_key, run_config or {}
         self.code_versions = code_versions or {}
@@ -106,8 +134,11 @@ class Executor:
         return Outcome(status, self.values, self.keys, self.outcome_failed, self.exceptions, error)
 
     def _loop(self) -> str:
+        if self.resume is not None:
+            self._seed_resume(self.resume)
         for name in self.nodes:
-            if not self.nodes[name].is_mapped and self.unresolved[name] == 0:
+            if (not self.nodes[name].is_mapped and self.unresolved[name] == 0
+                    and self.state.get((name, None), _PENDING) == _PENDING):
                 self._submit(name, None)
         backend = self.backend
         while True:
@@ -141,16 +172,114 @@ class Executor:
     # -- submitting ------------------------------------------------------------------------
     def _submit(self, name: str, key: str | None) -> None:
         node = self.nodes[name]
-        inputs = dict(self.shared[name])
-        for in_name, b in node.inputs.items():
-            if b.kind == ITEM:
-                inputs[in_name] = self.values[(b.node, b.output, key)]
-            elif b.kind == DEFAULT:
-                inputs[in_name] = node.op.ins[in_name].default_value
+        try:
+            inputs = {in_name: self._materialize(v) for in_name, v in self.shared[name].items()}
+            for in_name, b in node.inputs.items():
+                if b.kind == ITEM:
+                    inputs[in_name] = self._value(b.node, b.output, key)
+                elif b.kind == DEFAULT:
+                    inputs[in_name] = node.op.ins[in_name].default_value
+        except _MissingInput as missing:
+            self._input_missing(name, key, missing)
+            return
         index = None if key is None else self.key_index[node.scope][key]
         task = StepTask(name, key, index, node.op, inputs, self.configs.get(name),
                         self.run_id, self.partition_key, self.run_config)
         self._submit_task(task)
+
+    def _materialize(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is _Collected:
+            return [self._value(value.node, value.output, k) for k in value.keys]
+        if kind is _FromParent:
+            return self._value(value.node, value.output, None)
+        return value
+
+    def _value(self, node: str, output: str, key: str | None) -> Any:
+        try:
+            return self.values[(node, output, key)]
+        except KeyError:
+            return self._load_parent(node, output, key)
+
+    def _load_parent(self, node: str, output: str, key: str | None) -> Any:
+        step = node if key is None else f"{node}[{key}]"
+        if self.resume is None:
+            raise _MissingInput(step, output, "it was never produced")
+        loader = self.resume.loader
+        try:
+            if key is None:
+                value = loader.load(node, output, None)
+                self.values[(node, output, None)] = value
+                return value
+            cache = self._parent_values.get((node, output))
+            if cache is None:
+                cache = self._parent_values[(node, output)] = loader.load_all(node, output)
+        except Exception as exc:  # a value that no longer loads (type gone, table dropped...)
+            raise _MissingInput(step, output, f"{type(exc).__name__}: {exc}") from exc
+        if key not in cache:
+            raise _MissingInput(step, output, "the parent run stored no value for it")
+        return cache[key]
+
+    def _input_missing(self, name: str, key: str | None, missing: _MissingInput) -> None:
+        step_key = name if key is None else f"{name}[{key}]"
+        parent = self.resume.parent_run_id[:8] if self.resume else "this run"
+        error = (
+            f"Step {step_key} cannot run: its input from output '{missing.output}' of step "
+            f"{missing.step} cannot be loaded from run {parent} ({missing.reason}). Rerun that step "
+            f"as well, e.g. run.rerun({missing.step.split('[')[0]!r}, downstream=True)."
+        )
+        now = time.time()
+        self.state[(name, key)] = _DONE
+        self._record(name, key, FAILURE, now, now, error, 0)
+        self.outcome_failed.append(step_key)
+        self._fail_downstream(name, key, f"upstream step {step_key} failed")
+
+    # -- reruns ----------------------------------------------------------------------------
+    def _seed_resume(self, resume: Resume) -> None:
+        """Mark reused steps done, know the parent's keys, resolve inputs available from it."""
+        for source, keys in resume.parent_keys.items():
+            self.keys[source] = list(keys)
+            self.key_index[source] = {k: i for i, k in enumerate(keys)}
+            self.source_status[source] = SUCCESS
+        executed = resume.executed
+        for name, node in self.nodes.items():
+            if not node.is_mapped:
+                if name not in executed:
+                    self.state[(name, None)] = _DONE
+                continue
+            keys = self.keys.get(node.scope)
+            if keys is None or node.scope not in resume.parent_keys:
+                continue  # its fan-out runs again: keys arrive as it yields
+            wanted = executed.get(name, set()) if name in executed else set()
+            run_keys = keys if wanted is None else [k for k in keys if k in wanted]
+            for out_name, spec in node.op.outs.items():
+                if not spec.is_dynamic:
+                    self.n_ok[(name, out_name)] = len(keys) - len(run_keys)
+            n_items = [b for b in node.inputs.values() if b.kind == ITEM]
+            for key in run_keys:
+                self.state[(name, key)] = _PENDING
+                self.pending_items[(name, key)] = sum(
+                    1 for b in n_items if b.node in executed and resume.runs(b.node, key)
+                    and self.nodes[b.node].is_mapped
+                )
+        for name, node in self.nodes.items():
+            if name in executed:
+                self._seed_shared_inputs(name, node, resume)
+
+    def _seed_shared_inputs(self, name: str, node: Any, resume: Resume) -> None:
+        for in_name, b in node.inputs.items():
+            if b.kind == VALUE and b.node not in resume.executed:
+                self._resolve_shared(name, in_name, _FromParent(b.node, b.output))
+            elif b.kind == COLLECT:
+                upstream = self.nodes[b.node]
+                source = upstream.scope or DynSource(b.node, b.output)
+                if source in resume.parent_keys and b.node not in resume.executed:
+                    self._resolve_shared(name, in_name, _Collected(b.node, b.output, self.keys[source]))
+        # With shared inputs, _resolve_shared submitted the ready keys when the last resolved.
+        if node.is_mapped and self.plan.n_shared_inputs[name] == 0:
+            for key in self.keys.get(node.scope, ()):
+                if self.state.get((name, key)) == _PENDING and self.pending_items[(name, key)] == 0:
+                    self._submit(name, key)
 
     def _submit_task(self, task: StepTask) -> None:
         self.state[(task.node, task.key)] = _RUNNING
@@ -279,7 +408,7 @@ class Executor:
             for consumer, _ in consumers:
                 self._skip_node(consumer, f"the fan-out {source} yielded no items (is_required=False)")
             return
-        collected = [self.values[(name, out_name, k)] for k in keys]
+        collected = _Collected(name, out_name, keys)
         for consumer, in_name in consumers:
             self._resolve_shared(consumer, in_name, collected)
 
