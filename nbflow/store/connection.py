@@ -13,10 +13,12 @@ in memory never serve stale data.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +28,25 @@ from nbflow.store.schema import LATEST, META, MIGRATIONS
 
 DEFAULT_LOCK_TIMEOUT = float(os.environ.get("NBFLOW_LOCK_TIMEOUT", "30"))
 DEFAULT_IDLE_RELEASE = 1.0
+
+# Holders with a release thread. At interpreter exit their files are closed first: a
+# connection still referenced from a frozen daemon thread makes DuckDB's bindings print
+# "nanobind: leaked ... instances!" to stderr when any script or CLI command ends.
+_with_reaper: weakref.WeakSet[ConnectionHolder] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for holder in list(_with_reaper):
+        if not holder._lock.acquire(timeout=1.0):  # busy in a daemon thread: leave it
+            continue
+        try:
+            if holder._con is not None:
+                holder._close()
+        except Exception:
+            pass
+        finally:
+            holder._lock.release()
 
 
 class ConnectionHolder:
@@ -145,8 +166,12 @@ class ConnectionHolder:
             self._con = None
 
     def _start_reaper(self) -> None:
-        if self._reaper is not None and self._reaper.is_alive():
+        # Called with self._lock held. A reaper clears self._reaper under the same lock when it
+        # stops, so one that has closed the file and is still winding down never counts as
+        # running (checking is_alive() here left a reopened file held forever).
+        if self._reaper is not None:
             return
+        _with_reaper.add(self)
         self._reaper = threading.Thread(target=self._reap, name=f"nbflow-store-release:{self.path}",
                                         daemon=True)
         self._reaper.start()
@@ -156,9 +181,11 @@ class ConnectionHolder:
             time.sleep(min(0.25, self.idle_release / 2))
             with self._lock:
                 if self._con is None:
+                    self._reaper = None
                     return
                 if not self._busy and time.monotonic() - self._last_used >= self.idle_release:
                     self._close()
+                    self._reaper = None
                     return
 
 

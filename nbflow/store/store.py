@@ -59,13 +59,20 @@ class Store:
             cur = con.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id])
             found = cur.fetchall()
             row = found[0] if found else None
-            if row is None:
+            rows: list = []
+            if row is None and len(run_id) >= 4:
+                # starts_with, not LIKE: '_' and '%' in what the user typed are not wildcards.
                 cur = con.execute(
-                    f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id LIKE ? || '%' LIMIT 2", [run_id]
+                    f"SELECT {RUN_COLUMNS} FROM runs WHERE starts_with(run_id, ?) LIMIT 2", [run_id]
                 )
                 rows = cur.fetchall()
-                row = rows[0] if len(rows) == 1 and len(run_id) >= 4 else None
+                row = rows[0] if len(rows) == 1 else None
             names = [d[0] for d in cur.description]
+        if row is None and len(rows) > 1:
+            raise RunNotFoundError(
+                f"The run id prefix {run_id!r} matches several runs in the store {self.path}; "
+                f"give more characters of the id (instance.runs() lists them)."
+            )
         if row is None:
             raise RunNotFoundError(
                 f"No run with id {run_id!r} in the store {self.path}. "
@@ -86,20 +93,20 @@ class Store:
             params.append(status.upper())
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         tail = f"LIMIT {int(limit)}" if limit else ""
-        return self.sql(
+        return _with_duration(self.sql(
             f"SELECT run_id, job_name, status, partition_key, start_time, end_time, "
-            f"end_time - start_time AS duration, parent_run_id, root_run_id, tags, error "
+            f"parent_run_id, root_run_id, tags, error "
             f"FROM runs {clause} ORDER BY start_time DESC {tail}",
             params,
-        )
+        ))
 
     def steps(self, run_id: str) -> Any:
-        return self.sql(
+        return _with_duration(self.sql(
             "SELECT step_key, op, mapping_key, status, attempts, start_time, end_time, "
-            "end_time - start_time AS duration, error, code_version FROM steps WHERE run_id = ? "
+            "error, code_version FROM steps WHERE run_id = ? "
             "ORDER BY start_time, key_index NULLS FIRST",
             [run_id],
-        )
+        ))
 
     def logs(self, run_id: str, step_key: str | None = None) -> Any:
         if step_key is None:
@@ -138,7 +145,11 @@ class Store:
             if meta.get("frame") == "arrow":
                 return arrow
             frame = arrow.to_pandas()
-            return frame.set_index(meta["index"]) if meta.get("index") else frame
+            if meta.get("index"):
+                frame = frame.set_index(meta["index"])
+                if "index_names" in meta:  # stored under internal column names; restore the real ones
+                    frame.index.names = meta["index_names"]
+            return frame
         if kind == UNSTORED:
             reason = json.loads(text) if text else "unknown reason"
             raise OutputNotFoundError(f"This output could not be stored: {reason}")
@@ -151,3 +162,13 @@ class Store:
 
     def close(self) -> None:
         self.holder.close()
+
+
+def _with_duration(frame: Any) -> Any:
+    """Add ``duration = end_time - start_time`` after ``end_time``, as a pandas Timedelta.
+
+    Computed in pandas: DuckDB's INTERVAL arrives through Arrow as month/day/nano
+    ``DateOffset`` objects, which cannot be summed, compared or sorted.
+    """
+    frame.insert(frame.columns.get_loc("end_time") + 1, "duration", frame["end_time"] - frame["start_time"])
+    return frame

@@ -153,17 +153,26 @@ class RunWriter:
         self._tables += 1
         name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
         meta: dict[str, Any] = {"frame": frame}
-        data = value
-        if frame == "pandas" and not _is_default_index(value):
-            meta["index"] = [n if n is not None else f"level_{i}" for i, n in enumerate(value.index.names)]
-            data = value.reset_index(names=meta["index"])
         view = f"_nbflow_frame_{self._tables}"
         try:
+            data = value
+            if frame == "pandas" and not _is_default_index(value):
+                # Index levels go in under internal names (an index may share its name with a
+                # column, or have none); the real names are restored on load.
+                names = list(value.index.names)
+                if not all(n is None or isinstance(n, str) for n in names):
+                    return None
+                meta["index"] = [f"__nbflow_index_{i}__" for i in range(len(names))]
+                meta["index_names"] = names
+                data = value.reset_index(names=meta["index"])
             con.register(view, data)
             try:
                 con.execute(f'CREATE TABLE frames."{name}" AS SELECT * FROM "{view}"')
             finally:
                 con.unregister(view)
+            if not _loads_back_alike(con, name, data, frame):
+                con.execute(f'DROP TABLE frames."{name}"')
+                return None
         except Exception:  # odd dtypes DuckDB cannot hold: the caller pickles the frame instead
             return None
         type_name = "pandas.DataFrame" if frame == "pandas" else "pyarrow.Table"
@@ -197,6 +206,34 @@ class RunWriter:
 def _is_default_index(frame: Any) -> bool:
     index = frame.index
     return type(index).__name__ == "RangeIndex" and index.start == 0 and index.step == 1 and index.name is None
+
+
+def _loads_back_alike(con: Any, name: str, data: Any, frame: str) -> bool:
+    """Whether the stored table reads back with ``data``'s column names and types.
+
+    DuckDB accepts frames it cannot give back unchanged: it renames duplicate and
+    non-string column names, turns mixed object columns into text and dicts into
+    key/value lists, tz-aware times into UTC, nullable ``Int64`` into floats. Such
+    frames are pickled instead. Only the schema is read back (``LIMIT 0``).
+    """
+    empty = con.sql(f'SELECT * FROM frames."{name}" LIMIT 0').to_arrow_table()
+    if frame == "arrow":
+        return bool(empty.schema.equals(data.schema))
+    import pandas as pd
+
+    back = empty.to_pandas()
+    if list(back.columns) != list(data.columns) or not all(isinstance(c, str) for c in data.columns):
+        return False
+    for column, want, got in zip(data.columns, data.dtypes, back.dtypes, strict=True):
+        if str(want) != str(got):
+            return False
+        if str(want) == "category" and pd.api.types.infer_dtype(want.categories) != "string":
+            return False  # DuckDB enums hold text only
+        if str(want) == "object" and pd.api.types.infer_dtype(data[column], skipna=True) not in (
+            "string", "bytes", "date", "empty"
+        ):
+            return False
+    return True
 
 
 def _plain(value: Any) -> tuple:

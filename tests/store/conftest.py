@@ -1,0 +1,38 @@
+"""Store fixtures: an instance on ``:memory:`` and on a file, and a clean instance cache."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from nbflow.instance import Instance
+
+STORES = [":memory:", "file"]
+
+
+@pytest.fixture(params=STORES)
+def store_instance(request, tmp_path):
+    """An instance on an in-memory store and, in a second run, on a file store."""
+    path = ":memory:" if request.param == ":memory:" else str(tmp_path / "store" / "nbflow.duckdb")
+    inst = Instance(path)
+    yield inst
+    inst.close()
+
+
+@pytest.fixture
+def store_path(tmp_path):
+    """A path for a store file that does not exist yet."""
+    return str(tmp_path / "store" / "nbflow.duckdb")
+
+
+@pytest.fixture(autouse=True)
+def _forget_instances():
+    """Close and forget the per-process instances ``nf.instance(path)`` made during a test."""
+    module = sys.modules["nbflow.instance"]  # nbflow.instance the attribute is the function
+    before = dict(module._instances)
+    yield
+    for key, inst in list(module._instances.items()):
+        if before.get(key) is not inst:
+            inst.close()
+            del module._instances[key]

@@ -1,0 +1,147 @@
+"""ConnectionHolder: open on first use, release when idle, revalidate on reopen (in one process)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from nbflow.store.connection import ConnectionHolder
+
+
+def _wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+@pytest.fixture
+def holders():
+    made: list[ConnectionHolder] = []
+
+    def make(path: str, **kwargs) -> ConnectionHolder:
+        made.append(ConnectionHolder(path, **kwargs))
+        return made[-1]
+
+    yield make
+    for holder in made:
+        holder.close()
+
+
+def test_the_file_is_opened_on_first_use_and_released_when_idle(store_path, holders):
+    holder = holders(store_path, idle_release=0.1)
+    assert not holder.is_open and holder.opens == 0
+    with holder.use() as con:
+        assert con.execute("SELECT 1").fetchall() == [(1,)]
+    assert holder.is_open
+    assert _wait_until(lambda: not holder.is_open, timeout=3)
+    with holder.use():
+        pass
+    assert holder.opens == 2
+
+
+def test_a_busy_connection_is_not_released(store_path, holders):
+    holder = holders(store_path, idle_release=0.05)
+    with holder.use():
+        holder.release()
+        time.sleep(0.3)  # the reaper waits for the lock; the block keeps the file
+        assert holder.is_open
+    holder.release()
+    assert not holder.is_open
+
+
+def test_an_in_memory_store_is_never_released(holders):
+    holder = holders(":memory:", idle_release=0.05)
+    with holder.transaction() as con:
+        con.execute("CREATE TABLE kept (a INTEGER)")
+    holder.release()
+    time.sleep(0.2)
+    assert holder.is_open
+    with holder.use() as con:
+        assert con.execute("SELECT count(*) FROM kept").fetchall() == [(0,)]
+
+
+def test_a_reopen_while_the_old_reaper_winds_down_is_still_released(store_path, holders):
+    # The reaper closes the file and returns; its thread can still be alive when another
+    # thread reopens the file. That reopen must get a reaper of its own.
+    holder = holders(store_path, idle_release=0.1)
+    closed, resume = threading.Event(), threading.Event()
+    real_reap = holder._reap
+
+    def slow_to_exit():
+        real_reap()
+        closed.set()
+        resume.wait(5)
+
+    holder._reap = slow_to_exit  # type: ignore[method-assign]
+    with holder.use():
+        pass
+    assert closed.wait(5)
+    assert not holder.is_open
+    with holder.use():  # reopened while the first reaper thread is alive
+        pass
+    resume.set()
+    assert _wait_until(lambda: not holder.is_open, timeout=3), "the reopened file was never released"
+
+
+def test_a_failed_transaction_rolls_back_and_leaves_the_counter(store_path, holders):
+    holder = holders(store_path)
+    with holder.transaction() as con:
+        con.execute("CREATE TABLE t (a INTEGER)")
+    counter = holder._seen_counter
+    with pytest.raises(RuntimeError, match="stop"), holder.transaction() as con:
+        con.execute("INSERT INTO t VALUES (1)")
+        raise RuntimeError("stop")
+    with holder.use() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchall() == [(0,)]
+        stored = con.execute("SELECT value FROM nbflow_meta WHERE key = 'change_counter'").fetchall()[0][0]
+    assert stored == counter == holder._seen_counter
+
+
+def test_caches_are_invalidated_only_by_other_writers(store_path, holders):
+    mine = holders(store_path)
+    other = holders(store_path)
+    changes: list[int] = []
+    mine.on_change(lambda: changes.append(mine.opens))
+
+    with mine.transaction() as con:  # my own write
+        con.execute("CREATE TABLE t (a INTEGER)")
+    mine.release()
+    with mine.use():
+        pass
+    assert changes == []
+
+    mine.release()
+    with other.transaction() as con:  # someone else's write
+        con.execute("INSERT INTO t VALUES (1)")
+    other.release()
+    with mine.use() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
+    assert changes == [mine.opens]  # told on the reopen that saw the other write
+
+    mine.release()
+    with other.use() as con:  # reading changes nothing
+        con.execute("SELECT * FROM t").fetchall()
+    other.release()
+    with mine.use():
+        pass
+    assert len(changes) == 1
+
+
+@pytest.mark.slow
+def test_a_script_that_ends_while_the_store_is_open_exits_quietly(store_path):
+    code = (
+        "import sys, nbflow as nf\n"
+        "inst = nf.instance(sys.argv[1])\n"
+        "inst.runs()\n"
+        "assert inst.store.holder.is_open\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, store_path], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0
+    assert done.stderr == ""  # no "nanobind: leaked ... instances!" from a connection left open

@@ -1,0 +1,160 @@
+"""The instance: launching runs into a store, and the handles it gives back."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+
+import nbflow as nf
+from nbflow.instance import Instance, code_version, default_store_path, launch
+
+
+@pytest.fixture(autouse=True)
+def _forget_instances():
+    """Close and forget the per-process instances ``nf.instance()`` made during a test."""
+    module = sys.modules["nbflow.instance"]  # nbflow.instance the attribute is the function
+    before = dict(module._instances)
+    yield
+    for key, inst in list(module._instances.items()):
+        if before.get(key) is not inst:
+            inst.close()
+            del module._instances[key]
+
+
+@nf.op(config_schema={"factor": int})
+def scaled(context):
+    return 3 * context.op_config["factor"]
+
+
+@nf.op
+def halve(x):
+    return x / 2
+
+
+@nf.job(tags={"owner": "inst"}, config={"ops": {"scaled": {"config": {"factor": 2}}}})
+def inst_job():
+    halve(scaled())
+
+
+@nf.op
+def explode():
+    raise RuntimeError("kaput")
+
+
+@nf.job
+def inst_failing():
+    explode()
+
+
+def test_an_ephemeral_instance_starts_empty(instance):
+    assert instance.path == ":memory:"
+    assert instance.runs().empty
+    assert repr(instance) == "<nbflow Instance :memory:>"
+
+
+def test_ephemeral_instances_do_not_share_runs():
+    a, b = Instance.ephemeral(), Instance.ephemeral()
+    inst_job.run(instance=a)
+    assert len(a.runs()) == 1
+    assert b.runs().empty
+    a.close()
+    b.close()
+
+
+def test_a_run_is_stored_with_its_config_and_merged_tags(instance):
+    run = inst_job.run(instance=instance, tags={"try": 1})
+    assert isinstance(run, nf.Run)
+    assert run.output("halve") == 3.0
+    stored = instance.get_run(run.run_id)
+    assert stored.run_config == {"ops": {"scaled": {"config": {"factor": 2}}}}
+    assert stored.tags == {"owner": "inst", "try": "1"}
+    assert stored.job_name == "inst_job"
+    assert stored.error is None
+    assert repr(stored) == f"<Run {run.run_id[:8]} inst_job SUCCESS>"
+    assert "<b>inst_job</b>: <b>SUCCESS</b> (2 success)" in stored._repr_html_()
+
+
+def test_run_config_overrides_the_job_default(instance):
+    run = inst_job.run(run_config={"ops": {"scaled": {"config": {"factor": 10}}}}, instance=instance)
+    assert run.output("scaled") == 30
+
+
+def test_bad_config_is_refused_before_anything_is_stored(instance):
+    with pytest.raises(nf.ConfigError):
+        inst_job.run(run_config={"ops": {"scaled": {"config": {"factor": "ten"}}}}, instance=instance)
+    assert instance.runs().empty
+
+
+def test_a_failed_run_is_stored_and_by_default_not_raised(instance):
+    run = inst_failing.run(instance=instance)
+    assert run.status == "FAILURE" and not run.success
+    assert run.error == "Steps failed: ['explode']"
+    assert instance.runs(status="FAILURE").run_id.tolist() == [run.run_id]
+
+
+def test_raise_on_error_says_where_the_tracebacks_are(instance):
+    with pytest.raises(nf.StepExecutionError) as info:
+        inst_failing.run(instance=instance, raise_on_error=True)
+    (run_id,) = instance.runs().run_id
+    assert str(info.value) == (
+        f'Execution of run for "inst_failing" failed. Steps failed: [\'explode\']. The run is stored: '
+        f"nbflow.instance().get_run({run_id!r}).logs() shows the tracebacks."
+    )
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "kaput" in instance.get_run(run_id).steps().error.iloc[0]
+
+
+def test_execute_in_process_stores_its_run(instance):
+    result = inst_job.execute_in_process(instance=instance)
+    assert result.success
+    assert result.output_for_node("halve") == 3.0
+    assert instance.runs().run_id.tolist() == [result.run_id]
+    assert result.dagster_run.status == "SUCCESS"
+
+
+def test_a_partition_key_is_stored_with_the_run(instance):
+    run = launch(inst_job, instance_=instance, partition_key="2024-05-06")
+    assert instance.runs().partition_key.tolist() == ["2024-05-06"]
+    assert instance.get_run(run.run_id).status == "SUCCESS"
+
+
+def test_runs_without_instance_go_to_the_default_store(tmp_path, monkeypatch):
+    home = tmp_path / "default-home"
+    monkeypatch.setenv("NBFLOW_HOME", str(home))
+    run = inst_job.run()
+    assert run.instance is nf.instance()
+    assert run.instance.path == str(home / "nbflow.duckdb")
+    assert (home / "nbflow.duckdb").exists()
+
+
+def test_default_store_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBFLOW_HOME", str(tmp_path / "h"))
+    assert default_store_path() == str(tmp_path / "h" / "nbflow.duckdb")
+    monkeypatch.delenv("NBFLOW_HOME")
+    monkeypatch.chdir(tmp_path)
+    assert default_store_path() == str(tmp_path / ".nbflow" / "nbflow.duckdb")
+
+
+def test_close_releases_a_file_store_and_the_next_use_reopens_it(tmp_path):
+    inst = Instance(str(tmp_path / "s.duckdb"))
+    inst_job.run(instance=inst)
+    assert inst.store.holder.is_open
+    inst.close()
+    assert not inst.store.holder.is_open
+    assert len(inst.runs()) == 1
+    inst.close()
+
+
+def test_code_version_follows_the_source():
+    assert re.fullmatch(r"[0-9a-f]{12}", code_version(halve))
+    assert code_version(halve) == code_version(halve)
+    assert code_version(halve) != code_version(scaled)
+
+
+def test_code_version_of_an_op_without_source():
+    namespace: dict = {"nf": nf}
+    exec("@nf.op\ndef made_by_exec(x):\n    return x + 1\n", namespace)
+    version = code_version(namespace["made_by_exec"])
+    assert re.fullmatch(r"[0-9a-f]{12}", version)

@@ -1,0 +1,72 @@
+"""The one public door: ``nbflow.__all__`` is pinned, and every name in it resolves."""
+
+from __future__ import annotations
+
+import nbflow
+
+PUBLIC = [
+    "AssetExecutionContext",
+    "ConfigError",
+    "DefinitionError",
+    "DuplicateMappingKeyError",
+    "DynamicOut",
+    "DynamicOutput",
+    "DynamicWiringError",
+    "ExecuteInProcessResult",
+    "Field",
+    "GraphDefinition",
+    "In",
+    "Instance",
+    "InvalidKeyError",
+    "JobDefinition",
+    "NbflowError",
+    "OpDefinition",
+    "OpExecutionContext",
+    "Out",
+    "Output",
+    "OutputNotFoundError",
+    "RetryPolicy",
+    "Run",
+    "RunNotFoundError",
+    "StepExecutionError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreVersionError",
+    "build_op_context",
+    "file_relative_path",
+    "graph",
+    "instance",
+    "job",
+    "op",
+    "validate_key",
+]
+
+
+def test_public_names_are_pinned():
+    # Adding or removing a public name is a decision: update PUBLIC here in the same change.
+    assert nbflow.__all__ == PUBLIC
+
+
+def test_public_names_are_sorted_and_unique():
+    assert sorted(set(nbflow.__all__)) == nbflow.__all__
+
+
+def test_every_public_name_resolves():
+    missing = [name for name in nbflow.__all__ if getattr(nbflow, name, None) is None]
+    assert missing == []
+
+
+def test_star_import_gives_exactly_the_public_names():
+    namespace: dict = {}
+    exec("from nbflow import *", namespace)
+    assert sorted(k for k in namespace if k != "__builtins__") == PUBLIC
+
+
+def test_public_errors_share_one_root():
+    errors = [getattr(nbflow, n) for n in PUBLIC if n.endswith("Error")]
+    assert errors
+    assert all(issubclass(e, nbflow.NbflowError) for e in errors)
+
+
+def test_version_is_a_string():
+    assert isinstance(nbflow.__version__, str) and nbflow.__version__.count(".") == 2
