@@ -72,6 +72,10 @@ class Instance:
         """Run SQL against the store: ``instance.sql("select * from steps where status='FAILURE'")``."""
         return self.store.sql(query, params)
 
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run with its steps, events and outputs (and the tables only it used)."""
+        self.store.delete_run(self.store.run_row(run_id)["run_id"])
+
     def close(self) -> None:
         """Release the store file now (it is reopened on the next use)."""
         self.store.close()
@@ -112,8 +116,14 @@ def launch(
     raise_on_error: bool = False,
     partition_key: str | None = None,
     backend: Any = None,
+    parent: Any = None,
+    resume: Any = None,
 ) -> Any:
-    """Validate, run and store one run of ``job``; return its :class:`~nbflow.Run`."""
+    """Validate, run and store one run of ``job``; return its :class:`~nbflow.Run`.
+
+    For a rerun, ``parent`` is the parent's run record and ``resume`` says which steps
+    execute; the rest is copied from the parent when the run starts.
+    """
     from nbflow.definitions.config import resolve_run_config
     from nbflow.execution.backend import InProcessBackend
     from nbflow.execution.executor import Executor
@@ -130,10 +140,20 @@ def launch(
         "run_id": run_id, "job_name": job.name, "status": "STARTED", "tags": all_tags,
         "run_config": merged, "partition_key": partition_key, "start": time.time(),
         "backend": backend.name, "pid": os.getpid(), "hostname": socket.gethostname(),
+        "parent_run_id": parent["run_id"] if parent else None,
+        "root_run_id": parent["root_run_id"] if parent else None,
+        "reuse": (resume.executed, job.nodes) if resume is not None else None,
     })
     versions = {name: code_version(node.op) for name, node in job.nodes.items()}
-    executor = Executor(job, run_id, configs, writer, backend, partition_key, merged, versions)
-    outcome = executor.execute()
+    executor = Executor(job, run_id, configs, writer, backend, partition_key, merged, versions, resume)
+    try:
+        outcome = executor.execute()
+    except KeyboardInterrupt:
+        inst.store.finish_run(run_id)  # recorded as CANCELED by the executor
+        raise
+    except BaseException as exc:  # nbflow's own failure, not a step's: never leave it STARTED
+        inst.store.mark_failed(run_id, f"The run stopped on an internal error: {type(exc).__name__}: {exc}")
+        raise
     run = Run(inst, run_id, job=job, outcome=outcome)
     if outcome.status != "SUCCESS" and raise_on_error:
         first = next(iter(outcome.exceptions.values()), None)

@@ -125,6 +125,57 @@ class Run:
             f"({statuses})."
         )
 
+    # -- lineage and reruns ----------------------------------------------------------------
+    @property
+    def parent_run_id(self) -> str | None:
+        return self._record()["parent_run_id"]
+
+    @property
+    def root_run_id(self) -> str:
+        return self._record()["root_run_id"] or self.run_id
+
+    @property
+    def parent(self) -> Run | None:
+        """The run this one reran, or None."""
+        parent_id = self.parent_run_id
+        return None if parent_id is None else Run(self.instance, parent_id)
+
+    def children(self) -> list[Run]:
+        """The reruns of this run, oldest first."""
+        return [Run(self.instance, rid) for rid in self.instance.store.children(self.run_id)]
+
+    def lineage(self) -> Any:
+        """Every run in this run's family (its root and all reruns below it), as a DataFrame."""
+        return self.instance.store.lineage(self.root_run_id)
+
+    def rerun(
+        self,
+        op: str | None = None,
+        keys: list[str] | None = None,
+        downstream: bool = True,
+        failed: bool = False,
+        raise_on_error: bool = False,
+    ) -> Run:
+        """Run again what is asked; load everything else from this run's stored outputs.
+
+        * ``rerun(failed=True)`` -- the failed, skipped and unfinished steps and what they feed;
+        * ``rerun("op", keys=[...])`` -- those mapped keys; with ``downstream=True`` (the
+          default) the same keys of the ops they feed, then the collects;
+        * ``rerun("fanout_op")`` -- a fan-out op and everything it feeds, with its new keys;
+        * ``rerun()`` -- the whole job, with the same config and partition.
+
+        The code that runs is the kernel's current definition of every op. The new run
+        links to this one (``parent``/``root_run_id``); reused steps show ``reused_from``.
+
+        Examples
+        --------
+        >>> run.rerun(failed=True)                                   # doctest: +SKIP
+        >>> run.rerun("transcribe", keys=["chunk_3"], downstream=True)  # doctest: +SKIP
+        """
+        from nbflow.rerun import rerun
+
+        return rerun(self, op, keys, downstream, failed, raise_on_error)
+
     # -- Dagster compatibility ---------------------------------------------------------------
     def as_execution_result(self) -> ExecuteInProcessResult:
         return ExecuteInProcessResult(self)
@@ -176,10 +227,14 @@ class ExecuteInProcessResult:
             scope = node.scope or DynSource(node_name, output_name)
             keys = self._outcome.keys.get(scope, [])
             found = {k: values[(node_name, output_name, k)] for k in keys if (node_name, output_name, k) in values}
-            if found:
+            if found and len(found) == len(keys):
                 return found
         elif (node_name, output_name, None) in values:
             return values[(node_name, output_name, None)]
+        try:  # a rerun reuses outputs it did not compute: they are in the store
+            return self.run.output(node_name, output_name=output_name)
+        except OutputNotFoundError:
+            pass
         raise OutputNotFoundError(f"No outputs found for output '{output_name}' from node '{node_str}'.")
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ in the kernel's registry (see :data:`JOBS`).
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -114,6 +115,33 @@ class JobDefinition:
             raise DefinitionError(
                 f"Job '{self.name}' has no op '{name}'. {did_you_mean(name, self.nodes)}"
             ) from None
+
+    def with_latest_ops(self) -> JobDefinition:
+        """This job with every op replaced by its newest definition (a fix typed into a cell).
+
+        The wiring stays; an op redefined with other inputs or outputs cannot be swapped in
+        and asks for the job's cell to be run again.
+        """
+        from dataclasses import replace
+
+        changed = {}
+        for name, node in self.nodes.items():
+            latest = node.op.latest()
+            if latest is node.op:
+                continue
+            same_outs = [(n, o.is_dynamic) for n, o in latest.outs.items()] == [
+                (n, o.is_dynamic) for n, o in node.op.outs.items()]
+            if list(latest.ins) != list(node.op.ins) or not same_outs:
+                raise DefinitionError(
+                    f"op '{node.op.name}' was redefined with other inputs or outputs than job "
+                    f"'{self.name}' was built with. Run the cell that defines the job again."
+                )
+            changed[name] = replace(node, op=latest)
+        if not changed:
+            return self
+        clone = copy.copy(self)
+        clone.nodes = {**self.nodes, **changed}
+        return clone
 
     def resolve_output(self, name: str, output_name: str) -> tuple[str, str]:
         """Map a graph's name and output to the op node that produces it."""

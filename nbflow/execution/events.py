@@ -6,6 +6,7 @@ Records are plain tuples, built once per step, so the hot path allocates little:
 * step:   ``(step_key, node, mapping_key, key_index, status, attempts, start, end, error, code_version)``
 * output: ``(step_key, node, mapping_key, key_index, output_name, value)``
 * event:  ``(ts, step_key, kind, level, message)``
+* reused: ``(node, mapping_key)`` -- a step of a rerun kept from the parent run
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class EventSink(Protocol):
     def step(self, record: tuple) -> None: ...
     def output(self, record: tuple) -> None: ...
     def event(self, record: tuple) -> None: ...
+    def reused(self, step: tuple[str, str]) -> None: ...
     def run_finished(self, status: str, end: float, error: str | None) -> None: ...
     def flush(self) -> None: ...
 
@@ -30,6 +32,7 @@ class MemorySink:
         self.steps: list[tuple] = []
         self.outputs: list[tuple] = []
         self.events: list[tuple] = []
+        self.reused_steps: list[tuple[str, str]] = []
         self.status: str | None = None
         self.error: str | None = None
 
@@ -44,6 +47,9 @@ class MemorySink:
 
     def event(self, record: tuple) -> None:
         self.events.append(record)
+
+    def reused(self, step: tuple[str, str]) -> None:
+        self.reused_steps.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
         self.status, self.error = status, error

@@ -94,6 +94,7 @@ class Executor:
         self.job, self.run_id, self.configs = job, run_id, configs
         self.resume = resume
         self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
+        self._memo_ok: dict[str, bool] = {}
         self.sink, self.backend = sink, backend
         self.partition_key, self.run_config = partition_key, run_config or {}
         self.code_versions = code_versions or {}
@@ -235,6 +236,46 @@ class Executor:
         self._fail_downstream(name, key, f"upstream step {step_key} failed")
 
     # -- reruns ----------------------------------------------------------------------------
+    def _reuse_unchanged_key(self, source: DynSource, key: str, value: Any) -> None:
+        """A re-run fan-out yielded ``key`` again with the item it had: keep the parent's
+        finished mapped steps of that key whose code and shared inputs are unchanged."""
+        memo = self.resume.memo  # type: ignore[union-attr]
+        try:
+            before = self._load_parent(source.node, source.output, key)
+            unchanged = type(before) is type(value) and bool(before == value)
+        except Exception:  # not stored, or not comparable (arrays, frames): run it again
+            unchanged = False
+        if not unchanged:
+            return
+        reused: set[str] = {source.node}
+        for name in self.plan.scope_nodes.get(source, ()):
+            node = self.nodes[name]
+            if (not self._memo_node_ok(name, memo) or key not in memo.ok_keys.get(name, ())
+                    or any(b.node not in reused for b in node.inputs.values() if b.kind == ITEM)):
+                continue
+            reused.add(name)
+            self.state[(name, key)] = _DONE
+            self.sink.reused((name, key))
+            for out_name, spec in node.op.outs.items():
+                if spec.is_dynamic:
+                    continue
+                for consumer, _ in self.plan.item_consumers.get((name, out_name), ()):
+                    self._resolve_item(consumer, key)
+                self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
+
+    def _memo_node_ok(self, name: str, memo: Any) -> bool:
+        cached = self._memo_ok.get(name)
+        if cached is None:
+            node = self.nodes[name]
+            shared_reused = all(
+                b.node not in self.resume.executed  # type: ignore[union-attr]
+                for b in node.inputs.values() if b.kind in (VALUE, COLLECT)
+            )
+            cached = self._memo_ok[name] = (
+                shared_reused and self.code_versions.get(name) == memo.code_versions.get(name)
+            )
+        return cached
+
     def _seed_resume(self, resume: Resume) -> None:
         """Mark reused steps done, know the parent's keys, resolve inputs available from it."""
         for source, keys in resume.parent_keys.items():
@@ -308,6 +349,8 @@ class Executor:
         for name in self.plan.scope_nodes.get(source, ()):
             if name in self.doomed and self.state[(name, key)] == _PENDING:
                 self._skip_mapped(name, key, self.doomed[name])
+        if self.resume is not None and self.resume.memo is not None and source.node in self.resume.executed:
+            self._reuse_unchanged_key(source, key, value)
         for consumer, _ in self.plan.item_consumers.get((source.node, source.output), ()):
             self._resolve_item(consumer, key)
 
@@ -319,9 +362,7 @@ class Executor:
         if report.status == SUCCESS:
             self._record(name, key, SUCCESS, report.start, report.end, None, attempts)
             self.state[(name, key)] = _DONE
-            for report_item in self.held.pop(name, ()):
-                self._add_key(DynSource(name, report_item.output_name), report_item.key, report_item.value)
-            self._publish(name, key, report.outputs)
+            self._publish(name, key, report.outputs, self.held.pop(name, ()))
             return
         policy = task.op.retry_policy
         if policy is not None and task.retry_number < policy.max_retries:
@@ -343,21 +384,27 @@ class Executor:
             self.exceptions[task.step_key] = report.exception
         self._fail_downstream(name, key, f"upstream step {task.step_key} failed")
 
-    def _publish(self, name: str, key: str | None, outputs: dict[str, Any]) -> None:
+    def _publish(self, name: str, key: str | None, outputs: dict[str, Any], held: Any = ()) -> None:
         node = self.nodes[name]
         sink, values = self.sink, self.values
         index = None if key is None else self.key_index[node.scope][key]
         step_key = name if key is None else f"{name}[{key}]"
+        produced = [o for o, spec in node.op.outs.items() if not spec.is_dynamic and o in outputs]
+        # All outputs go to the sink before anything downstream can record a step, so the
+        # step's row and its outputs always land in one batch.
+        for out_name in produced:
+            value = values[(name, out_name, key)] = outputs[out_name]
+            sink.output((step_key, name, key, index, out_name, value))
+        for item in held:  # a retried fan-out's items, released now that its attempt succeeded
+            self._add_key(DynSource(name, item.output_name), item.key, item.value)
         for out_name, spec in node.op.outs.items():
             if spec.is_dynamic:
                 continue
             if out_name not in outputs:
                 self._output_missing(name, key, out_name)
                 continue
-            value = outputs[out_name]
-            values[(name, out_name, key)] = value
-            sink.output((step_key, name, key, index, out_name, value))
             if key is None:
+                value = values[(name, out_name, None)]
                 for consumer, in_name in self.plan.value_consumers.get((name, out_name), ()):
                     self._resolve_shared(consumer, in_name, value)
             else:

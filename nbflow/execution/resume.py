@@ -35,7 +35,7 @@ class ParentView:
     status: dict[str, str]  # unmapped node -> status; absent = never ran
     ok_keys: dict[str, set[str]]  # mapped node -> keys whose step succeeded
     keys: dict[DynSource, list[str]]  # fan-out keys in yield order
-    step_status: dict[str, dict[str, str]] = field(default_factory=dict)  # mapped node -> key -> status
+    code_versions: dict[str, str] = field(default_factory=dict)  # node -> hash of its op's code
 
 
 @dataclass
@@ -46,6 +46,9 @@ class Resume:
     executed: Executed
     parent_keys: dict[DynSource, list[str]]
     loader: ParentLoader
+    # Set for reruns of what failed: a fan-out that runs again may yield keys it had yielded
+    # before; a key whose item is unchanged keeps its finished mapped steps (see executor).
+    memo: ParentView | None = None
 
     def runs(self, node: str, key: str | None = None) -> bool:
         if node not in self.executed:

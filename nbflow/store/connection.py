@@ -65,6 +65,7 @@ class ConnectionHolder:
         self._seen_counter: int | None = None
         self._reaper: threading.Thread | None = None
         self._on_change: list[Callable[[], None]] = []
+        self._on_open: list[Callable[[Any], None]] = []
         self.opens = 0  # how often the file was (re)opened; for tests and diagnostics
 
     # -- public -------------------------------------------------------------------------------
@@ -98,6 +99,10 @@ class ConnectionHolder:
                 raise
             if self._seen_counter is not None:
                 self._seen_counter += 1
+
+    def on_open(self, callback: Callable[[Any], None]) -> None:
+        """Run ``callback(connection)`` each time the file is (re)opened."""
+        self._on_open.append(callback)
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` when the store was changed by another process."""
@@ -147,6 +152,8 @@ class ConnectionHolder:
         self._check_counter()
         if not self.in_memory:
             self._start_reaper()
+        for callback in self._on_open:
+            callback(con)
 
     def _check_counter(self) -> None:
         # fetchall, not fetchone: DuckDB refuses new work while a result is unfinished.

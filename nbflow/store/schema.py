@@ -64,6 +64,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE SCHEMA frames;
         """,
     ),
+    (
+        2,
+        "reruns: where reused steps and outputs came from",
+        """
+        ALTER TABLE steps ADD COLUMN reused_from VARCHAR;
+        ALTER TABLE outputs ADD COLUMN from_run_id VARCHAR;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

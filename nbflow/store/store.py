@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from nbflow.errors import OutputNotFoundError, RunNotFoundError
+from nbflow.store import history
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
 from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode
 from nbflow.store.writer import RunWriter
@@ -29,13 +30,17 @@ class Store:
                  idle_release: float = DEFAULT_IDLE_RELEASE) -> None:
         self.path = path
         self.holder = ConnectionHolder(path, lock_timeout, idle_release)
+        self.active: set[str] = set()  # runs this process is executing right now
+        self.holder.on_open(lambda con: history.recover_interrupted(con, self.active))
 
     # -- writing ---------------------------------------------------------------------------------
     def writer(self, run_id: str) -> RunWriter:
         return RunWriter(self, run_id)
 
-    def insert_run(self, info: dict[str, Any]) -> None:
+    def insert_run(self, info: dict[str, Any], reuse: tuple[dict, dict] | None = None) -> None:
+        """Record a run as started; for a rerun, also copy what it reuses from its parent."""
         with self.holder.transaction() as con:
+            self.active.add(info["run_id"])
             con.execute(
                 "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, "
                 "parent_run_id, root_run_id, start_time, backend, pid, hostname) "
@@ -45,6 +50,42 @@ class Store:
                  info.get("parent_run_id"), info.get("root_run_id") or info["run_id"], info["start"],
                  info.get("backend"), info.get("pid"), info.get("hostname")],
             )
+            if reuse is not None:
+                executed, nodes = reuse
+                history.copy_reused(con, info["run_id"], info["parent_run_id"], executed, nodes)
+
+    def finish_run(self, run_id: str) -> None:
+        self.active.discard(run_id)
+
+    def mark_failed(self, run_id: str, error: str) -> None:
+        """Close a run that ended through an error of nbflow itself, not of a step."""
+        self.active.discard(run_id)
+        with self.holder.transaction() as con:
+            con.execute(
+                "UPDATE runs SET status = 'FAILURE', error = ?, end_time = now() WHERE run_id = ? "
+                "AND status = 'STARTED'", [error, run_id])
+
+    def delete_run(self, run_id: str) -> None:
+        self.run_row(run_id)  # raises RunNotFoundError naming the store
+        with self.holder.transaction() as con:
+            history.delete_run(con, run_id)
+
+    # -- history ---------------------------------------------------------------------------------
+    def parent_view(self, run_id: str, nodes: dict[str, Any]) -> Any:
+        return history.parent_view(self, run_id, nodes)
+
+    def stored_outputs(self, run_id: str) -> history.StoredOutputs:
+        return history.StoredOutputs(self, run_id)
+
+    def children(self, run_id: str) -> list[str]:
+        with self.holder.use() as con:
+            return [r[0] for r in con.execute(
+                "SELECT run_id FROM runs WHERE parent_run_id = ? ORDER BY start_time", [run_id]).fetchall()]
+
+    def lineage(self, root_run_id: str) -> Any:
+        return _with_duration(self.sql(
+            "SELECT run_id, parent_run_id, job_name, status, start_time, end_time, tags, error "
+            "FROM runs WHERE root_run_id = ? ORDER BY start_time", [root_run_id]))
 
     # -- reading ---------------------------------------------------------------------------------
     def sql(self, query: str, params: list | None = None) -> Any:
@@ -103,7 +144,7 @@ class Store:
     def steps(self, run_id: str) -> Any:
         return _with_duration(self.sql(
             "SELECT step_key, op, mapping_key, status, attempts, start_time, end_time, "
-            "error, code_version FROM steps WHERE run_id = ? "
+            "error, code_version, reused_from FROM steps WHERE run_id = ? "
             "ORDER BY start_time, key_index NULLS FIRST",
             [run_id],
         ))

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 from nbflow.errors import StoreLockedError
+from nbflow.store import history
 from nbflow.store.serialize import TABLE, encode, table_kind
 
 FLUSH_ROWS = 50_000
@@ -28,16 +29,21 @@ class RunWriter:
         self._steps: list[tuple] = []
         self._outputs: list[tuple] = []
         self._events: list[tuple] = []
+        self._reused: list[tuple[str, str]] = []
+        self._parent: str | None = None
         self._last_flush = time.monotonic()
         self._tables = 0
 
     # -- sink interface -------------------------------------------------------------------------
     def run_started(self, info: dict[str, Any]) -> None:
-        self.store.insert_run(info)
+        self._parent = info.get("parent_run_id")
+        self.store.insert_run(info, info.get("reuse"))
 
     def step(self, record: tuple) -> None:
-        self._steps.append(record)
+        # Flush before buffering: a step's row and the outputs the executor sends right
+        # after it must land in the same batch, or a crash could store one without the other.
         self._maybe_flush()
+        self._steps.append(record)
 
     def output(self, record: tuple) -> None:
         self._outputs.append(record)
@@ -45,24 +51,28 @@ class RunWriter:
     def event(self, record: tuple) -> None:
         self._events.append(record)
 
+    def reused(self, step: tuple[str, str]) -> None:
+        self._reused.append(step)
+
     def run_finished(self, status: str, end: float, error: str | None) -> None:
         self.flush(final=(status, end, error))
+        self.store.finish_run(self.run_id)
 
     def flush(self, final: tuple | None = None) -> None:
         """Write what is buffered. Only the final flush of a run waits for a locked store."""
-        steps, outputs, events = self._steps, self._outputs, self._events
+        steps, outputs, events, reused = self._steps, self._outputs, self._events, self._reused
         self._last_flush = time.monotonic()
-        if not (steps or outputs or events or final):
+        if not (steps or outputs or events or reused or final):
             return
         try:
-            self._write(steps, outputs, events, final, lock_timeout=None if final else 0.0)
+            self._write(steps, outputs, events, reused, final, lock_timeout=None if final else 0.0)
         except StoreLockedError:
             if final:
                 raise
             return  # another process has its turn; the rows stay buffered for the next flush
-        self._steps, self._outputs, self._events = [], [], []
+        self._steps, self._outputs, self._events, self._reused = [], [], [], []
 
-    def _write(self, steps: list, outputs: list, events: list, final: tuple | None,
+    def _write(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
                lock_timeout: float | None) -> None:
         # Frames are created first, each in its own statement: a frame DuckDB refuses must
         # not abort the batch transaction (it falls back to a pickle).
@@ -74,6 +84,8 @@ class RunWriter:
                 self._insert_outputs(con, outputs, encoded)
             if events:
                 self._insert_events(con, events)
+            if reused and self._parent is not None:
+                history.copy_reused_keys(con, self.run_id, self._parent, reused)
             if final:
                 status, end, error = final
                 con.execute(

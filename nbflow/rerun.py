@@ -1,0 +1,69 @@
+"""Rerunning a stored run: the chosen steps run again, everything else is reused.
+
+The code that runs is what the kernel has now: the job is looked up by name (so a
+job whose cell was re-run is used) and every op is replaced by its newest
+definition (so a fix typed into an op's cell is picked up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from nbflow.errors import NbflowError
+
+
+class RerunError(NbflowError):
+    """A run cannot be rerun as asked (see the message)."""
+
+
+def current_job(job_name: str, run_id: str) -> Any:
+    from nbflow.definitions.graph import JOBS
+
+    job = JOBS.get(job_name)
+    if job is None:
+        raise RerunError(
+            f"Job '{job_name}' of run {run_id[:8]} is not defined in this kernel (after a restart, "
+            f"definitions are gone). Run the cell that defines job '{job_name}', then rerun."
+        )
+    return job.with_latest_ops()
+
+
+def rerun(
+    run: Any,
+    op: str | None = None,
+    keys: Iterable[str] | None = None,
+    downstream: bool = True,
+    failed: bool = False,
+    raise_on_error: bool = False,
+) -> Any:
+    """Start a child run of ``run``; see :meth:`nbflow.Run.rerun`."""
+    from nbflow.execution.resume import Resume, select_failed, select_op
+    from nbflow.instance import launch
+
+    if failed and (op is not None or keys is not None):
+        raise RerunError("Pass either failed=True or an op (with keys=...), not both.")
+    if keys is not None and op is None:
+        raise RerunError("keys= needs the op whose keys to rerun: run.rerun('op', keys=[...]).")
+    store = run.instance.store
+    record = store.run_row(run.run_id)
+    job = current_job(record["job_name"], run.run_id)
+    resume = None
+    if failed or op is not None:
+        view = store.parent_view(record["run_id"], job.nodes)
+        if failed:
+            executed = select_failed(job.nodes, view)
+            if not executed:
+                raise RerunError(
+                    f"Run {record['run_id'][:8]} has no failed, skipped or unfinished steps to rerun. "
+                    f"run.rerun() reruns the whole job."
+                )
+        else:
+            executed = select_op(job.nodes, view, op, keys, downstream)  # type: ignore[arg-type]
+        reused_sources = {s: k for s, k in view.keys.items() if s.node not in executed}
+        resume = Resume(record["run_id"], executed, reused_sources, store.stored_outputs(record["run_id"]),
+                        memo=view if failed else None)
+    return launch(
+        job, record["run_config"], run.instance, record["tags"], raise_on_error,
+        record["partition_key"], parent=record, resume=resume,
+    )

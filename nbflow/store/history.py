@@ -1,0 +1,171 @@
+"""Run history in the store: lineage, reuse of a parent's results, recovery, deletion.
+
+* :func:`parent_view` -- what a rerun needs to know about the parent run;
+* :func:`copy_reused` -- the child run gets the parent's rows for every reused step,
+  marked ``reused_from``, in one transaction of set-based statements;
+* :func:`recover_interrupted` -- runs left ``STARTED`` by a process that died are
+  marked ``INTERRUPTED`` when the store is next opened;
+* :func:`delete_run` -- a run's steps, events, outputs and the tables only it uses.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from nbflow.definitions.compose import DynSource
+
+INTERRUPTED = "INTERRUPTED"
+
+
+def parent_view(store: Any, run_id: str, nodes: dict[str, Any]) -> Any:
+    """Statuses, succeeded keys and fan-out keys of ``run_id``, for rerun selection."""
+    from nbflow.execution.resume import ParentView
+
+    with store.holder.use() as con:
+        status = dict(con.execute(
+            "SELECT op, status FROM steps WHERE run_id = ? AND mapping_key IS NULL", [run_id]
+        ).fetchall())
+        ok_keys = {op: set(keys) for op, keys in con.execute(
+            "SELECT op, list(mapping_key) FROM steps WHERE run_id = ? AND mapping_key IS NOT NULL "
+            "AND status = 'SUCCESS' GROUP BY op", [run_id]
+        ).fetchall()}
+        sources = sorted({n for n, node in nodes.items() for o in node.op.outs.values() if o.is_dynamic})
+        keys = {}
+        if sources:
+            for op, output, ks in con.execute(
+                "SELECT op, output_name, list(mapping_key ORDER BY key_index) FROM outputs "
+                "WHERE run_id = ? AND mapping_key IS NOT NULL AND list_contains(?, op) "
+                "GROUP BY op, output_name", [run_id, sources]
+            ).fetchall():
+                keys[DynSource(op, output)] = ks
+        versions = dict(con.execute(
+            "SELECT op, any_value(code_version) FROM steps WHERE run_id = ? GROUP BY op", [run_id]
+        ).fetchall())
+    return ParentView(run_id, status, ok_keys, keys, versions)
+
+
+class StoredOutputs:
+    """Loads a parent run's outputs on demand (the executor's ``ParentLoader``)."""
+
+    def __init__(self, store: Any, run_id: str) -> None:
+        self.store, self.run_id = store, run_id
+
+    def load(self, node: str, output: str, key: str | None) -> Any:
+        from nbflow.errors import OutputNotFoundError
+
+        rows = self.store.output_rows(self.run_id, node, output, key, key is not None)
+        if not rows:
+            raise OutputNotFoundError(f"run {self.run_id[:8]} stored no output '{output}' for {node}")
+        return rows[0][1]
+
+    def load_all(self, node: str, output: str) -> dict[str, Any]:
+        return dict(self.store.output_rows(self.run_id, node, output, None, True))
+
+
+def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nodes: dict[str, Any]) -> None:
+    """Give ``child`` the parent's step and output rows of every step it does not execute."""
+    import pyarrow as pa
+
+    whole = [n for n, keys in executed.items() if keys is None]
+    pairs = [(n, k) for n, keys in executed.items() if keys is not None for k in keys]
+    # A fan-out that runs again yields new items: none of its old ones may be copied.
+    con.register("_nbflow_rerun_keys", pa.table({
+        "op": pa.array([p[0] for p in pairs], pa.string()),
+        "mapping_key": pa.array([p[1] for p in pairs], pa.string()),
+    }))
+    try:
+        reused = (
+            "p.run_id = $parent AND NOT list_contains($whole, p.op) AND NOT EXISTS ("
+            "SELECT 1 FROM _nbflow_rerun_keys e WHERE e.op = p.op AND e.mapping_key = p.mapping_key)"
+        )
+        params = {"parent": parent, "child": child, "whole": whole or [""]}
+        con.execute(
+            "INSERT INTO steps SELECT $child, step_key, op, mapping_key, key_index, status, attempts, "
+            "start_time, end_time, error, code_version, coalesce(reused_from, run_id) "
+            f"FROM steps p WHERE p.status = 'SUCCESS' AND {reused}",
+            params,
+        )
+        con.execute(
+            "INSERT INTO outputs SELECT $child, step_key, op, mapping_key, key_index, output_name, kind, "
+            "json_value, blob_value, table_name, type_name, coalesce(from_run_id, run_id) "
+            f"FROM outputs p WHERE {reused}",
+            params,
+        )
+    finally:
+        con.unregister("_nbflow_rerun_keys")
+
+
+def copy_reused_keys(con: Any, child: str, parent: str, pairs: list[tuple[str, str]]) -> None:
+    """Copy the parent's rows of single mapped steps a rerun kept (``(op, mapping_key)`` pairs)."""
+    import pyarrow as pa
+
+    con.register("_nbflow_reused_keys", pa.table({
+        "op": pa.array([p[0] for p in pairs], pa.string()),
+        "mapping_key": pa.array([p[1] for p in pairs], pa.string()),
+    }))
+    try:
+        kept = "p.run_id = $parent AND EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op AND e.mapping_key = p.mapping_key)"
+        params = {"parent": parent, "child": child}
+        con.execute(
+            "INSERT INTO steps SELECT $child, step_key, op, mapping_key, key_index, status, attempts, "
+            f"start_time, end_time, error, code_version, coalesce(reused_from, run_id) FROM steps p WHERE {kept}",
+            params,
+        )
+        con.execute(
+            "INSERT INTO outputs SELECT $child, step_key, op, mapping_key, key_index, output_name, kind, "
+            f"json_value, blob_value, table_name, type_name, coalesce(from_run_id, run_id) FROM outputs p WHERE {kept}",
+            params,
+        )
+    finally:
+        con.unregister("_nbflow_reused_keys")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child that was not reaped yet is a zombie: dead for our purpose
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def recover_interrupted(con: Any, active: set[str]) -> list[str]:
+    """Mark runs of dead processes on this host ``INTERRUPTED``; return their ids."""
+    host, me = socket.gethostname(), os.getpid()
+    dead = []
+    for run_id, pid, hostname in con.execute(
+        "SELECT run_id, pid, hostname FROM runs WHERE status = 'STARTED'"
+    ).fetchall():
+        if hostname != host or pid is None or run_id in active:
+            continue
+        if pid == me or not _pid_alive(pid):
+            dead.append((run_id, pid))
+    for run_id, pid in dead:
+        con.execute(
+            "UPDATE runs SET status = ?, error = ?, end_time = coalesce("
+            "(SELECT max(end_time) FROM steps WHERE run_id = ?), start_time) WHERE run_id = ?",
+            [INTERRUPTED, f"The process running it (pid {pid}) ended before the run finished. "
+             f"Finished steps are kept: run.rerun(failed=True) completes it.", run_id, run_id],
+        )
+    return [run_id for run_id, _ in dead]
+
+
+def delete_run(con: Any, run_id: str) -> int:
+    """Delete a run and what only it refers to; return how many frame tables were dropped."""
+    orphans = [r[0] for r in con.execute(
+        "SELECT DISTINCT table_name FROM outputs o WHERE run_id = ? AND table_name IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM outputs x WHERE x.table_name = o.table_name AND x.run_id <> ?)",
+        [run_id, run_id],
+    ).fetchall()]
+    for table in ("steps", "events", "outputs", "runs"):
+        con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+    for name in orphans:
+        con.execute(f'DROP TABLE IF EXISTS frames."{name}"')
+    return len(orphans)

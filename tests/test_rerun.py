@@ -1,0 +1,252 @@
+"""Reruns through the public API, on a job with two chained maps and a collect.
+
+Oracles: a rerun's final output equals a fresh full run's, and the set of steps that
+executed (``reused_from`` empty) is exactly the expected one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import nbflow as nf
+from nbflow.definitions.graph import JOBS
+
+ITEMS = {"a": 1, "b": 2, "c": 3, "d": 4}
+BROKEN: set[str] = set()
+
+
+@nf.op(out=nf.DynamicOut())
+def emit():
+    for key, value in ITEMS.items():
+        yield nf.DynamicOutput(value, mapping_key=key)
+
+
+@nf.op
+def double(context, x):
+    if context.get_mapping_key() in BROKEN:
+        raise RuntimeError(f"broken {context.get_mapping_key()}")
+    return 2 * x
+
+
+@nf.op
+def inc(x):
+    return x + 1
+
+
+@nf.op
+def total(xs):
+    return sum(xs)
+
+
+@nf.job
+def two_maps():
+    total(emit().map(double).map(inc).collect())
+
+
+def expected_total():
+    return sum(2 * v + 1 for v in ITEMS.values())
+
+
+def executed(run):
+    steps = run.steps()
+    return set(steps[steps.reused_from.isna()].step_key)
+
+
+@pytest.fixture(autouse=True)
+def _reset():
+    items = dict(ITEMS)
+    JOBS["two_maps"] = two_maps
+    yield
+    BROKEN.clear()
+    ITEMS.clear()
+    ITEMS.update(items)
+
+
+def test_rerun_failed_runs_only_what_failed_and_what_it_feeds(instance):
+    BROKEN.add("c")
+    parent = two_maps.run(instance=instance)
+    assert parent.status == "FAILURE"
+    BROKEN.clear()
+    child = parent.rerun(failed=True)
+    assert child.status == "SUCCESS"
+    assert executed(child) == {"double[c]", "inc[c]", "total"}
+    assert child.output("total") == expected_total()
+    assert child.output("double") == {k: 2 * v for k, v in ITEMS.items()}  # reused and new together
+    steps = child.steps().set_index("step_key")
+    assert steps.loc["double[a]", "reused_from"] == parent.run_id
+    assert child.parent_run_id == parent.run_id and child.root_run_id == parent.run_id
+
+
+def test_rerun_one_key_downstream_follows_that_key_and_recollects(instance):
+    parent = two_maps.run(instance=instance)
+    child = parent.rerun("double", keys=["b"], downstream=True)
+    assert executed(child) == {"double[b]", "inc[b]", "total"}
+    assert child.output("total") == expected_total()
+
+
+def test_rerun_one_key_without_downstream(instance):
+    parent = two_maps.run(instance=instance)
+    child = parent.rerun("inc", keys=["a", "d"], downstream=False)
+    assert executed(child) == {"inc[a]", "inc[d]"}
+    assert child.output("total") == expected_total()  # reused from the parent
+
+
+def test_rerun_a_fanout_op_downstream_uses_its_new_keys(instance):
+    parent = two_maps.run(instance=instance)
+    ITEMS["e"] = 5
+    del ITEMS["a"]
+    child = parent.rerun("emit", downstream=True)
+    assert executed(child) == {"emit", "total"} | {f"{op}[{k}]" for op in ("double", "inc") for k in "bcde"}
+    assert child.output("total") == expected_total()
+    assert list(child.output("emit")) == list("bcde")
+
+
+def test_rerun_everything(instance):
+    parent = two_maps.run(instance=instance, tags={"who": "me"})
+    child = parent.rerun()
+    assert executed(child) == set(parent.steps().step_key)
+    assert child.tags["who"] == "me"
+    assert child.output("total") == parent.output("total")
+
+
+def test_a_fix_typed_into_the_cell_is_what_reruns(instance):
+    @nf.op
+    def fragile(x):
+        raise ValueError("old code")
+
+    @nf.job
+    def fixable():
+        total(emit().map(fragile).collect())
+
+    parent = fixable.run(instance=instance)
+    assert parent.status == "FAILURE"
+
+    @nf.op
+    def fragile(x):  # noqa: F811 - redefined, as when its cell is edited and run again
+        return -x
+
+    child = parent.rerun(failed=True)
+    assert child.status == "SUCCESS"
+    assert child.output("total") == -sum(ITEMS.values())
+    versions = child.steps().groupby("op").code_version.nunique()
+    old, new = parent.steps().set_index("op").code_version["fragile"].iloc[0], child.steps().set_index("op").code_version["fragile"].iloc[0]
+    assert old != new and versions["fragile"] == 1
+
+
+def test_lineage_parent_and_children(instance):
+    BROKEN.add("a")
+    root = two_maps.run(instance=instance)
+    first = root.rerun(failed=True)
+    BROKEN.clear()
+    second = first.rerun(failed=True)
+    assert second.status == "SUCCESS"
+    assert [r.run_id for r in root.children()] == [first.run_id]
+    assert second.parent.run_id == first.run_id
+    assert second.root_run_id == root.run_id
+    lineage = second.lineage()
+    assert lineage.run_id.tolist() == [root.run_id, first.run_id, second.run_id]
+    assert lineage.status.tolist() == ["FAILURE", "FAILURE", "SUCCESS"]
+
+
+def test_runs_filters_and_delete_run(instance):
+    BROKEN.add("a")
+    failed = two_maps.run(instance=instance)
+    BROKEN.clear()
+    ok = two_maps.run(instance=instance)
+    assert instance.runs(job="two_maps", status="FAILURE").run_id.tolist() == [failed.run_id]
+    assert instance.runs(limit=1).run_id.tolist() == [ok.run_id]
+    instance.delete_run(failed.run_id)
+    for table in ("runs", "steps", "outputs", "events"):
+        assert instance.sql(f"select count(*) as n from {table} where run_id = ?", [failed.run_id]).n[0] == 0
+    assert ok.output("total") == expected_total()
+    with pytest.raises(nf.RunNotFoundError, match=r"No run with id 'nope-nope' in the store"):
+        instance.delete_run("nope-nope")
+
+
+def test_delete_run_keeps_a_frame_table_a_rerun_still_uses(instance):
+    import pandas as pd
+
+    @nf.op
+    def frame():
+        return pd.DataFrame({"x": [1, 2, 3]})
+
+    @nf.op
+    def width(df):
+        return len(df.columns)
+
+    @nf.job
+    def frames_job():
+        width(frame())
+
+    parent = frames_job.run(instance=instance)
+    child = parent.rerun("width")
+    instance.delete_run(parent.run_id)
+    pd.testing.assert_frame_equal(child.output("frame"), pd.DataFrame({"x": [1, 2, 3]}))
+
+
+def test_interrupted_run_resumes_without_redoing_finished_steps(instance):
+    calls: list[str] = []
+    interrupt = {"at": "c"}
+
+    @nf.op(out=nf.DynamicOut())
+    def keys():
+        for k in "abcd":
+            yield nf.DynamicOutput(k, mapping_key=k)
+
+    @nf.op
+    def slow(context, k):
+        calls.append(k)
+        if k == interrupt["at"]:
+            interrupt["at"] = None
+            raise KeyboardInterrupt
+        return k.upper()
+
+    @nf.op
+    def joined(parts):
+        return "".join(parts)
+
+    @nf.job
+    def interruptible():
+        joined(keys().map(slow).collect())
+
+    with pytest.raises(KeyboardInterrupt):
+        interruptible.run(instance=instance)
+    canceled = instance.get_run(instance.runs().run_id[0])
+    assert canceled.status == "CANCELED"
+    calls.clear()
+    child = canceled.rerun(failed=True)
+    assert child.output("joined") == "ABCD"
+    assert sorted(calls) == ["c", "d"]  # a and b had finished: kept, not redone
+    # The fan-out op had not finished, so it runs again; it yields a and b with the same
+    # items, which is what lets their finished steps be kept.
+    assert executed(child) == {"keys", "slow[c]", "slow[d]", "joined"}
+    kept = child.steps().set_index("step_key").reused_from
+    assert kept["slow[a]"] == canceled.run_id and kept["slow[b]"] == canceled.run_id
+
+
+def test_a_changed_item_or_changed_code_is_not_kept(instance):
+    interrupt = {"at": "c"}
+
+    @nf.op(out=nf.DynamicOut())
+    def source():
+        for k, v in ITEMS.items():
+            yield nf.DynamicOutput(v, mapping_key=k)
+
+    @nf.op
+    def stage(context, x):
+        if context.get_mapping_key() == interrupt["at"]:
+            interrupt["at"] = None
+            raise KeyboardInterrupt
+        return x * 100
+
+    @nf.job
+    def memo_job():
+        total(source().map(stage).collect())
+
+    with pytest.raises(KeyboardInterrupt):
+        memo_job.run(instance=instance)
+    canceled = instance.get_run(instance.runs().run_id[0])
+    ITEMS["a"] = 10  # a's item changed: a runs again; b did not change: kept
+    child = canceled.rerun(failed=True)
+    assert executed(child) == {"source", "stage[a]", "stage[c]", "stage[d]", "total"}
+    assert child.output("total") == 100 * sum(ITEMS.values())
