@@ -37,8 +37,10 @@ from nbflow.errors import (
     StoreVersionError,
 )
 from nbflow.execution.context import AssetExecutionContext, OpExecutionContext, build_op_context
+from nbflow.execution.resume import RerunSelectionError
 from nbflow.instance import Instance, instance
 from nbflow.partitions.keys import validate_key
+from nbflow.rerun import RerunError
 from nbflow.run import ExecuteInProcessResult, Run
 
 __version__ = "0.1.0"
@@ -64,6 +66,8 @@ __all__ = [
     "Out",
     "Output",
     "OutputNotFoundError",
+    "RerunError",
+    "RerunSelectionError",
     "RetryPolicy",
     "Run",
     "RunNotFoundError",

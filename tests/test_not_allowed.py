@@ -303,3 +303,62 @@ def test_output_of_a_missing_node():
     result = chained.job.execute_in_process(instance=nf.Instance.ephemeral())
     with pytest.raises(nf.DefinitionError, match=r"Job 'job' has no op 'dubble'. Valid ones \(closest first\): 'double'"):
         result.output_for_node("dubble")
+
+
+# -- reruns: refused before anything runs ----------------------------------------------------
+
+
+def _chained_run(instance):
+    from tests.execution.graphs import chained
+
+    nf.definitions.JOBS["job"] = chained.job
+    return chained.job.run(instance=instance)
+
+
+def test_rerun_of_a_job_no_longer_defined(instance):
+    run = _chained_run(instance)
+    del nf.definitions.JOBS["job"]
+    with pytest.raises(nf.RerunError, match=r"Job 'job' of run \w{8} is not defined in this kernel .* Run the cell that defines job 'job', then rerun."):
+        run.rerun(failed=True)
+
+
+def test_rerun_failed_and_an_op_together(instance):
+    with pytest.raises(nf.RerunError, match=r"Pass either failed=True or an op \(with keys=...\), not both."):
+        _chained_run(instance).rerun("double", failed=True)
+
+
+def test_rerun_keys_without_an_op(instance):
+    with pytest.raises(nf.RerunError, match=r"keys= needs the op whose keys to rerun"):
+        _chained_run(instance).rerun(keys=["item_1"])
+
+
+def test_rerun_failed_of_a_successful_run(instance):
+    with pytest.raises(nf.RerunError, match=r"has no failed, skipped or unfinished steps to rerun. run.rerun\(\) reruns the whole job."):
+        _chained_run(instance).rerun(failed=True)
+
+
+def test_rerun_of_an_unknown_op_or_key_lists_the_valid_ones(instance):
+    run = _chained_run(instance)
+    with pytest.raises(nf.RerunSelectionError, match=r"The job has no op 'dubble' to rerun. Valid ones \(closest first\): 'double'"):
+        run.rerun("dubble")
+    with pytest.raises(nf.RerunSelectionError, match=r"op 'double' has no mapping key 'item_99' in run \w{8}. Valid ones \(closest first\): 'item_"):
+        run.rerun("double", keys=["item_99"])
+
+
+def test_rerun_after_an_op_changed_its_inputs(instance):
+    @nf.op
+    def shape(x):
+        return x
+
+    @nf.job
+    def reshaped():
+        shape(emit().collect())
+
+    run = reshaped.run(instance=instance)
+
+    @nf.op
+    def shape(x, y):  # noqa: F811 - redefined with another input
+        return x
+
+    with pytest.raises(nf.DefinitionError, match=r"op 'shape' was redefined with other inputs or outputs than job 'reshaped' was built with. Run the cell that defines the job again."):
+        run.rerun()

@@ -25,6 +25,8 @@ PUBLIC = [
     "Out",
     "Output",
     "OutputNotFoundError",
+    "RerunError",
+    "RerunSelectionError",
     "RetryPolicy",
     "Run",
     "RunNotFoundError",

@@ -38,6 +38,7 @@ from nbflow.execution.step import (
 )
 
 _PENDING, _RUNNING, _DONE = 0, 1, 2
+_FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
 
 class _Collected:
@@ -95,6 +96,7 @@ class Executor:
         self.resume = resume
         self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
         self._memo_ok: dict[str, bool] = {}
+        self._parent_misses: dict[tuple[str, str], int] = {}
         self.sink, self.backend = sink, backend
         self.partition_key, self.run_config = partition_key, run_config or {}
         self.code_versions = code_versions or {}
@@ -191,7 +193,12 @@ class Executor:
     def _materialize(self, value: Any) -> Any:
         kind = type(value)
         if kind is _Collected:
-            return [self._value(value.node, value.output, k) for k in value.keys]
+            node, output = value.node, value.output
+            if self.resume is not None and (node, output) not in self._parent_values:
+                missing = sum(1 for k in value.keys if (node, output, k) not in self.values)
+                if missing > _FEW:
+                    self._load_parent_all(node, output)
+            return [self._value(node, output, k) for k in value.keys]
         if kind is _FromParent:
             return self._value(value.node, value.output, None)
         return value
@@ -214,12 +221,21 @@ class Executor:
                 return value
             cache = self._parent_values.get((node, output))
             if cache is None:
-                cache = self._parent_values[(node, output)] = loader.load_all(node, output)
+                # A few keys are loaded one by one; past that, every key at once.
+                misses = self._parent_misses[(node, output)] = self._parent_misses.get((node, output), 0) + 1
+                if misses <= _FEW:
+                    cache = loader.load_some(node, output, [key])
+                else:
+                    cache = self._load_parent_all(node, output)
         except Exception as exc:  # a value that no longer loads (type gone, table dropped...)
             raise _MissingInput(step, output, f"{type(exc).__name__}: {exc}") from exc
         if key not in cache:
             raise _MissingInput(step, output, "the parent run stored no value for it")
         return cache[key]
+
+    def _load_parent_all(self, node: str, output: str) -> dict[str, Any]:
+        cache = self._parent_values[(node, output)] = self.resume.loader.load_all(node, output)  # type: ignore[union-attr]
+        return cache
 
     def _input_missing(self, name: str, key: str | None, missing: _MissingInput) -> None:
         step_key = name if key is None else f"{name}[{key}]"

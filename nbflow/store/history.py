@@ -63,6 +63,12 @@ class StoredOutputs:
     def load_all(self, node: str, output: str) -> dict[str, Any]:
         return dict(self.store.output_rows(self.run_id, node, output, None, True))
 
+    def load_some(self, node: str, output: str, keys: list[str]) -> dict[str, Any]:
+        found = {}
+        for key in keys:
+            found.update(self.store.output_rows(self.run_id, node, output, key, True))
+        return found
+
 
 def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nodes: dict[str, Any]) -> None:
     """Give ``child`` the parent's step and output rows of every step it does not execute."""

@@ -25,6 +25,9 @@ class MemoryLoader:
     def load_all(self, node, output):
         return {k: v for (n, o, k), v in self.values.items() if n == node and o == output and k is not None}
 
+    def load_some(self, node, output, keys):
+        return {k: self.values[(node, output, k)] for k in keys if (node, output, k) in self.values}
+
 
 def run_once(job, resume=None, backend_factory=None):
     from nbflow.definitions.config import resolve_run_config
