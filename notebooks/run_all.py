@@ -21,7 +21,11 @@ HERE = Path(__file__).resolve().parent
 
 def run_notebook(path: Path) -> tuple[int, float]:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(HERE)}},
+        # The kernel's own start-up chatter (about its local TCP ports) is not the demo's output.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
+    )
     start = time.perf_counter()
     client.execute()
     cells = sum(1 for c in nb.cells if c.cell_type == "code")
@@ -38,7 +42,7 @@ def summarize_store() -> None:
     steps = inst.sql("select count(*) as n from steps")["n"][0]
     print(f"\nStore {inst.path}: {int(table['runs'].sum())} runs, {steps} steps in all")
     for row in table.itertuples():
-        print(f"  {row.job_name:<28} {row.status:<10} {row.runs} run(s)")
+        print(f"  {row.job_name:<28} {row.status:<12} {row.runs} run(s)")
     inst.close()
 
 
