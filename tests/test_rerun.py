@@ -250,3 +250,47 @@ def test_a_changed_item_or_changed_code_is_not_kept(instance):
     child = canceled.rerun(failed=True)
     assert executed(child) == {"source", "stage[a]", "stage[c]", "stage[d]", "total"}
     assert child.output("total") == 100 * sum(ITEMS.values())
+
+
+class Payload:
+    def __init__(self, n):
+        self.n = n
+
+
+def test_a_stored_input_that_no_longer_loads_fails_only_the_step_that_needs_it(instance):
+    @nf.op(out=nf.DynamicOut())
+    def objects():
+        for k in "xy":
+            yield nf.DynamicOutput(Payload(ord(k)), mapping_key=k)
+
+    @nf.op
+    def unwrap(p):
+        return p.n
+
+    @nf.job
+    def pickled():
+        total(objects().map(unwrap).map(inc).collect())
+
+    parent = pickled.run(instance=instance)
+    instance.sql("delete from outputs where run_id = ? and op = 'unwrap' and mapping_key = 'x'", [parent.run_id])
+    before = instance.sql("select count(*) as n from outputs where run_id = ?", [parent.run_id]).n[0]
+
+    child = parent.rerun("inc", keys=["x", "y"], downstream=False)
+    errors = child.steps().set_index("step_key").error
+    assert errors["inc[x]"].startswith(
+        "Step inc[x] cannot run: its input from output 'result' of step unwrap[x] cannot be loaded "
+        f"from run {parent.run_id[:8]} (the parent run stored no value for it)."
+    )
+    assert child.output("inc", key="y") == ord("y") + 1
+    assert instance.sql("select count(*) as n from outputs where run_id = ?", [parent.run_id]).n[0] == before
+
+    saved = globals().pop("Payload")  # the class is gone: the stored pickle cannot load
+    try:
+        broken = parent.rerun("unwrap", keys=["y"], downstream=False)
+    finally:
+        globals()["Payload"] = saved
+    message = broken.steps().set_index("step_key").error["unwrap[y]"]
+    assert message.startswith(
+        f"Step unwrap[y] cannot run: its input from output 'result' of step objects[y] cannot be loaded "
+        f"from run {parent.run_id[:8]} (AttributeError: Can't get attribute 'Payload'"
+    ), message
