@@ -18,8 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)  ## run the example notebooks headless against the default store
 	$(BIN)/python notebooks/run_all.py
 
-test: $(STAMP)  ## ruff + the whole test suite
+test: $(STAMP)  ## ruff, mypy and the whole test suite
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

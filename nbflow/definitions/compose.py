@@ -219,7 +219,7 @@ class GraphBuilder:
         return next(iter(scopes), None)
 
     def handles_for(self, node: Node) -> Any:
-        handles = []
+        handles: list[OutputHandle | DynamicHandle] = []
         for out_name, out in node.op.outs.items():
             if out.is_dynamic:
                 handles.append(DynamicHandle(node.name, out_name, DynSource(node.name, out_name)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step
 
@@ -48,8 +48,8 @@ class InProcessBackend(Backend):
     name = "in_process"
 
     def __init__(self) -> None:
-        self._queue: deque[tuple[StepTask, Iterator]] = deque()
-        self._current: tuple[StepTask, Iterator] | None = None  # the step being advanced
+        self._queue: deque[tuple[StepTask, Generator]] = deque()
+        self._current: tuple[StepTask, Generator] | None = None  # the step being advanced
 
     def submit(self, task: StepTask) -> None:
         self._queue.append((task, execute_step(task)))

@@ -162,7 +162,7 @@ class Executor:
                 continue
             wait = self.retries[0][0] - time.monotonic() if self.retries else None
             for report in backend.poll(wait):
-                if type(report) is ItemReport:
+                if isinstance(report, ItemReport):
                     self._on_item(report)
                 else:
                     self._on_done(report)
@@ -262,7 +262,9 @@ class Executor:
     def _reuse_unchanged_key(self, source: DynSource, key: str, value: Any) -> None:
         """A re-run fan-out yielded ``key`` again with the item it had: keep the parent's
         finished mapped steps of that key whose code and shared inputs are unchanged."""
-        memo = self.resume.memo  # type: ignore[union-attr]
+        memo = self.resume.memo if self.resume is not None else None
+        if memo is None:
+            return
         try:
             before = self._load_parent(source.node, source.output, key)
             unchanged = type(before) is type(value) and bool(before == value)
@@ -311,10 +313,10 @@ class Executor:
                 if name not in executed:
                     self.state[(name, None)] = _DONE
                 continue
-            keys = self.keys.get(node.scope)
-            if keys is None or node.scope not in resume.parent_keys:
+            if node.scope not in resume.parent_keys:
                 continue  # its fan-out runs again: keys arrive as it yields
-            wanted = executed.get(name, set()) if name in executed else set()
+            keys = self.keys[node.scope]
+            wanted: set[str] | None = executed.get(name, set())
             run_keys = keys if wanted is None else [k for k in keys if k in wanted]
             for out_name, spec in node.op.outs.items():
                 if not spec.is_dynamic:

@@ -25,12 +25,16 @@ class Plan:
     @classmethod
     def build(cls, nodes: dict[str, Node]) -> Plan:
         plan = cls(nodes)
-        item, value, coll = defaultdict(list), defaultdict(list), defaultdict(list)
-        scope_nodes, collected = defaultdict(list), defaultdict(list)
+        Consumers = defaultdict[tuple[str, str], list[tuple[str, str]]]
+        item: Consumers = defaultdict(list)
+        value: Consumers = defaultdict(list)
+        coll: Consumers = defaultdict(list)
+        scope_nodes: defaultdict[DynSource, list[str]] = defaultdict(list)
+        collected: defaultdict[DynSource, list[tuple[str, str]]] = defaultdict(list)
         for node in nodes.values():  # creation order is topological
             n_item = n_shared = 0
             for in_name, b in node.inputs.items():
-                if b.kind == DEFAULT:
+                if b.kind == DEFAULT or b.node is None or b.output is None:
                     continue
                 target = {ITEM: item, VALUE: value, COLLECT: coll}[b.kind]
                 target[(b.node, b.output)].append((node.name, in_name))

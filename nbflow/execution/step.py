@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
 from nbflow.definitions.op import DEFAULT_OUTPUT, DynamicOutput, Output
@@ -97,7 +97,7 @@ def _static_outputs(op: Any, result: Any) -> dict[str, Any]:
     )
 
 
-def execute_step(task: StepTask) -> Iterator[ItemReport | DoneReport]:
+def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, None]:
     """Run one attempt of ``task``; yield item reports, then a done report."""
     op = task.op
     logs: list = []

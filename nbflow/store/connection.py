@@ -65,7 +65,7 @@ class ConnectionHolder:
         self._seen_counter: int | None = None
         self._reaper: threading.Thread | None = None
         self._on_change: list[Callable[[], None]] = []
-        self._on_open: list[Callable[[Any], None]] = []
+        self._on_open: list[Callable[[Any], object]] = []
         self.opens = 0  # how often the file was (re)opened; for tests and diagnostics
 
     # -- public -------------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class ConnectionHolder:
             if self._seen_counter is not None:
                 self._seen_counter += 1
 
-    def on_open(self, callback: Callable[[Any], None]) -> None:
+    def on_open(self, callback: Callable[[Any], object]) -> None:
         """Run ``callback(connection)`` each time the file is (re)opened."""
         self._on_open.append(callback)
 
