@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 import nbflow as nf
@@ -27,3 +29,15 @@ def backend_factory(request):
 def _isolated_home(tmp_path, monkeypatch):
     # A test that forgets instance= must never write into the repository.
     monkeypatch.setenv("NBFLOW_HOME", str(tmp_path / "nbflow-home"))
+
+
+@pytest.fixture(autouse=True)
+def _forget_instances():
+    """Close and forget the per-process instances ``nf.instance(path)`` made during a test."""
+    module = sys.modules["nbflow.instance"]  # nbflow.instance the attribute is the function
+    before = dict(module._instances)
+    yield
+    for key, inst in list(module._instances.items()):
+        if before.get(key) is not inst:
+            inst.close()
+            del module._instances[key]

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 
 import nbflow as nf
 from nbflow.instance import Instance, code_version, default_store_path, launch
-
-
-@pytest.fixture(autouse=True)
-def _forget_instances():
-    """Close and forget the per-process instances ``nf.instance()`` made during a test."""
-    module = sys.modules["nbflow.instance"]  # nbflow.instance the attribute is the function
-    before = dict(module._instances)
-    yield
-    for key, inst in list(module._instances.items()):
-        if before.get(key) is not inst:
-            inst.close()
-            del module._instances[key]
 
 
 @nf.op(config_schema={"factor": int})

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from nbflow.instance import Instance
@@ -26,13 +24,3 @@ def store_path(tmp_path):
     return str(tmp_path / "store" / "nbflow.duckdb")
 
 
-@pytest.fixture(autouse=True)
-def _forget_instances():
-    """Close and forget the per-process instances ``nf.instance(path)`` made during a test."""
-    module = sys.modules["nbflow.instance"]  # nbflow.instance the attribute is the function
-    before = dict(module._instances)
-    yield
-    for key, inst in list(module._instances.items()):
-        if before.get(key) is not inst:
-            inst.close()
-            del module._instances[key]
