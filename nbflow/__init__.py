@@ -7,6 +7,7 @@ Importing nbflow is cheap: duckdb, pandas, IPython and widgets load on first use
 from __future__ import annotations
 
 from nbflow.definitions import (
+    AssetsDefinition,
     DynamicOut,
     DynamicOutput,
     Field,
@@ -17,9 +18,12 @@ from nbflow.definitions import (
     Out,
     Output,
     RetryPolicy,
+    asset,
+    define_asset_job,
     file_relative_path,
     graph,
     job,
+    materialize,
     op,
 )
 from nbflow.errors import (
@@ -35,10 +39,17 @@ from nbflow.errors import (
     StoreError,
     StoreLockedError,
     StoreVersionError,
+    UnknownPartitionError,
 )
 from nbflow.execution.context import AssetExecutionContext, OpExecutionContext, build_op_context
 from nbflow.execution.resume import RerunSelectionError
 from nbflow.instance import Instance, instance
+from nbflow.partitions import (
+    AddDynamicPartitionsRequest,
+    DeleteDynamicPartitionsRequest,
+    DynamicPartitionsDefinition,
+    PartitionsError,
+)
 from nbflow.partitions.keys import validate_key
 from nbflow.rerun import RerunError
 from nbflow.run import ExecuteInProcessResult, Run
@@ -46,12 +57,16 @@ from nbflow.run import ExecuteInProcessResult, Run
 __version__ = "0.1.0"
 
 __all__ = [
+    "AddDynamicPartitionsRequest",
     "AssetExecutionContext",
+    "AssetsDefinition",
     "ConfigError",
     "DefinitionError",
+    "DeleteDynamicPartitionsRequest",
     "DuplicateMappingKeyError",
     "DynamicOut",
     "DynamicOutput",
+    "DynamicPartitionsDefinition",
     "DynamicWiringError",
     "ExecuteInProcessResult",
     "Field",
@@ -66,6 +81,7 @@ __all__ = [
     "Out",
     "Output",
     "OutputNotFoundError",
+    "PartitionsError",
     "RerunError",
     "RerunSelectionError",
     "RetryPolicy",
@@ -75,11 +91,15 @@ __all__ = [
     "StoreError",
     "StoreLockedError",
     "StoreVersionError",
+    "UnknownPartitionError",
+    "asset",
     "build_op_context",
+    "define_asset_job",
     "file_relative_path",
     "graph",
     "instance",
     "job",
+    "materialize",
     "op",
     "validate_key",
 ]

@@ -52,6 +52,13 @@ class RunNotFoundError(NbflowError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class UnknownPartitionError(NbflowError, KeyError):
+    """A partition key that the partitions definition does not have."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class StoreError(NbflowError):
     """The DuckDB store cannot be used as asked."""
 

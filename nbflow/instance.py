@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nbflow.errors import StepExecutionError
@@ -72,6 +72,76 @@ class Instance:
         """Run SQL against the store: ``instance.sql("select * from steps where status='FAILURE'")``."""
         return self.store.sql(query, params)
 
+    # -- dynamic partitions (Dagster's names) -----------------------------------------------------
+    def add_dynamic_partitions(self, partitions_def_name: str, partition_keys: Iterable[str],
+                               restore_outputs: bool = False, source: str = "api",
+                               source_id: str | None = None) -> Any:
+        """Add keys (idempotent; duplicates in the call collapse); returns which were new."""
+        from nbflow.partitions.dynamic import _key_list
+
+        keys = _key_list(partition_keys, "add_dynamic_partitions")
+        return self.store.partitions.add(partitions_def_name, keys, source, source_id, restore_outputs)
+
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> Any:
+        """Delete one key; a missing key is a no-op, reported in the result."""
+        return self.delete_dynamic_partitions(partitions_def_name, [partition_key])
+
+    def delete_dynamic_partitions(self, partitions_def_name: str, partition_keys: Iterable[str],
+                                  outputs: str = "keep", source: str = "api",
+                                  source_id: str | None = None) -> Any:
+        """Delete keys in one statement. ``outputs="drop"`` also deletes what runs of those
+        partitions stored; with ``"keep"`` (default) they stay, but a deleted key never shows
+        as materialized, and a re-added one starts as missing unless restored."""
+        from nbflow.partitions.dynamic import PartitionsError, _key_list
+        from nbflow.store.assets import drop_partition_outputs
+
+        if outputs not in ("keep", "drop"):
+            raise PartitionsError(f'outputs= must be "keep" or "drop", got {outputs!r}.')
+        keys = _key_list(partition_keys, "delete_dynamic_partitions")
+        with self.store.holder.transaction() as con:
+            result = self.store.partitions.delete(partitions_def_name, keys, source, source_id, con=con)
+            if outputs == "drop" and result.deleted:
+                drop_partition_outputs(con, partitions_def_name, result.deleted)
+        return result
+
+    def has_dynamic_partition(self, partitions_def_name: str, partition_key: object) -> bool:
+        if not isinstance(partition_key, str):
+            return False
+        return self.store.partitions.has(partitions_def_name, partition_key)
+
+    def get_dynamic_partitions(self, partitions_def_name: str) -> list[str]:
+        """Every key, in insertion order (an unknown name has none)."""
+        return self.store.partitions.keys(partitions_def_name)
+
+    def count_dynamic_partitions(self, partitions_def_name: str) -> int:
+        return self.store.partitions.count(partitions_def_name)
+
+    def select_dynamic_partitions(self, partitions_def_name: str, regex: str | None = None,
+                                  like: str | None = None) -> list[str]:
+        return self.store.partitions.select(partitions_def_name, regex, like)
+
+    def dynamic_partitions_history(self, partitions_def_name: str) -> Any:
+        return self.store.partitions.history(partitions_def_name)
+
+    def partition_status(self, partitions_def: Any, target: Any = None) -> Any:
+        """Status per key of a partitions definition for an asset, a job, or every asset."""
+        from nbflow.store import assets
+
+        name = partitions_def.name
+        if getattr(target, "is_asset_job", False):
+            return assets.asset_status(self.store, name, [a.name for a in target.assets])
+        if target is not None and hasattr(target, "nodes"):
+            return assets.job_status(self.store, name, target.name)
+        if target is None:
+            found = self.sql("SELECT DISTINCT m.asset FROM materializations m JOIN runs r USING (run_id) "
+                             "WHERE r.partitions_def = ? ORDER BY 1", [name])
+            names = found.asset.tolist()
+        elif isinstance(target, str):
+            names = [target]
+        else:
+            names = [getattr(target, "name", str(target))]
+        return assets.asset_status(self.store, name, names)
+
     def delete_run(self, run_id: str) -> None:
         """Delete a run with its steps, events and outputs (and the tables only it used)."""
         self.store.delete_run(self.store.run_row(run_id)["run_id"])
@@ -108,6 +178,34 @@ def code_version(op_def: Any) -> str:
     return hashlib.sha1(source.encode()).hexdigest()[:12]
 
 
+def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None:
+    """A partitioned job needs a known key; an unpartitioned one takes none."""
+    from nbflow.errors import UnknownPartitionError, did_you_mean
+    from nbflow.partitions.dynamic import PartitionsError
+    from nbflow.partitions.keys import validate_key
+
+    pdef = job.partitions_def
+    if pdef is None:
+        if partition_key is not None:
+            raise PartitionsError(
+                f"Job '{job.name}' is not partitioned, so it takes no partition_key "
+                f"(got {partition_key!r}). Give the job partitions_def=... to partition it."
+            )
+        return
+    if partition_key is None:
+        raise PartitionsError(
+            f"Job '{job.name}' is partitioned by '{pdef.name}': pass partition_key=... "
+            f"(one of its {inst.count_dynamic_partitions(pdef.name)} keys)."
+        )
+    validate_key(partition_key, "partition key")
+    if not inst.has_dynamic_partition(pdef.name, partition_key):
+        raise UnknownPartitionError(
+            f"Could not find a partition with key {partition_key!r} in DynamicPartitionsDefinition "
+            f"'{pdef.name}'. Add it first ({pdef.name}.add([...])). "
+            f"{did_you_mean(partition_key, inst.get_dynamic_partitions(pdef.name))}"
+        )
+
+
 def launch(
     job: Any,
     run_config: Mapping[str, Any] | None = None,
@@ -132,6 +230,7 @@ def launch(
     inst = instance_ if instance_ is not None else instance()
     merged = {**job.default_run_config, **dict(run_config or {})}
     configs = resolve_run_config(job, merged)  # raises before anything is stored or run
+    check_partition(inst, job, partition_key)
     backend = backend or InProcessBackend()
     run_id = str(uuid.uuid4())
     all_tags = {**job.tags, **{str(k): str(v) for k, v in (tags or {}).items()}}
@@ -143,6 +242,8 @@ def launch(
         "parent_run_id": parent["run_id"] if parent else None,
         "root_run_id": parent["root_run_id"] if parent else None,
         "reuse": (resume.executed, job.nodes) if resume is not None else None,
+        "partitions_def": job.partitions_def.name if job.partitions_def is not None else None,
+        "assets": [n for n, node in job.nodes.items() if getattr(node.op, "is_asset", False)],
     })
     versions = {name: code_version(node.op) for name, node in job.nodes.items()}
     executor = Executor(job, run_id, configs, writer, backend, partition_key, merged, versions, resume)

@@ -102,7 +102,14 @@ def test_execute_in_process_stores_its_run(instance):
 
 
 def test_a_partition_key_is_stored_with_the_run(instance):
-    run = launch(inst_job, instance_=instance, partition_key="2024-05-06")
+    days = nf.DynamicPartitionsDefinition(name="days")
+    days.add(["2024-05-06"], instance=instance)
+
+    @nf.job(partitions_def=days)
+    def daily():
+        scaled()
+
+    run = launch(daily, {"ops": {"scaled": {"config": {"factor": 1}}}}, instance, partition_key="2024-05-06")
     assert instance.runs().partition_key.tolist() == ["2024-05-06"]
     assert instance.get_run(run.run_id).status == "SUCCESS"
 

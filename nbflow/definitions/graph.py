@@ -97,6 +97,8 @@ class JobDefinition:
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.partitions_def = partitions_def
         self.executor_def = executor_def
+        self.is_asset_job = False
+        self.assets: list[Any] = []
         builder = GraphBuilder("job", self.name)
         with builder:
             fn()
@@ -160,11 +162,27 @@ class JobDefinition:
         instance: Any = None,
         tags: Mapping[str, Any] | None = None,
         raise_on_error: bool = False,
+        partition_key: str | None = None,
     ) -> Any:
         """Run the job, store everything, and return a :class:`~nbflow.Run` handle."""
         from nbflow.instance import launch
 
-        return launch(self, run_config, instance, tags, raise_on_error=raise_on_error)
+        return launch(self, run_config, instance, tags, raise_on_error=raise_on_error,
+                      partition_key=partition_key)
+
+    def backfill(
+        self,
+        partition_keys: list[str] | None = None,
+        select: Any = None,
+        instance: Any = None,
+        run_config: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        progress: bool = True,
+    ) -> Any:
+        """One run per partition, one after the other; see :func:`nbflow.backfill.backfill`."""
+        from nbflow.backfill import backfill
+
+        return backfill(self, partition_keys, select, instance, run_config, tags, progress)
 
     def execute_in_process(
         self,
@@ -172,12 +190,14 @@ class JobDefinition:
         instance: Any = None,
         raise_on_error: bool = True,
         tags: Mapping[str, Any] | None = None,
+        partition_key: str | None = None,
         **_ignored: Any,
     ) -> Any:
         """Dagster's entry point: run in this process and return a result object."""
         from nbflow.instance import launch
 
-        run = launch(self, run_config, instance, tags, raise_on_error=raise_on_error)
+        run = launch(self, run_config, instance, tags, raise_on_error=raise_on_error,
+                     partition_key=partition_key)
         return run.as_execution_result()
 
     def __repr__(self) -> str:

@@ -179,6 +179,8 @@ def _normalize_outs(out: Any) -> dict[str, Out]:
 class OpDefinition:
     """A defined op. Create with :func:`op`; call it inside a job body to wire it."""
 
+    is_asset = False
+
     def __init__(
         self,
         fn: Callable[..., Any],

@@ -66,6 +66,7 @@ class ConnectionHolder:
         self._reaper: threading.Thread | None = None
         self._on_change: list[Callable[[], None]] = []
         self._on_open: list[Callable[[Any], object]] = []
+        self._tx_callbacks: list[tuple[Callable[[], object], Callable[[], object]]] = []
         self.opens = 0  # how often the file was (re)opened; for tests and diagnostics
 
     # -- public -------------------------------------------------------------------------------
@@ -90,15 +91,26 @@ class ConnectionHolder:
         """A connection inside BEGIN/COMMIT that also bumps the change counter."""
         with self.use(lock_timeout) as con:
             con.execute("BEGIN TRANSACTION")
+            self._tx_callbacks = []
             try:
                 yield con
                 con.execute("UPDATE nbflow_meta SET value = value + 1 WHERE key = 'change_counter'")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
+                callbacks, self._tx_callbacks = self._tx_callbacks, []
+                for _, on_rollback in callbacks:
+                    on_rollback()
                 raise
             if self._seen_counter is not None:
                 self._seen_counter += 1
+            callbacks, self._tx_callbacks = self._tx_callbacks, []
+            for on_commit, _ in callbacks:
+                on_commit()
+
+    def after_commit(self, on_commit: Callable[[], object], on_rollback: Callable[[], object]) -> None:
+        """Run ``on_commit`` once the current transaction commits, ``on_rollback`` if it does not."""
+        self._tx_callbacks.append((on_commit, on_rollback))
 
     def on_open(self, callback: Callable[[Any], object]) -> None:
         """Run ``callback(connection)`` each time the file is (re)opened."""

@@ -72,6 +72,36 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE outputs ADD COLUMN from_run_id VARCHAR;
         """,
     ),
+    (
+        3,
+        "dynamic partitions, their history, and asset materializations",
+        """
+        CREATE SEQUENCE partition_seq;
+        CREATE TABLE partitions (
+            def_name VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            seq BIGINT NOT NULL,
+            added_at TIMESTAMPTZ NOT NULL,
+            valid_from TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE partition_events (
+            def_name VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            ts TIMESTAMPTZ NOT NULL,
+            source VARCHAR,
+            source_id VARCHAR
+        );
+        CREATE TABLE materializations (
+            asset VARCHAR NOT NULL,
+            partition_key VARCHAR,
+            run_id VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            ts TIMESTAMPTZ NOT NULL
+        );
+        ALTER TABLE runs ADD COLUMN partitions_def VARCHAR;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -12,8 +12,9 @@ import json
 from typing import Any
 
 from nbflow.errors import OutputNotFoundError, RunNotFoundError
-from nbflow.store import history
+from nbflow.store import assets, history
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
+from nbflow.store.partitions import PartitionStore
 from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode
 from nbflow.store.writer import RunWriter
 
@@ -31,6 +32,7 @@ class Store:
         self.path = path
         self.holder = ConnectionHolder(path, lock_timeout, idle_release)
         self.active: set[str] = set()  # runs this process is executing right now
+        self.partitions = PartitionStore(self)
         self.holder.on_open(lambda con: history.recover_interrupted(con, self.active))
 
     # -- writing ---------------------------------------------------------------------------------
@@ -43,19 +45,25 @@ class Store:
             self.active.add(info["run_id"])
             con.execute(
                 "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, "
-                "parent_run_id, root_run_id, start_time, backend, pid, hostname) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?)",
+                "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?)",
                 [info["run_id"], info["job_name"], info["status"], json.dumps(info.get("tags") or {}),
                  json.dumps(info.get("run_config") or {}, default=repr), info.get("partition_key"),
                  info.get("parent_run_id"), info.get("root_run_id") or info["run_id"], info["start"],
-                 info.get("backend"), info.get("pid"), info.get("hostname")],
+                 info.get("backend"), info.get("pid"), info.get("hostname"), info.get("partitions_def")],
             )
+            assets.record_materializations(con, info["run_id"], info.get("assets") or [],
+                                           info.get("partition_key"), final=False)
             if reuse is not None:
                 executed, nodes = reuse
                 history.copy_reused(con, info["run_id"], info["parent_run_id"], executed, nodes)
 
-    def finish_run(self, run_id: str) -> None:
+    def finish_run(self, run_id: str, assets_made: list[str] | None = None,
+                   partition_key: str | None = None) -> None:
         self.active.discard(run_id)
+        if assets_made:
+            with self.holder.transaction() as con:
+                assets.record_materializations(con, run_id, assets_made, partition_key, final=True)
 
     def mark_failed(self, run_id: str, error: str) -> None:
         """Close a run that ended through an error of nbflow itself, not of a step."""
@@ -88,7 +96,7 @@ class Store:
             "FROM runs WHERE root_run_id = ? ORDER BY start_time", [root_run_id]))
 
     # -- reading ---------------------------------------------------------------------------------
-    def sql(self, query: str, params: list | None = None) -> Any:
+    def sql(self, query: str, params: list | dict | None = None) -> Any:
         """Run any SQL against the store and return a pandas DataFrame."""
         with self.holder.use() as con:
             rel = con.sql(query, params=params or None)

@@ -31,12 +31,15 @@ class RunWriter:
         self._events: list[tuple] = []
         self._reused: list[tuple[str, str]] = []
         self._parent: str | None = None
+        self._assets: list[str] = []
+        self._partition_key: str | None = None
         self._last_flush = time.monotonic()
         self._tables = 0
 
     # -- sink interface -------------------------------------------------------------------------
     def run_started(self, info: dict[str, Any]) -> None:
         self._parent = info.get("parent_run_id")
+        self._assets, self._partition_key = info.get("assets") or [], info.get("partition_key")
         self.store.insert_run(info, info.get("reuse"))
 
     def step(self, record: tuple) -> None:
@@ -56,7 +59,7 @@ class RunWriter:
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
         self.flush(final=(status, end, error))
-        self.store.finish_run(self.run_id)
+        self.store.finish_run(self.run_id, self._assets, self._partition_key)
 
     def flush(self, final: tuple | None = None) -> None:
         """Write what is buffered. Only the final flush of a run waits for a locked store."""

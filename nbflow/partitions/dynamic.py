@@ -1,0 +1,123 @@
+"""``DynamicPartitionsDefinition``: a named set of partition keys that grows at run time.
+
+The definition is only a name: the keys live in the store, so two definitions with the
+same name see the same keys. Edits are expressed as requests (plain values), which the
+instance applies; the convenience methods (``episodes.add([...])``) apply them to the
+default instance, or to the one passed as ``instance=``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from nbflow.errors import NbflowError
+from nbflow.partitions.keys import validate_key
+
+
+class PartitionsError(NbflowError, ValueError):
+    """A partitions definition or request is malformed (see the message)."""
+
+
+def _key_list(keys: Any, what: str) -> list[str]:
+    if isinstance(keys, str):
+        raise PartitionsError(
+            f"{what} takes a list of partition keys, not the str {keys!r}: pass [{keys!r}]."
+        )
+    if not isinstance(keys, Iterable):
+        raise PartitionsError(f"{what} takes a list of partition keys, got {keys!r}.")
+    return [validate_key(k, "partition key") for k in keys]
+
+
+@dataclass(frozen=True)
+class AddDynamicPartitionsRequest:
+    """Add these keys to the named definition (applied by the instance, or by a sensor tick)."""
+
+    partitions_def_name: str
+    partition_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeleteDynamicPartitionsRequest:
+    """Delete these keys from the named definition."""
+
+    partitions_def_name: str
+    partition_keys: tuple[str, ...]
+
+
+class DynamicPartitionsDefinition:
+    """A named, growing set of partition keys, stored in the instance.
+
+    Examples
+    --------
+    >>> episodes = DynamicPartitionsDefinition(name="podcast_episodes")
+    >>> episodes.build_add_request(["ep-1", "ep 2"]).partition_keys
+    ('ep-1', 'ep 2')
+    """
+
+    def __init__(self, name: str | None = None, partition_fn: Any = None) -> None:
+        if partition_fn is not None:
+            raise PartitionsError(
+                "partition_fn is not supported (Dagster deprecated it too): give the definition "
+                "a name and add keys with instance.add_dynamic_partitions(name, keys)."
+            )
+        if not isinstance(name, str) or not name.strip():
+            raise PartitionsError(
+                f"DynamicPartitionsDefinition needs a name (a non-empty str), got {name!r}."
+            )
+        self.name = name
+
+    # -- requests (pure) ------------------------------------------------------------------------
+    def build_add_request(self, partition_keys: Iterable[str]) -> AddDynamicPartitionsRequest:
+        return AddDynamicPartitionsRequest(self.name, tuple(_key_list(partition_keys, "build_add_request")))
+
+    def build_delete_request(self, partition_keys: Iterable[str]) -> DeleteDynamicPartitionsRequest:
+        return DeleteDynamicPartitionsRequest(
+            self.name, tuple(_key_list(partition_keys, "build_delete_request"))
+        )
+
+    # -- bound to an instance ------------------------------------------------------------------
+    @staticmethod
+    def _instance(instance: Any) -> Any:
+        if instance is not None:
+            return instance
+        from nbflow.instance import instance as default_instance
+
+        return default_instance()
+
+    def get_partition_keys(self, current_time: Any = None, dynamic_partitions_store: Any = None) -> list[str]:
+        """The keys in insertion order (Dagster's signature; the default instance if none given)."""
+        return self._instance(dynamic_partitions_store).get_dynamic_partitions(self.name)
+
+    def add(self, keys: Iterable[str], instance: Any = None, restore_outputs: bool = False) -> Any:
+        """Add keys; returns which were new and which existed already."""
+        return self._instance(instance).add_dynamic_partitions(self.name, keys, restore_outputs=restore_outputs)
+
+    def delete(self, keys: Iterable[str], outputs: str = "keep", instance: Any = None) -> Any:
+        """Delete keys; ``outputs="drop"`` also deletes what runs stored for them."""
+        return self._instance(instance).delete_dynamic_partitions(self.name, keys, outputs=outputs)
+
+    def keys(self, instance: Any = None) -> list[str]:
+        return self._instance(instance).get_dynamic_partitions(self.name)
+
+    def select(self, regex: str | None = None, like: str | None = None, instance: Any = None) -> list[str]:
+        """Keys matching a regular expression (search) or a SQL LIKE pattern, in order."""
+        return self._instance(instance).select_dynamic_partitions(self.name, regex=regex, like=like)
+
+    def history(self, instance: Any = None) -> Any:
+        """Every add and delete: key, action, time, source (api, widget, sensor tick ...)."""
+        return self._instance(instance).dynamic_partitions_history(self.name)
+
+    def status(self, asset: Any = None, instance: Any = None) -> Any:
+        """Per key: materialized / failed / missing / running for ``asset`` (or every asset)."""
+        return self._instance(instance).partition_status(self, asset)
+
+    def __contains__(self, key: object) -> bool:
+        return self._instance(None).has_dynamic_partition(self.name, key)
+
+    def __len__(self) -> int:
+        return self._instance(None).count_dynamic_partitions(self.name)
+
+    def __repr__(self) -> str:
+        return f"DynamicPartitionsDefinition(name={self.name!r})"

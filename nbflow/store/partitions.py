@@ -1,0 +1,166 @@
+"""Dynamic partition keys in the store, with an in-memory index per definition.
+
+Keys keep insertion order (a global sequence; a deleted and re-added key goes to the end).
+Every add and delete is one transaction of set-based statements, also recorded in
+``partition_events`` with its source. The index (``{key: None}`` in insertion order) is
+loaded on first use and updated with each committed write; it is dropped when the store
+was changed by another process (the change counter), and is only trusted while this
+process holds the store file, so membership checks cost a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class AddResult:
+    """What an add did: keys that were new, and keys that were there already."""
+
+    added: list[str] = field(default_factory=list)
+    existing: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<AddResult {len(self.added)} added, {len(self.existing)} already present>"
+
+
+@dataclass
+class DeleteResult:
+    """What a delete did: keys deleted, and keys that were not there (a no-op)."""
+
+    deleted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return f"<DeleteResult {len(self.deleted)} deleted, {len(self.missing)} not present>"
+
+
+class PartitionStore:
+    """The dynamic-partition part of a :class:`~nbflow.store.store.Store`."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._index: dict[str, dict[str, None]] = {}
+        store.holder.on_change(self._index.clear)
+
+    def _keys(self, con: Any, name: str) -> dict[str, None]:
+        index = self._index.get(name)
+        if index is None:
+            table = con.sql(
+                "SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", params=[name]
+            ).to_arrow_table()
+            index = self._index[name] = dict.fromkeys(table.column(0).to_pylist())
+        return index
+
+    # -- reads ---------------------------------------------------------------------------------
+    def has(self, name: str, key: str) -> bool:
+        with self.store.holder.use() as con:
+            return key in self._keys(con, name)
+
+    def keys(self, name: str) -> list[str]:
+        with self.store.holder.use() as con:
+            return list(self._keys(con, name))
+
+    def count(self, name: str) -> int:
+        with self.store.holder.use() as con:
+            return len(self._keys(con, name))
+
+    def select(self, name: str, regex: str | None, like: str | None) -> list[str]:
+        where, params = ["def_name = ?"], [name]
+        if regex is not None:
+            where.append("regexp_matches(key, ?)")
+            params.append(regex)
+        if like is not None:
+            where.append("key LIKE ?")
+            params.append(like)
+        with self.store.holder.use() as con:
+            table = con.sql(
+                f"SELECT key FROM partitions WHERE {' AND '.join(where)} ORDER BY seq", params=params
+            ).to_arrow_table()
+        return table.column(0).to_pylist()
+
+    def history(self, name: str) -> Any:
+        return self.store.sql(
+            "SELECT key, action, ts, source, source_id FROM partition_events WHERE def_name = ? "
+            "ORDER BY ts, rowid", [name])
+
+    # -- writes --------------------------------------------------------------------------------
+    def add(self, name: str, keys: list[str], source: str = "api", source_id: str | None = None,
+            restore_outputs: bool = False, con: Any = None) -> AddResult:
+        """Add ``keys`` (already validated); duplicates within the call are collapsed."""
+        if con is not None:
+            return self._add(con, name, keys, source, source_id, restore_outputs)
+        with self.store.holder.transaction() as tx:
+            result = self._add(tx, name, keys, source, source_id, restore_outputs)
+        return result
+
+    def _add(self, con: Any, name: str, keys: list[str], source: str, source_id: str | None,
+             restore_outputs: bool) -> AddResult:
+        import pyarrow as pa
+
+        index = self._keys(con, name)
+        wanted = list(dict.fromkeys(keys))
+        new = [k for k in wanted if k not in index]
+        result = AddResult(new, [k for k in wanted if k in index])
+        if not new:
+            return result
+        now = time.time()
+        con.register("_nbflow_new_keys", pa.table({"key": pa.array(new, pa.string())}))
+        try:
+            # A key that comes back after a delete starts as missing, unless asked to restore
+            # what was materialized for it before (valid_from in the past).
+            valid_from = "'-infinity'::TIMESTAMPTZ" if restore_outputs else "to_timestamp($now)"
+            con.execute(
+                "INSERT INTO partitions SELECT $name, key, nextval('partition_seq'), to_timestamp($now), "
+                f"{valid_from} FROM _nbflow_new_keys", {"name": name, "now": now})
+            con.execute(
+                "INSERT INTO partition_events SELECT $name, key, 'add', to_timestamp($now), $source, $sid "
+                "FROM _nbflow_new_keys", {"name": name, "now": now, "source": source, "sid": source_id})
+        finally:
+            con.unregister("_nbflow_new_keys")
+        pending = dict.fromkeys(new)
+        self._after_commit(con, lambda: index.update(pending))
+        return result
+
+    def delete(self, name: str, keys: list[str], source: str = "api", source_id: str | None = None,
+               con: Any = None) -> DeleteResult:
+        if con is not None:
+            return self._delete(con, name, keys, source, source_id)
+        with self.store.holder.transaction() as tx:
+            result = self._delete(tx, name, keys, source, source_id)
+        return result
+
+    def _delete(self, con: Any, name: str, keys: list[str], source: str,
+                source_id: str | None) -> DeleteResult:
+        import pyarrow as pa
+
+        index = self._keys(con, name)
+        wanted = list(dict.fromkeys(keys))
+        gone = [k for k in wanted if k in index]
+        result = DeleteResult(gone, [k for k in wanted if k not in index])
+        if not gone:
+            return result
+        con.register("_nbflow_gone_keys", pa.table({"key": pa.array(gone, pa.string())}))
+        try:
+            con.execute(
+                "DELETE FROM partitions WHERE def_name = $name AND key IN (SELECT key FROM _nbflow_gone_keys)",
+                {"name": name})
+            con.execute(
+                "INSERT INTO partition_events SELECT $name, key, 'delete', to_timestamp($now), $source, $sid "
+                "FROM _nbflow_gone_keys", {"name": name, "now": time.time(), "source": source, "sid": source_id})
+        finally:
+            con.unregister("_nbflow_gone_keys")
+
+        def forget() -> None:
+            for key in gone:
+                index.pop(key, None)
+
+        self._after_commit(con, forget)
+        return result
+
+    def _after_commit(self, con: Any, update: Any) -> None:
+        # The index changes only once the transaction commits; a rollback drops the index
+        # instead, so it is reloaded from what the store really holds.
+        self.store.holder.after_commit(update, on_rollback=lambda: self._index.clear())
