@@ -22,12 +22,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbflow.definitions.compose import COLLECT, DEFAULT, ITEM, VALUE, DynSource
+from nbflow.definitions.compose import DEFAULT, ITEM, DynSource
 from nbflow.execution import capture
 from nbflow.execution.backend import Backend
 from nbflow.execution.events import EventSink
 from nbflow.execution.plan import Plan
 from nbflow.execution.resume import Resume
+from nbflow.execution.reuse import ReuseMixin
+from nbflow.execution.state import DONE as _DONE
+from nbflow.execution.state import PENDING as _PENDING
+from nbflow.execution.state import RUNNING as _RUNNING
+from nbflow.execution.state import CollectedInput, MissingInput
 from nbflow.execution.step import (
     CANCELED,
     FAILURE,
@@ -38,33 +43,7 @@ from nbflow.execution.step import (
     StepTask,
 )
 
-_PENDING, _RUNNING, _DONE = 0, 1, 2
 _GC_THRESHOLD = 50_000
-_FEW = 64  # up to this many values of one output are loaded from a parent run one by one
-
-
-class _Collected:
-    """A collect input, turned into its list only when the consuming step is submitted."""
-
-    __slots__ = ("keys", "node", "output")
-
-    def __init__(self, node: str, output: str, keys: list[str]) -> None:
-        self.node, self.output, self.keys = node, output, keys
-
-
-class _FromParent:
-    """An unmapped input reused from the parent run of a rerun, loaded when needed."""
-
-    __slots__ = ("node", "output")
-
-    def __init__(self, node: str, output: str) -> None:
-        self.node, self.output = node, output
-
-
-class _MissingInput(Exception):
-    def __init__(self, step: str, output: str, reason: str) -> None:
-        super().__init__(step, output, reason)
-        self.step, self.output, self.reason = step, output, reason
 
 
 @dataclass
@@ -79,7 +58,7 @@ class Outcome:
     error: str | None = None
 
 
-class Executor:
+class Executor(ReuseMixin):
     """Runs one job once, pipelined per mapping key, reporting to an event sink."""
 
     def __init__(
@@ -189,163 +168,13 @@ class Executor:
                     inputs[in_name] = self._value(b.node, b.output, key)
                 elif b.kind == DEFAULT:
                     inputs[in_name] = node.op.ins[in_name].default_value
-        except _MissingInput as missing:
+        except MissingInput as missing:
             self._input_missing(name, key, missing)
             return
         index = None if key is None else self.key_index[node.scope][key]
         task = StepTask(name, key, index, node.op, inputs, self.configs.get(name),
                         self.run_id, self.partition_key, self.run_config)
         self._submit_task(task)
-
-    def _materialize(self, value: Any) -> Any:
-        kind = type(value)
-        if kind is _Collected:
-            node, output = value.node, value.output
-            if self.resume is not None and (node, output) not in self._parent_values:
-                missing = sum(1 for k in value.keys if (node, output, k) not in self.values)
-                if missing > _FEW:
-                    self._load_parent_all(node, output)
-            return [self._value(node, output, k) for k in value.keys]
-        if kind is _FromParent:
-            return self._value(value.node, value.output, None)
-        return value
-
-    def _value(self, node: str, output: str, key: str | None) -> Any:
-        try:
-            return self.values[(node, output, key)]
-        except KeyError:
-            return self._load_parent(node, output, key)
-
-    def _load_parent(self, node: str, output: str, key: str | None) -> Any:
-        step = node if key is None else f"{node}[{key}]"
-        if self.resume is None:
-            raise _MissingInput(step, output, "it was never produced")
-        loader = self.resume.loader
-        try:
-            if key is None:
-                value = loader.load(node, output, None)
-                self.values[(node, output, None)] = value
-                return value
-            cache = self._parent_values.get((node, output))
-            if cache is None:
-                # A few keys are loaded one by one; past that, every key at once.
-                misses = self._parent_misses[(node, output)] = self._parent_misses.get((node, output), 0) + 1
-                if misses <= _FEW:
-                    cache = loader.load_some(node, output, [key])
-                else:
-                    cache = self._load_parent_all(node, output)
-        except Exception as exc:  # a value that no longer loads (type gone, table dropped...)
-            raise _MissingInput(step, output, f"{type(exc).__name__}: {exc}") from exc
-        if key not in cache:
-            raise _MissingInput(step, output, "the parent run stored no value for it")
-        return cache[key]
-
-    def _load_parent_all(self, node: str, output: str) -> dict[str, Any]:
-        cache = self._parent_values[(node, output)] = self.resume.loader.load_all(node, output)  # type: ignore[union-attr]
-        return cache
-
-    def _input_missing(self, name: str, key: str | None, missing: _MissingInput) -> None:
-        step_key = name if key is None else f"{name}[{key}]"
-        parent = self.resume.parent_run_id[:8] if self.resume else "this run"
-        error = (
-            f"Step {step_key} cannot run: its input from output '{missing.output}' of step "
-            f"{missing.step} cannot be loaded from run {parent} ({missing.reason}). Rerun that step "
-            f"as well, e.g. run.rerun({missing.step.split('[')[0]!r}, downstream=True)."
-        )
-        now = time.time()
-        self.state[(name, key)] = _DONE
-        self._record(name, key, FAILURE, now, now, error, 0)
-        self.outcome_failed.append(step_key)
-        self._fail_downstream(name, key, f"upstream step {step_key} failed")
-
-    # -- reruns ----------------------------------------------------------------------------
-    def _reuse_unchanged_key(self, source: DynSource, key: str, value: Any) -> None:
-        """A re-run fan-out yielded ``key`` again with the item it had: keep the parent's
-        finished mapped steps of that key whose code and shared inputs are unchanged."""
-        memo = self.resume.memo if self.resume is not None else None
-        if memo is None:
-            return
-        try:
-            before = self._load_parent(source.node, source.output, key)
-            unchanged = type(before) is type(value) and bool(before == value)
-        except Exception:  # not stored, or not comparable (arrays, frames): run it again
-            unchanged = False
-        if not unchanged:
-            return
-        reused: set[str] = {source.node}
-        for name in self.plan.scope_nodes.get(source, ()):
-            node = self.nodes[name]
-            if (not self._memo_node_ok(name, memo) or key not in memo.ok_keys.get(name, ())
-                    or any(b.node not in reused for b in node.inputs.values() if b.kind == ITEM)):
-                continue
-            reused.add(name)
-            self.state[(name, key)] = _DONE
-            self.sink.reused((name, key))
-            for out_name, spec in node.op.outs.items():
-                if spec.is_dynamic:
-                    continue
-                for consumer, _ in self.plan.item_consumers.get((name, out_name), ()):
-                    self._resolve_item(consumer, key)
-                self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
-
-    def _memo_node_ok(self, name: str, memo: Any) -> bool:
-        cached = self._memo_ok.get(name)
-        if cached is None:
-            node = self.nodes[name]
-            shared_reused = all(
-                b.node not in self.resume.executed  # type: ignore[union-attr]
-                for b in node.inputs.values() if b.kind in (VALUE, COLLECT)
-            )
-            cached = self._memo_ok[name] = (
-                shared_reused and self.code_versions.get(name) == memo.code_versions.get(name)
-            )
-        return cached
-
-    def _seed_resume(self, resume: Resume) -> None:
-        """Mark reused steps done, know the parent's keys, resolve inputs available from it."""
-        for source, keys in resume.parent_keys.items():
-            self.keys[source] = list(keys)
-            self.key_index[source] = {k: i for i, k in enumerate(keys)}
-            self.source_status[source] = SUCCESS
-        executed = resume.executed
-        for name, node in self.nodes.items():
-            if not node.is_mapped:
-                if name not in executed:
-                    self.state[(name, None)] = _DONE
-                continue
-            if node.scope not in resume.parent_keys:
-                continue  # its fan-out runs again: keys arrive as it yields
-            keys = self.keys[node.scope]
-            wanted: set[str] | None = executed.get(name, set())
-            run_keys = keys if wanted is None else [k for k in keys if k in wanted]
-            for out_name, spec in node.op.outs.items():
-                if not spec.is_dynamic:
-                    self.n_ok[(name, out_name)] = len(keys) - len(run_keys)
-            n_items = [b for b in node.inputs.values() if b.kind == ITEM]
-            for key in run_keys:
-                self.state[(name, key)] = _PENDING
-                self.pending_items[(name, key)] = sum(
-                    1 for b in n_items if b.node in executed and resume.runs(b.node, key)
-                    and self.nodes[b.node].is_mapped
-                )
-        for name, node in self.nodes.items():
-            if name in executed:
-                self._seed_shared_inputs(name, node, resume)
-
-    def _seed_shared_inputs(self, name: str, node: Any, resume: Resume) -> None:
-        for in_name, b in node.inputs.items():
-            if b.kind == VALUE and b.node not in resume.executed:
-                self._resolve_shared(name, in_name, _FromParent(b.node, b.output))
-            elif b.kind == COLLECT:
-                upstream = self.nodes[b.node]
-                source = upstream.scope or DynSource(b.node, b.output)
-                if source in resume.parent_keys and b.node not in resume.executed:
-                    self._resolve_shared(name, in_name, _Collected(b.node, b.output, self.keys[source]))
-        # With shared inputs, _resolve_shared submitted the ready keys when the last resolved.
-        if node.is_mapped and self.plan.n_shared_inputs[name] == 0:
-            for key in self.keys.get(node.scope, ()):
-                if self.state.get((name, key)) == _PENDING and self.pending_items[(name, key)] == 0:
-                    self._submit(name, key)
 
     def _submit_task(self, task: StepTask) -> None:
         self.state[(task.node, task.key)] = _RUNNING
@@ -480,7 +309,7 @@ class Executor:
             for consumer, _ in consumers:
                 self._skip_node(consumer, f"the fan-out {source} yielded no items (is_required=False)")
             return
-        collected = _Collected(name, out_name, keys)
+        collected = CollectedInput(name, out_name, keys)
         for consumer, in_name in consumers:
             self._resolve_shared(consumer, in_name, collected)
 
