@@ -25,6 +25,10 @@ EXPECTED_RUNS = {  # notebook -> sorted (job, status) of every run it leaves in 
     "02_rerun.ipynb": [
         ("archive", "FAILURE"), ("archive", "SUCCESS"), ("archive", "SUCCESS"), ("archive", "SUCCESS"),
     ],
+    "03_partitions.ipynb": [
+        ("episode_job", "FAILURE"), *[("episode_job", "SUCCESS")] * 6, ("keyword_job", "SUCCESS"),
+        ("materialize:summary,transcript,word_counts", "SUCCESS"),
+    ],
 }
 
 
