@@ -104,6 +104,25 @@ class Instance:
                 drop_partition_outputs(con, partitions_def_name, result.deleted)
         return result
 
+    def apply_partitions_request(self, request: Any, source: str = "api", source_id: str | None = None) -> Any:
+        """Apply an add or delete request (from ``build_add_request`` / ``build_delete_request``)."""
+        from nbflow.partitions.dynamic import (
+            AddDynamicPartitionsRequest,
+            DeleteDynamicPartitionsRequest,
+            PartitionsError,
+        )
+
+        if isinstance(request, AddDynamicPartitionsRequest):
+            return self.add_dynamic_partitions(request.partitions_def_name, request.partition_keys,
+                                               source=source, source_id=source_id)
+        if isinstance(request, DeleteDynamicPartitionsRequest):
+            return self.delete_dynamic_partitions(request.partitions_def_name, request.partition_keys,
+                                                  source=source, source_id=source_id)
+        raise PartitionsError(
+            f"apply_partitions_request takes a request from build_add_request or build_delete_request, "
+            f"got {request!r}."
+        )
+
     def has_dynamic_partition(self, partitions_def_name: str, partition_key: object) -> bool:
         if not isinstance(partition_key, str):
             return False
@@ -201,7 +220,8 @@ def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None
     if not inst.has_dynamic_partition(pdef.name, partition_key):
         raise UnknownPartitionError(
             f"Could not find a partition with key {partition_key!r} in DynamicPartitionsDefinition "
-            f"'{pdef.name}'. Add it first ({pdef.name}.add([...])). "
+            f"'{pdef.name}'. Add it first with .add([...]) on the definition, or "
+            f"instance.add_dynamic_partitions({pdef.name!r}, [...]). "
             f"{did_you_mean(partition_key, inst.get_dynamic_partitions(pdef.name))}"
         )
 
@@ -228,6 +248,7 @@ def launch(
     from nbflow.run import Run
 
     inst = instance_ if instance_ is not None else instance()
+    job = job.with_latest_ops()  # an op redefined in a cell since the job was built: run the new code
     merged = {**job.default_run_config, **dict(run_config or {})}
     configs = resolve_run_config(job, merged)  # raises before anything is stored or run
     check_partition(inst, job, partition_key)

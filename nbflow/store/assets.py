@@ -38,6 +38,7 @@ def asset_status(store: Any, def_name: str, assets: list[str]) -> Any:
         "         arg_max(m.run_id, m.ts) AS run_id, max(m.ts) AS updated "
         "  FROM materializations m JOIN partitions p ON p.def_name = $def AND p.key = m.partition_key "
         "       AND m.ts >= p.valid_from "
+        "  JOIN runs mr ON mr.run_id = m.run_id AND mr.partitions_def = $def "
         "  WHERE list_contains($assets, m.asset) GROUP BY ALL) "
         f"SELECT p.key, a.asset, {_STATUS} AS status, l.run_id AS last_run, l.updated "
         "FROM partitions p CROSS JOIN (SELECT unnest($assets) AS asset) a "
