@@ -191,7 +191,9 @@ def code_version(op_def: Any) -> str:
     """A short hash of an op's source, so stored steps show which code produced them."""
     try:
         source = inspect.getsource(op_def.fn)
-    except (OSError, TypeError):
+    except Exception:  # no source file, or a file that is not this code: hash the bytecode
+        source = ""
+    if not source:
         code = op_def.fn.__code__
         source = repr((code.co_code, code.co_consts, code.co_names))
     return hashlib.sha1(source.encode()).hexdigest()[:12]

@@ -152,3 +152,13 @@ def test_code_version_of_an_op_without_source():
     exec("@nf.op\ndef made_by_exec(x):\n    return x + 1\n", namespace)
     version = code_version(namespace["made_by_exec"])
     assert re.fullmatch(r"[0-9a-f]{12}", version)
+
+
+def test_code_version_survives_a_source_file_that_is_not_the_code(tmp_path):
+    unrelated = tmp_path / "page.md"
+    unrelated.write_text("Some prose with an open ( parenthesis\nand more\n")
+    namespace: dict = {}
+    exec(compile("def body():\n    return 1\n", str(unrelated), "exec"), namespace)
+    op_def = nf.op(namespace["body"])
+    version = code_version(op_def)
+    assert len(version) == 12 and version == code_version(op_def)
