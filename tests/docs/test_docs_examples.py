@@ -1,28 +1,66 @@
 """Every ```python block in docs/ runs, page by page, top to bottom in one namespace.
 
-A block fenced as ```python notest is shown but not run.
+A block fenced as ```python notest is shown but not run. Each page runs in its own
+temporary working directory with ``NBFLOW_HOME`` pointing at a temporary folder, so
+nothing a page stores lands in the repository. The page's namespace has a
+``__file__`` in that directory, as if the page were a module saved there.
 """
 
 from __future__ import annotations
 
+import linecache
 import re
 from pathlib import Path
 
 import pytest
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 PAGES = sorted(DOCS.rglob("*.md"))
+FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.S | re.M)
+LINK = re.compile(r"\]\((?P<target>[^)\s#]+)(?:#[^)]*)?\)")
+RUN, SKIP = "python", "python notest"
+
+
+def python_blocks(page: Path) -> list[str]:
+    return [m["body"] for m in FENCE.finditer(page.read_text()) if m["info"].strip() == RUN]
+
+
+def page_id(page: Path) -> str:
+    return str(page.relative_to(DOCS))
 
 
 def test_there_are_pages_with_examples():
-    assert sum(1 for page in PAGES if BLOCK.search(page.read_text())) >= 5
+    assert sum(1 for page in PAGES if python_blocks(page)) >= 5
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(DOCS)))
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_python_fences_are_run_or_marked(page):
+    """A typo in an info string (```Python, ```python3, ```py) would silently skip a block."""
+    infos = [m["info"].strip() for m in FENCE.finditer(page.read_text())]
+    odd = [info for info in infos if info.lower().startswith("py") and info not in (RUN, SKIP)]
+    assert not odd, f"{page_id(page)}: use ```python or ```python notest, not {odd}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_relative_links_resolve(page):
+    targets = [m["target"] for m in LINK.finditer(page.read_text())]
+    local = [t for t in targets if "://" not in t and not t.startswith("mailto:")]
+    missing = [t for t in local if not (page.parent / t).exists()]
+    assert not missing, f"{page_id(page)} links to missing files: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
 def test_page_examples_run(page, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
-    for number, match in enumerate(BLOCK.finditer(page.read_text()), 1):
-        code = compile(match.group(1), f"{page.relative_to(DOCS)} (block {number})", "exec")
-        exec(code, namespace)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("NBFLOW_HOME", str(tmp_path / "nbflow-home"))
+    namespace: dict = {
+        "__name__": f"docs_{page.stem.replace('-', '_')}",
+        "__file__": str(work / f"{page.stem.replace('-', '_')}.py"),
+    }
+    for number, body in enumerate(python_blocks(page), 1):
+        filename = f"{page_id(page)} (python block {number})"
+        # Registered with linecache so that tracebacks show the failing line of the page.
+        linecache.cache[filename] = (len(body), None, body.splitlines(keepends=True), filename)
+        exec(compile(body, filename, "exec"), namespace)

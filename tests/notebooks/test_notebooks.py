@@ -1,12 +1,15 @@
 """Every example notebook runs headless from a clean copy, and leaves the expected runs.
 
 The notebooks use the default store (``.nbflow/nbflow.duckdb`` beside the notebook), so
-each runs in a copy of ``notebooks/`` under a temporary folder.
+each runs in a copy of ``notebooks/`` (with its ``data/``) under a temporary folder, and
+the repository's ``notebooks/.nbflow`` is never touched. The store the notebook leaves
+is then opened with ``nf.instance(path)`` and checked.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
@@ -18,9 +21,10 @@ import nbflow as nf
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
 
-EXPECTED_RUNS = {  # notebook -> sorted (job, status) of every run it leaves in the store
+# notebook -> sorted (job, status) of every run it leaves in a fresh store.
+EXPECTED_RUNS = {
     "01_dynamic_fanout.ipynb": [
-        ("score_folder", "SUCCESS"), ("summarize_folder", "FAILURE"), ("summarize_folder", "SUCCESS"),
+        ("describe_folder", "SUCCESS"), ("summarize_folder", "FAILURE"), ("summarize_folder", "SUCCESS"),
     ],
     "02_rerun.ipynb": [
         ("archive", "FAILURE"), ("archive", "SUCCESS"), ("archive", "SUCCESS"), ("archive", "SUCCESS"),
@@ -32,8 +36,53 @@ EXPECTED_RUNS = {  # notebook -> sorted (job, status) of every run it leaves in 
 }
 
 
+def _only_run(inst: nf.Instance, job: str, status: str) -> nf.Run:
+    runs = inst.runs(job=job, status=status)
+    assert len(runs) == 1, runs
+    return inst.get_run(runs.run_id[0])
+
+
+def check_01(inst: nf.Instance) -> None:
+    """The fan-out over data/reports, the chained map, and the broken file."""
+    reports = _only_run(inst, "summarize_folder", "SUCCESS")
+    files = ["inventory.csv", "meeting notes 2024.03.txt", "notes.txt", "sales.csv"]
+    assert list(reports.output("process_file")) == files  # keys kept as is, in yield order
+    assert reports.output("process_file", key="meeting notes 2024.03.txt")["words"] == 15
+    assert reports.output("summarize_directory").file.tolist() == files
+
+    described = _only_run(inst, "describe_folder", "SUCCESS")
+    order = described.steps().step_key.tolist()
+    # The notebook's text points at this order as the sign of per-key pipelining.
+    assert order.index("describe[inventory.csv]") < order.index("process_file[notes.txt]")
+    assert described.output("report").splitlines()[0] == "inventory.csv: 3 rows, amount 182"
+
+    broken = _only_run(inst, "summarize_folder", "FAILURE")
+    steps = broken.steps().set_index("step_key")
+    assert steps.status.to_dict() == {
+        "files_in_directory": "SUCCESS",
+        "process_file[broken file.csv]": "FAILURE",
+        "process_file[good.csv]": "SUCCESS",
+        "summarize_directory": "SKIPPED",
+    }
+    assert steps.error["process_file[broken file.csv]"].rstrip().endswith("KeyError: 'amount'")
+    assert steps.error["summarize_directory"] == "upstream step process_file[broken file.csv] failed"
+
+
+CHECKS: dict[str, Callable[[nf.Instance], None]] = {"01_dynamic_fanout.ipynb": check_01}
+
+
 def test_every_notebook_has_expectations():
-    assert [p.name for p in ALL] == sorted(EXPECTED_RUNS)
+    assert set(EXPECTED_RUNS) == {p.name for p in ALL}
+    assert set(CHECKS) <= set(EXPECTED_RUNS)
+
+
+@pytest.mark.parametrize("notebook", ALL, ids=lambda p: p.name)
+def test_notebook_is_committed_without_outputs(notebook):
+    nb = nbformat.read(notebook, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, "a notebook without code cells"
+    assert all(not c.outputs and c.execution_count is None for c in code), "clear the outputs before committing"
 
 
 @pytest.mark.slow
@@ -41,7 +90,7 @@ def test_every_notebook_has_expectations():
 def test_notebook_runs_clean(notebook, tmp_path, monkeypatch):
     folder = tmp_path / "notebooks"
     shutil.copytree(NOTEBOOKS, folder, ignore=shutil.ignore_patterns(".nbflow", ".ipynb_checkpoints"))
-    monkeypatch.delenv("NBFLOW_HOME", raising=False)  # the notebooks' own default store
+    monkeypatch.delenv("NBFLOW_HOME", raising=False)  # the kernel must use the notebook's default store
     nb = nbformat.read(folder / notebook.name, as_version=4)
     NotebookClient(
         nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
@@ -53,6 +102,10 @@ def test_notebook_runs_clean(notebook, tmp_path, monkeypatch):
     store = folder / ".nbflow" / "nbflow.duckdb"
     assert store.exists(), "the notebook did not use the default store beside it"
     inst = nf.instance(str(store))
-    runs = inst.runs()
-    assert sorted(zip(runs.job_name, runs.status, strict=True)) == EXPECTED_RUNS[notebook.name]
-    inst.close()
+    try:
+        runs = inst.runs()
+        assert sorted(zip(runs.job_name, runs.status, strict=True)) == EXPECTED_RUNS[notebook.name]
+        if notebook.name in CHECKS:
+            CHECKS[notebook.name](inst)
+    finally:
+        inst.close()
