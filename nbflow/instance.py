@@ -283,6 +283,6 @@ def launch(
         first = next(iter(outcome.exceptions.values()), None)
         raise StepExecutionError(
             f'Execution of run for "{job.name}" failed. Steps failed: {outcome.failed}. '
-            f"The run is stored: nbflow.instance().get_run({run_id!r}).logs() shows the tracebacks."
+            f"The run is stored in {inst.path}: instance.get_run({run_id!r}).steps() shows the tracebacks."
         ) from first
     return run

@@ -76,6 +76,8 @@ class Run:
         node_name, output_name = self._resolve(op, output_name)
         mapped = self._is_mapped(node_name) or self._is_dynamic(node_name, output_name)
         rows = store.output_rows(self.run_id, node_name, output_name, key, mapped)
+        if not rows and key is None and mapped and self._fanned_out_nothing(node_name):
+            return {}  # a fan-out with no items: no keys, not a missing output
         if not rows:
             raise OutputNotFoundError(self._missing_message(node_name, key, output_name))
         if key is None and mapped:
@@ -86,6 +88,17 @@ class Run:
         if self._job is not None and (op in self._job.nodes or op in self._job.graph_outputs):
             return self._job.resolve_output(op, output_name)
         return op, output_name
+
+    def _fanned_out_nothing(self, node_name: str) -> bool:
+        """The op belongs to this run's job, and the fan-out it hangs off yielded no item."""
+        if self._job is None or node_name not in self._job.nodes:
+            return False
+        node = self._job.nodes[node_name]
+        source = node.scope.node if node.scope is not None else node_name
+        found = self.instance.sql(
+            "SELECT count(*) FILTER (WHERE status = 'SUCCESS') AS ok FROM steps WHERE run_id = ? AND op = ?",
+            [self.run_id, source])
+        return bool(found.ok.iloc[0])
 
     def _is_dynamic(self, node_name: str, output_name: str) -> bool:
         if self._job is not None and node_name in self._job.nodes:

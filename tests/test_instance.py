@@ -86,8 +86,8 @@ def test_raise_on_error_says_where_the_tracebacks_are(instance):
         inst_failing.run(instance=instance, raise_on_error=True)
     (run_id,) = instance.runs().run_id
     assert str(info.value) == (
-        f'Execution of run for "inst_failing" failed. Steps failed: [\'explode\']. The run is stored: '
-        f"nbflow.instance().get_run({run_id!r}).logs() shows the tracebacks."
+        f'Execution of run for "inst_failing" failed. Steps failed: [\'explode\']. The run is stored in '
+        f":memory:: instance.get_run({run_id!r}).steps() shows the tracebacks."
     )
     assert isinstance(info.value.__cause__, RuntimeError)
     assert "kaput" in instance.get_run(run_id).steps().error.iloc[0]

@@ -154,6 +154,9 @@ class Executor(ReuseMixin):
             self._record(task.node, task.key, CANCELED, now, now, "interrupted (KeyboardInterrupt)")
         for _, _, task in self.retries:
             self._record(task.node, task.key, CANCELED, now, now, "interrupted before its retry")
+        for name, node in self.nodes.items():  # what never started is recorded too
+            if not node.is_mapped and self.state.get((name, None), _PENDING) == _PENDING:
+                self._record(name, None, CANCELED, now, now, "not started: the run was interrupted")
         self.sink.event((now, None, "RUN_CANCELED", "WARNING", "Run interrupted by KeyboardInterrupt"))
         self.sink.run_finished(CANCELED, now, "interrupted (KeyboardInterrupt)")
         self.sink.flush()

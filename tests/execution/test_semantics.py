@@ -268,3 +268,38 @@ def test_items_of_a_fanout_op_are_stored_as_its_output(instance):
     assert run.as_execution_result().output_for_node("emit") == expected
     fresh = instance.get_run(run.run_id)  # no job attached: found from the store alone
     assert fresh.output("emit") == expected
+
+
+def test_a_mapped_output_with_no_items_is_an_empty_dict(instance):
+    from tests.execution.graphs import zero_items
+
+    run = zero_items.job.run(instance=instance)
+    assert run.output("double") == {}
+    assert run.output("nothing") == {}
+    with pytest.raises(nf.OutputNotFoundError, match=r"Run \w{8} has no op 'dubble'. Valid ones"):
+        run.output("dubble")
+
+
+def test_a_canceled_run_records_the_steps_it_never_started(instance):
+    @nf.op(out=nf.DynamicOut())
+    def emit():
+        for k in "ab":
+            yield nf.DynamicOutput(k, mapping_key=k)
+
+    @nf.op
+    def stop(x):
+        raise KeyboardInterrupt
+
+    @nf.op
+    def join(xs):
+        return xs
+
+    @nf.job
+    def stopped():
+        join(emit().map(stop).collect())
+
+    with pytest.raises(KeyboardInterrupt):
+        stopped.run(instance=instance)
+    steps = instance.get_run(instance.runs().run_id[0]).steps().set_index("step_key")
+    assert steps.loc["join", "status"] == "CANCELED"
+    assert steps.loc["join", "error"] == "not started: the run was interrupted"
