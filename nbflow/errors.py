@@ -71,9 +71,20 @@ class StoreVersionError(StoreError):
     """The store was written by a newer nbflow than this one."""
 
 
+_MAX_COMPARED = 2_000  # difflib is slow: beyond this, compare only keys sharing a prefix
+
+
 def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
     """Return up to ``n`` candidates, the closest matches to ``name`` first."""
     pool = list(dict.fromkeys(candidates))
+    if len(pool) > _MAX_COMPARED:
+        widths = sorted({w for w in (len(name), 16, 12, 8, 6, 4, 2, 1) if w <= len(name)}, reverse=True)
+        for width in widths:  # the longest prefix that some keys share with the name
+            sharing = [c for c in pool if c[:width] == name[:width]]
+            if sharing:
+                pool = sharing
+                break
+        pool = pool[:_MAX_COMPARED]
     near = difflib.get_close_matches(name, pool, n=n, cutoff=0.0)
     return near[:n]
 

@@ -80,3 +80,11 @@ def test_a_job_runs_the_newest_definition_of_its_ops(instance):
 
     again = job.backfill(select="failed", instance=instance, progress=False)
     assert again.failed == [] and again.succeeded == ["b"]
+
+
+def test_closest_matches_stay_quick_and_relevant_among_many_keys():
+    from nbflow.errors import closest
+
+    keys = [f"episode-{i}" for i in range(200_000)] + ["trailer"]
+    assert closest("episode-1999999", keys)[0].startswith("episode-1999")
+    assert closest("trailr", keys)[0] == "trailer"

@@ -67,18 +67,27 @@ def _with_order_inputs(op: OpDefinition, after: list[str]) -> OpDefinition:
     if not after:
         return op
     import copy
+    import functools
 
     ordered = copy.copy(op)
     hidden = {f"_after_{name}": In() for name in after}
     ordered.ins = {**op.ins, **hidden}
     body = op.fn
 
+    @functools.wraps(body)  # the step's code_version hashes the asset's source, not this wrapper's
     def run_after(*args: Any, **kwargs: Any) -> Any:
         for key in hidden:
             kwargs.pop(key, None)
         return body(*args, **kwargs)
 
     ordered.fn = run_after
+
+    def latest() -> OpDefinition:
+        # A fix typed into the asset's cell is picked up like any op's (JobDefinition.with_latest_ops).
+        newest = op.latest()
+        return ordered if newest is op else _with_order_inputs(newest, after)
+
+    ordered.latest = latest  # type: ignore[method-assign]  # per-copy override of OpDefinition.latest
     return ordered
 
 

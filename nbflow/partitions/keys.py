@@ -1,8 +1,9 @@
 """The key rules, shared by mapping keys and partition keys.
 
 A key is any non-empty ``str`` of at most 255 characters with no control
-characters. Everything else -- spaces, commas, ``|``, ``/``, quotes, emoji, SQL --
-is a legal key and is stored and returned exactly. Dagster allows only
+characters (and no lone surrogates, which are not text). Everything else --
+spaces, commas, ``|``, ``/``, quotes, emoji, SQL -- is a legal key and is stored
+and returned exactly. Dagster allows only
 ``^[A-Za-z0-9_]+$`` for mapping keys, which forces users to sanitise and lose the
 original value; nbflow does not.
 """
@@ -16,9 +17,11 @@ from nbflow.errors import InvalidKeyError
 MAX_KEY_LENGTH = 255
 
 
-def _first_control_char(key: str) -> str | None:
+def _first_bad_char(key: str) -> str | None:
+    # Control characters break displays and logs; lone surrogates (which a Python str can
+    # hold, e.g. from os.fsdecode) cannot be encoded as UTF-8, so the store could not keep them.
     for ch in key:
-        if unicodedata.category(ch) == "Cc":
+        if unicodedata.category(ch) in ("Cc", "Cs"):
             return ch
     return None
 
@@ -55,7 +58,12 @@ def validate_key(key: object, what: str = "key", *, forbid_range: bool = False) 
             f"the limit is {MAX_KEY_LENGTH}. Use a shorter key (a hash of the value works)."
         )
     if not fast:
-        bad = _first_control_char(key)
+        bad = _first_bad_char(key)
+        if bad is not None and unicodedata.category(bad) == "Cs":
+            raise InvalidKeyError(
+                f"The {what} {key!r} contains the lone surrogate {bad!r} (U+{ord(bad):04X}), "
+                f"which is not valid Unicode text; keys must be encodable as UTF-8."
+            )
         if bad is not None:
             raise InvalidKeyError(
                 f"The {what} {key!r} contains the control character {bad!r} "

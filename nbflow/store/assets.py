@@ -49,14 +49,14 @@ def asset_status(store: Any, def_name: str, assets: list[str]) -> Any:
 
 
 def job_status(store: Any, def_name: str, job_name: str) -> Any:
-    """The same for a partitioned op job: its latest run per key decides."""
+    """The same for a partitioned op job: its latest run per key (of this definition) decides."""
     return store.sql(
         "WITH latest AS ("
         "  SELECT r.partition_key, arg_max(r.status, r.start_time) AS run_status, "
         "         arg_max(r.run_id, r.start_time) AS run_id, max(coalesce(r.end_time, r.start_time)) AS updated "
         "  FROM runs r JOIN partitions p ON p.def_name = $def AND p.key = r.partition_key "
         "       AND r.start_time >= p.valid_from "
-        "  WHERE r.job_name = $job GROUP BY ALL) "
+        "  WHERE r.job_name = $job AND r.partitions_def = $def GROUP BY ALL) "
         "SELECT p.key, $job AS job, CASE WHEN l.run_status IS NULL THEN 'missing' "
         "  WHEN l.run_status = 'SUCCESS' THEN 'materialized' WHEN l.run_status = 'STARTED' THEN 'running' "
         "  ELSE 'failed' END AS status, l.run_id AS last_run, l.updated "

@@ -3,16 +3,26 @@
 Keys keep insertion order (a global sequence; a deleted and re-added key goes to the end).
 Every add and delete is one transaction of set-based statements, also recorded in
 ``partition_events`` with its source. The index (``{key: None}`` in insertion order) is
-loaded on first use and updated with each committed write; it is dropped when the store
-was changed by another process (the change counter), and is only trusted while this
+loaded on first use and updated with each write (and dropped if its transaction rolls
+back); it is dropped when the store was changed by another process (the change counter)
+or by another Instance of this process on the same file, and is only trusted while this
 process holds the store file, so membership checks cost a dictionary lookup.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+# How many partition writes this process's PartitionStores made, per store file. DuckDB shares
+# one database between the connections a process opens on a file, so two Instance objects on
+# the same file can both hold it open and never see each other's change counter; each one
+# compares this count (a dict lookup) before trusting its index.
+_writes_by_file: dict[str, int] = {}
+_writes_lock = threading.Lock()
 
 
 @dataclass
@@ -44,8 +54,13 @@ class PartitionStore:
         self.store = store
         self._index: dict[str, dict[str, None]] = {}
         store.holder.on_change(self._index.clear)
+        self._file = None if store.holder.in_memory else os.path.realpath(store.path)
+        self._writes_seen = _writes_by_file.get(self._file, 0) if self._file else 0
 
     def _keys(self, con: Any, name: str) -> dict[str, None]:
+        if self._file is not None and _writes_by_file.get(self._file, 0) != self._writes_seen:
+            self._index.clear()  # another Instance of this process wrote to the same file
+            self._writes_seen = _writes_by_file.get(self._file, 0)
         index = self._index.get(name)
         if index is None:
             table = con.sql(
@@ -68,6 +83,8 @@ class PartitionStore:
             return len(self._keys(con, name))
 
     def select(self, name: str, regex: str | None, like: str | None) -> list[str]:
+        import duckdb
+
         where, params = ["def_name = ?"], [name]
         if regex is not None:
             where.append("regexp_matches(key, ?)")
@@ -76,9 +93,19 @@ class PartitionStore:
             where.append("key LIKE ?")
             params.append(like)
         with self.store.holder.use() as con:
-            table = con.sql(
-                f"SELECT key FROM partitions WHERE {' AND '.join(where)} ORDER BY seq", params=params
-            ).to_arrow_table()
+            try:
+                table = con.sql(
+                    f"SELECT key FROM partitions WHERE {' AND '.join(where)} ORDER BY seq", params=params
+                ).to_arrow_table()
+            except duckdb.InvalidInputException as exc:
+                if regex is None:
+                    raise
+                from nbflow.partitions.dynamic import PartitionsError
+
+                raise PartitionsError(
+                    f"regex={regex!r} is not a valid regular expression (RE2 syntax, as in DuckDB's "
+                    f"regexp_matches): {exc}"
+                ) from None
         return table.column(0).to_pylist()
 
     def history(self, name: str) -> Any:
@@ -120,8 +147,8 @@ class PartitionStore:
                 "FROM _nbflow_new_keys", {"name": name, "now": now, "source": source, "sid": source_id})
         finally:
             con.unregister("_nbflow_new_keys")
-        pending = dict.fromkeys(new)
-        self._after_commit(con, lambda: index.update(pending))
+        index.update(dict.fromkeys(new))
+        self._after_write(con)
         return result
 
     def delete(self, name: str, keys: list[str], source: str = "api", source_id: str | None = None,
@@ -153,14 +180,23 @@ class PartitionStore:
         finally:
             con.unregister("_nbflow_gone_keys")
 
-        def forget() -> None:
-            for key in gone:
-                index.pop(key, None)
-
-        self._after_commit(con, forget)
+        for key in gone:
+            index.pop(key, None)
+        self._after_write(con)
         return result
 
-    def _after_commit(self, con: Any, update: Any) -> None:
-        # The index changes only once the transaction commits; a rollback drops the index
-        # instead, so it is reloaded from what the store really holds.
-        self.store.holder.after_commit(update, on_rollback=lambda: self._index.clear())
+    def _after_write(self, con: Any) -> None:
+        # The index is updated at once, so a later add or delete in the same transaction (a
+        # sensor tick applies several requests in one) sees this one; nothing else can read
+        # it meanwhile, as the transaction holds the store. A rollback drops the index, so it
+        # is reloaded from what the store really holds.
+        self.store.holder.after_commit(self._committed, on_rollback=self._index.clear)
+
+    def _committed(self) -> None:
+        if self._file is None:
+            return
+        with _writes_lock:
+            current = _writes_by_file.get(self._file, 0)
+            if current != self._writes_seen:  # another Instance wrote since we looked
+                self._index.clear()
+            _writes_by_file[self._file] = self._writes_seen = current + 1
