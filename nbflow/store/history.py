@@ -70,60 +70,55 @@ class StoredOutputs:
         return found
 
 
-def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nodes: dict[str, Any]) -> None:
-    """Give ``child`` the parent's step and output rows of every step it does not execute."""
+def _copy_rows(con: Any, child: str, parent: str, kept: str, params: dict[str, Any],
+               successful_steps_only: bool) -> None:
+    """Copy the parent's step and output rows matching ``kept`` (SQL over ``p``) into ``child``."""
+    params = {**params, "parent": parent, "child": child}
+    status = "p.status = 'SUCCESS' AND " if successful_steps_only else ""
+    con.execute(
+        "INSERT INTO steps SELECT $child, step_key, op, mapping_key, key_index, status, attempts, "
+        "start_time, end_time, error, code_version, coalesce(reused_from, run_id) "
+        f"FROM steps p WHERE {status}p.run_id = $parent AND {kept}",
+        params,
+    )
+    con.execute(
+        "INSERT INTO outputs SELECT $child, step_key, op, mapping_key, key_index, output_name, kind, "
+        "json_value, blob_value, table_name, type_name, coalesce(from_run_id, run_id) "
+        f"FROM outputs p WHERE p.run_id = $parent AND {kept}",
+        params,
+    )
+
+
+def _pairs_table(pairs: list[tuple[str, str]]) -> Any:
     import pyarrow as pa
 
+    return pa.table({
+        "op": pa.array([p[0] for p in pairs], pa.string()),
+        "mapping_key": pa.array([p[1] for p in pairs], pa.string()),
+    })
+
+
+def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nodes: dict[str, Any]) -> None:
+    """Give ``child`` the parent's step and output rows of every step it does not execute."""
     whole = [n for n, keys in executed.items() if keys is None]
     pairs = [(n, k) for n, keys in executed.items() if keys is not None for k in keys]
     # A fan-out that runs again yields new items: none of its old ones may be copied.
-    con.register("_nbflow_rerun_keys", pa.table({
-        "op": pa.array([p[0] for p in pairs], pa.string()),
-        "mapping_key": pa.array([p[1] for p in pairs], pa.string()),
-    }))
+    con.register("_nbflow_rerun_keys", _pairs_table(pairs))
     try:
-        reused = (
-            "p.run_id = $parent AND NOT list_contains($whole, p.op) AND NOT EXISTS ("
-            "SELECT 1 FROM _nbflow_rerun_keys e WHERE e.op = p.op AND e.mapping_key = p.mapping_key)"
-        )
-        params = {"parent": parent, "child": child, "whole": whole or [""]}
-        con.execute(
-            "INSERT INTO steps SELECT $child, step_key, op, mapping_key, key_index, status, attempts, "
-            "start_time, end_time, error, code_version, coalesce(reused_from, run_id) "
-            f"FROM steps p WHERE p.status = 'SUCCESS' AND {reused}",
-            params,
-        )
-        con.execute(
-            "INSERT INTO outputs SELECT $child, step_key, op, mapping_key, key_index, output_name, kind, "
-            "json_value, blob_value, table_name, type_name, coalesce(from_run_id, run_id) "
-            f"FROM outputs p WHERE {reused}",
-            params,
-        )
+        kept = ("NOT list_contains($whole, p.op) AND NOT EXISTS (SELECT 1 FROM _nbflow_rerun_keys e "
+                "WHERE e.op = p.op AND e.mapping_key = p.mapping_key)")
+        _copy_rows(con, child, parent, kept, {"whole": whole or [""]}, successful_steps_only=True)
     finally:
         con.unregister("_nbflow_rerun_keys")
 
 
 def copy_reused_keys(con: Any, child: str, parent: str, pairs: list[tuple[str, str]]) -> None:
     """Copy the parent's rows of single mapped steps a rerun kept (``(op, mapping_key)`` pairs)."""
-    import pyarrow as pa
-
-    con.register("_nbflow_reused_keys", pa.table({
-        "op": pa.array([p[0] for p in pairs], pa.string()),
-        "mapping_key": pa.array([p[1] for p in pairs], pa.string()),
-    }))
+    con.register("_nbflow_reused_keys", _pairs_table(pairs))
     try:
-        kept = "p.run_id = $parent AND EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op AND e.mapping_key = p.mapping_key)"
-        params = {"parent": parent, "child": child}
-        con.execute(
-            "INSERT INTO steps SELECT $child, step_key, op, mapping_key, key_index, status, attempts, "
-            f"start_time, end_time, error, code_version, coalesce(reused_from, run_id) FROM steps p WHERE {kept}",
-            params,
-        )
-        con.execute(
-            "INSERT INTO outputs SELECT $child, step_key, op, mapping_key, key_index, output_name, kind, "
-            f"json_value, blob_value, table_name, type_name, coalesce(from_run_id, run_id) FROM outputs p WHERE {kept}",
-            params,
-        )
+        kept = ("EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op "
+                "AND e.mapping_key = p.mapping_key)")
+        _copy_rows(con, child, parent, kept, {}, successful_steps_only=False)
     finally:
         con.unregister("_nbflow_reused_keys")
 
