@@ -53,14 +53,36 @@ from nbflow.partitions import (
 from nbflow.partitions.keys import validate_key
 from nbflow.rerun import RerunError
 from nbflow.run import ExecuteInProcessResult, Run
+from nbflow.sensors import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorDefinition,
+    SensorDefinitionError,
+    SensorEvaluation,
+    SensorEvaluationContext,
+    SensorEvaluationError,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+    sensor,
+)
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext nbflow``: register the ``%%sensor`` and ``%nbflow`` magics."""
+    from nbflow.magics import register
+
+    register(ipython)
+
 
 __all__ = [
     "AddDynamicPartitionsRequest",
     "AssetExecutionContext",
     "AssetsDefinition",
     "ConfigError",
+    "DefaultSensorStatus",
     "DefinitionError",
     "DeleteDynamicPartitionsRequest",
     "DuplicateMappingKeyError",
@@ -87,6 +109,14 @@ __all__ = [
     "RetryPolicy",
     "Run",
     "RunNotFoundError",
+    "RunRequest",
+    "SensorDefinition",
+    "SensorDefinitionError",
+    "SensorEvaluation",
+    "SensorEvaluationContext",
+    "SensorEvaluationError",
+    "SensorResult",
+    "SkipReason",
     "StepExecutionError",
     "StoreError",
     "StoreLockedError",
@@ -94,12 +124,15 @@ __all__ = [
     "UnknownPartitionError",
     "asset",
     "build_op_context",
+    "build_sensor_context",
     "define_asset_job",
     "file_relative_path",
     "graph",
     "instance",
     "job",
+    "load_ipython_extension",
     "materialize",
     "op",
+    "sensor",
     "validate_key",
 ]

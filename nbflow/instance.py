@@ -238,11 +238,13 @@ def launch(
     backend: Any = None,
     parent: Any = None,
     resume: Any = None,
+    queued_run_id: str | None = None,
 ) -> Any:
     """Validate, run and store one run of ``job``; return its :class:`~nbflow.Run`.
 
     For a rerun, ``parent`` is the parent's run record and ``resume`` says which steps
-    execute; the rest is copied from the parent when the run starts.
+    execute; the rest is copied from the parent when the run starts. ``queued_run_id``
+    starts a run that a sensor tick recorded as QUEUED.
     """
     from nbflow.definitions.config import resolve_run_config
     from nbflow.execution.backend import InProcessBackend
@@ -255,7 +257,7 @@ def launch(
     configs = resolve_run_config(job, merged)  # raises before anything is stored or run
     check_partition(inst, job, partition_key)
     backend = backend or InProcessBackend()
-    run_id = str(uuid.uuid4())
+    run_id = queued_run_id or str(uuid.uuid4())
     all_tags = {**job.tags, **{str(k): str(v) for k, v in (tags or {}).items()}}
     writer = inst.store.writer(run_id)
     writer.run_started({
@@ -267,6 +269,7 @@ def launch(
         "reuse": (resume.executed, job.nodes) if resume is not None else None,
         "partitions_def": job.partitions_def.name if job.partitions_def is not None else None,
         "assets": [n for n, node in job.nodes.items() if getattr(node.op, "is_asset", False)],
+        "queued": queued_run_id is not None,
     })
     versions = {name: code_version(node.op) for name, node in job.nodes.items()}
     executor = Executor(job, run_id, configs, writer, backend, partition_key, merged, versions, resume)

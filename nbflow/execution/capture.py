@@ -32,6 +32,11 @@ def set_buffer(buf: list | None) -> list | None:
     return prev
 
 
+def set_quiet(quiet: bool) -> None:
+    """Keep this thread's output out of the real streams (it is still captured)."""
+    _local.quiet = quiet
+
+
 class _Tee:
     def __init__(self, real: Any, stream: str) -> None:
         self._real, self._stream = real, stream
@@ -40,6 +45,8 @@ class _Tee:
         buf = getattr(_local, "buf", None)
         if buf is not None and text:
             buf.append((time.time(), self._stream, "INFO", text))
+        if getattr(_local, "quiet", False):
+            return len(text)
         return self._real.write(text)
 
     def __getattr__(self, name: str) -> Any:

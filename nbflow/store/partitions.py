@@ -70,6 +70,10 @@ class PartitionStore:
         return index
 
     # -- reads ---------------------------------------------------------------------------------
+    def index(self, con: Any, name: str) -> dict[str, None]:
+        """The keys as a read-only dict in order, within ``con``'s transaction (do not modify)."""
+        return self._keys(con, name)
+
     def has(self, name: str, key: str) -> bool:
         with self.store.holder.use() as con:
             return key in self._keys(con, name)

@@ -102,6 +102,55 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE runs ADD COLUMN partitions_def VARCHAR;
         """,
     ),
+    (
+        4,
+        "sensors: state, cursor history, ticks, run keys",
+        """
+        CREATE TABLE sensor_state (
+            sensor VARCHAR NOT NULL,
+            cursor VARCHAR,
+            status VARCHAR NOT NULL,
+            reason VARCHAR,
+            failures INTEGER NOT NULL,
+            pid INTEGER,
+            hostname VARCHAR,
+            started_at TIMESTAMPTZ,
+            last_tick_time TIMESTAMPTZ,
+            last_run_key VARCHAR,
+            updated_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE sensor_cursors (
+            sensor VARCHAR NOT NULL,
+            ts TIMESTAMPTZ NOT NULL,
+            cursor VARCHAR,
+            source VARCHAR NOT NULL,
+            tick_id VARCHAR
+        );
+        CREATE TABLE sensor_ticks (
+            tick_id VARCHAR NOT NULL,
+            sensor VARCHAR NOT NULL,
+            start_time TIMESTAMPTZ NOT NULL,
+            end_time TIMESTAMPTZ NOT NULL,
+            status VARCHAR NOT NULL,
+            origin VARCHAR,
+            cursor_before VARCHAR,
+            cursor_after VARCHAR,
+            skip_reason VARCHAR,
+            partitions_added JSON,
+            partitions_deleted JSON,
+            run_ids JSON,
+            run_keys_skipped JSON,
+            error VARCHAR,
+            logs JSON
+        );
+        CREATE TABLE sensor_run_keys (
+            sensor VARCHAR NOT NULL,
+            run_key VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL,
+            ts TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

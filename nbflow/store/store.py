@@ -15,6 +15,7 @@ from nbflow.errors import OutputNotFoundError, RunNotFoundError
 from nbflow.store import assets, history
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
 from nbflow.store.partitions import PartitionStore
+from nbflow.store.sensors import SensorStore
 from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode
 from nbflow.store.writer import RunWriter
 
@@ -33,6 +34,7 @@ class Store:
         self.holder = ConnectionHolder(path, lock_timeout, idle_release)
         self.active: set[str] = set()  # runs this process is executing right now
         self.partitions = PartitionStore(self)
+        self.sensors = SensorStore(self)
         self.holder.on_open(lambda con: history.recover_interrupted(con, self.active))
 
     # -- writing ---------------------------------------------------------------------------------
@@ -43,6 +45,15 @@ class Store:
         """Record a run as started; for a rerun, also copy what it reuses from its parent."""
         with self.holder.transaction() as con:
             self.active.add(info["run_id"])
+            if info.get("queued"):  # a run a sensor tick queued: this is where it starts
+                claimed = con.execute("DELETE FROM runs WHERE run_id = ? AND status = 'QUEUED' RETURNING 1",
+                                      [info["run_id"]]).fetchall()
+                if not claimed:
+                    self.active.discard(info["run_id"])
+                    raise RunNotFoundError(
+                        f"Run {info['run_id']} is no longer queued in {self.path}: it was launched or "
+                        f"deleted meanwhile (instance.get_run({info['run_id']!r}) shows it)."
+                    )
             con.execute(
                 "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, "
                 "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def) "
@@ -72,6 +83,12 @@ class Store:
             con.execute(
                 "UPDATE runs SET status = 'FAILURE', error = ?, end_time = now() WHERE run_id = ? "
                 "AND status = 'STARTED'", [error, run_id])
+
+    def fail_queued(self, run_id: str, error: str) -> None:
+        """A queued run that could not start: record it FAILURE with the reason."""
+        with self.holder.transaction() as con:
+            con.execute("UPDATE runs SET status = 'FAILURE', error = ?, end_time = now() WHERE run_id = ? "
+                        "AND status = 'QUEUED'", [error, run_id])
 
     def delete_run(self, run_id: str) -> None:
         self.run_row(run_id)  # raises RunNotFoundError naming the store
