@@ -362,3 +362,135 @@ def test_rerun_after_an_op_changed_its_inputs(instance):
 
     with pytest.raises(nf.DefinitionError, match=r"op 'shape' was redefined with other inputs or outputs than job 'reshaped' was built with. Run the cell that defines the job again."):
         run.rerun()
+
+
+# -- sensors -------------------------------------------------------------------------------------
+
+
+@nf.op
+def constant():
+    return 1
+
+
+@nf.job
+def sensed_job():
+    constant()
+
+
+def _sensor_returning(value, **kwargs):
+    @nf.sensor(name="s_bad", **kwargs)
+    def s_bad(context):
+        return value() if callable(value) else value
+
+    return s_bad
+
+
+def test_sensor_result_with_run_requests_and_a_skip_reason():
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "Expected a single skip reason or one or more run requests: received values for both "
+            "run_requests and skip_reason")):
+        nf.SensorResult(run_requests=[nf.RunRequest()], skip_reason="no")
+
+
+def test_sensor_returning_both_run_requests_and_a_skip_reason():
+    s = _sensor_returning(lambda: [nf.RunRequest(), nf.SkipReason("x")], job=sensed_job)
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "Expected a single SkipReason or one or more RunRequests: received both RunRequest and SkipReason")):
+        s.evaluate()
+
+
+def test_sensor_returning_something_else():
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "Error in sensor s_bad: Sensor unexpectedly returned output 42 of type <class 'int'>.  "
+            "Should only return SkipReason or RunRequest objects.")):
+        _sensor_returning(42).evaluate()
+
+
+def test_sensor_result_must_be_the_only_object_returned():
+    s = _sensor_returning(lambda: [nf.SensorResult(), nf.RunRequest()], job=sensed_job)
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "When a SensorResult is returned from a sensor, it must be the only object returned.")):
+        s.evaluate()
+
+
+def test_sensor_cursor_set_twice():
+    @nf.sensor()
+    def twice(context):
+        context.update_cursor("a")
+        return nf.SensorResult(cursor="b")
+
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "SensorResult.cursor cannot be set if context.update_cursor() was called.")):
+        twice.evaluate()
+
+
+def test_sensor_cursor_and_run_key_must_be_str():
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape('Param "cursor" is not a str. Got 3')):
+        nf.SensorResult(cursor=3)
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape('Param "run_key" is not a str. Got 1')):
+        nf.RunRequest(run_key=1)
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape('Param "skip_message" is not a str')):
+        nf.SkipReason(5)
+
+
+def test_run_request_from_a_sensor_without_a_job():
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "Error in sensor s_bad: Sensor evaluation function returned a RunRequest for a sensor lacking "
+            "a specified target (job_name, job, or jobs).")):
+        _sensor_returning(nf.RunRequest()).evaluate()
+
+
+def test_run_request_for_a_job_the_sensor_does_not_target():
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "Error in sensor s_bad: Sensor returned a RunRequest with job_name other. "
+            "Expected one of: ['sensed_job']")):
+        _sensor_returning(nf.RunRequest(job_name="other"), job=sensed_job).evaluate()
+
+
+def test_run_request_without_job_name_for_a_sensor_with_several_jobs():
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "the sensor targets several jobs ['sensed_job', 'sensed_job'], so each RunRequest needs job_name")):
+        _sensor_returning(nf.RunRequest(), jobs=[sensed_job, sensed_job]).evaluate()
+
+
+def test_add_and_delete_of_the_same_key_in_one_result():
+    parts = nf.DynamicPartitionsDefinition("fruits")
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape(
+            "Dynamic partition requests cannot contain both add and delete requests for the same partition "
+            "keys. Invalid request: partitions_def_name 'fruits', partition_keys: ['a']")):
+        nf.SensorResult(dynamic_partitions_requests=[parts.build_add_request(["a", "b"]),
+                                                     parts.build_delete_request(["a"])])
+
+
+def test_sensor_definition_mistakes():
+    with pytest.raises(nf.SensorDefinitionError, match="Use @sensor\\(...\\) with parentheses"):
+        nf.sensor(lambda context: None)
+    with pytest.raises(nf.SensorDefinitionError, match="either job= or jobs=, not both"):
+        nf.sensor(job=sensed_job, jobs=[sensed_job])
+    with pytest.raises(nf.SensorDefinitionError, match="takes a job defined with @job"):
+        nf.sensor(job="sensed_job")
+    with pytest.raises(nf.SensorDefinitionError, match="no job of that name is defined in this kernel"):
+        nf.sensor("no_such_job")
+    with pytest.raises(nf.SensorDefinitionError, match="minimum_interval_seconds must be a positive number"):
+        nf.sensor(minimum_interval_seconds=0)(lambda context: None)
+    with pytest.raises(nf.SensorDefinitionError, match="max_consecutive_failures must be an int of at least 1"):
+        nf.sensor(max_consecutive_failures=0)(lambda context: None)
+    with pytest.raises(nf.SensorDefinitionError, match="forget_run_keys takes a list of run keys: pass \\['a'\\]"):
+        _sensor_returning(None).forget_run_keys("a")
+
+
+def test_partitioned_run_requests_must_match_the_job(instance):
+    fruits = nf.DynamicPartitionsDefinition("fruits_for_sensor")
+
+    @nf.job(partitions_def=fruits)
+    def fruit_job():
+        constant()
+
+    no_key = _sensor_returning(nf.RunRequest(), job=fruit_job).tick(instance=instance)
+    assert no_key.status == "FAILURE"
+    assert "Job 'fruit_job' is partitioned by 'fruits_for_sensor': its RunRequests need partition_key" in no_key.error
+    keyed = _sensor_returning(nf.RunRequest(partition_key="a"), job=sensed_job).tick(instance=instance)
+    assert "RunRequest(partition_key='a') for job 'sensed_job', which is not partitioned" in keyed.error
+    bad_key = _sensor_returning(nf.RunRequest(partition_key="a\nb"), job=fruit_job).tick(instance=instance)
+    assert "partition key" in bad_key.error and "control character" in bad_key.error
+    assert instance.runs().empty

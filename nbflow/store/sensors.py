@@ -93,8 +93,8 @@ class SensorStore:
         if not exists:
             con.execute("INSERT INTO sensor_state (sensor, status, failures, updated_at) "
                         "VALUES (?, 'STOPPED', 0, now())", [name])
-        sets = ", ".join(f"{column} = ?" for column in values)
-        con.execute(f"UPDATE sensor_state SET {sets}, updated_at = now() WHERE sensor = ?",
+        sets = "".join(f"{column} = ?, " for column in values)
+        con.execute(f"UPDATE sensor_state SET {sets}updated_at = now() WHERE sensor = ?",
                     [*values.values(), name])
 
     def set_status(self, name: str, status: str, reason: str | None = None, reset_failures: bool = False) -> None:
@@ -196,6 +196,8 @@ class SensorStore:
             f"FROM sensor_ticks WHERE {where} ORDER BY start_time DESC, rowid DESC {tail}", params)
         for column in ("partitions_added", "partitions_deleted", "run_ids", "run_keys_skipped", "logs"):
             frame[column] = [json.loads(v) if v is not None else None for v in frame[column]]
+        for column in ("cursor_before", "cursor_after", "skip_reason", "error"):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
         frame.insert(3, "duration", (frame.end_time - frame.start_time).dt.total_seconds())
         return frame
 
