@@ -40,8 +40,11 @@ class SensorRunner:
         self.last_tick: Any = None
 
     def start(self) -> None:
+        from nbflow.sensors.tick import notify
+
         self.instance.store.sensors.set_status(self.name, "RUNNING", reset_failures=True)
         self.thread.start()
+        notify(self.name)
 
     def _loop(self) -> None:
         from nbflow.execution import capture
@@ -74,6 +77,9 @@ class SensorRunner:
                     del _runners[self._key]
             if not paused:
                 self.instance.store.sensors.set_status(self.name, "STOPPED")
+            from nbflow.sensors.tick import notify
+
+            notify(self.name)
 
     def _pause(self, tick: Any) -> None:
         last = (tick.error or "").strip().splitlines()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import traceback
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,24 @@ from nbflow.sensors.evaluate import SensorEvaluationError, evaluate
 
 def _checkpoint(stage: str) -> None:
     """Called between the stages of applying a tick; fault-injection tests replace it."""
+
+
+# Views showing a sensor, told after each of its ticks and status changes (weakly held, so
+# a view that is no longer displayed anywhere goes away).
+_listeners: dict[str, weakref.WeakSet] = {}
+
+
+def listen(name: str, listener: Any) -> None:
+    """Call ``listener.refresh(tick_or_None)`` after each tick or status change of sensor ``name``."""
+    _listeners.setdefault(name, weakref.WeakSet()).add(listener)
+
+
+def notify(name: str, tick: Any = None) -> None:
+    for listener in list(_listeners.get(name, ())):
+        try:
+            listener.refresh(tick)
+        except Exception:  # a broken view must never break a tick
+            pass
 
 
 class Tick:
@@ -146,10 +165,15 @@ def run_tick(sensor: Any, instance: Any, context: Any = None, execute: bool = Tr
         record.error = _describe(exc)
         record.logs = evaluation.logs if evaluation is not None else getattr(exc, "logs", [])
         failures = store.record_failure(record)
-        return Tick(record, instance, failures)
+        tick = Tick(record, instance, failures)
+        notify(sensor.name, tick)
+        return tick
     tick = Tick(record, instance)
+    notify(sensor.name, tick)
     if execute:
         execute_queued(sensor, instance, [run.run_id for run in record.runs], should_stop)
+        if record.runs:
+            notify(sensor.name, tick)  # the runs' statuses changed
     return tick
 
 

@@ -201,6 +201,10 @@ class SensorStore:
         frame.insert(3, "duration", (frame.end_time - frame.start_time).dt.total_seconds())
         return frame
 
+    def tick_count(self, name: str) -> int:
+        with self.store.holder.use() as con:
+            return con.execute("SELECT count(*) FROM sensor_ticks WHERE sensor = ?", [name]).fetchall()[0][0]
+
     def queued_runs(self, name: str) -> list[str]:
         """Runs a tick of this sensor queued that were never executed (e.g. the process ended)."""
         rows = self.store.sql(

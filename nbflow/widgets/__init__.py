@@ -1,0 +1,1 @@
+"""Notebook views: anywidget widgets over stored runs, partitions and sensors."""

@@ -1,0 +1,215 @@
+"""SensorView: a sensor's status, cursor and ticks, with Start / Stop / Tick now / Preview.
+
+State lives in synced traits; the buttons send custom messages that the kernel
+handles against the store. The view refreshes itself after every tick of its sensor
+(ticked from this view, from a cell, or by the background loop) and when the sensor
+starts, stops or pauses, so it stays live while the sensor runs in the background.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import threading
+import time
+from typing import Any
+
+import anywidget
+import traitlets
+
+from nbflow.sensors import tick as tick_module
+from nbflow.sensors.display import sensor_html
+
+STATIC = pathlib.Path(__file__).parent / "static"
+TICKS_SHOWN = 50
+KEYS_SHOWN = 100
+
+
+def _first_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+class SensorView(anywidget.AnyWidget):
+    """A live view of one sensor: ``SensorView(sensor)`` or just display the sensor.
+
+    Examples
+    --------
+    >>> import nbflow as nf
+    >>> @nf.sensor()
+    ... def watcher(context):
+    ...     return nf.SkipReason("nothing yet")
+    >>> view = SensorView(watcher, instance=nf.Instance.ephemeral())
+    >>> view.status
+    'stopped'
+    """
+
+    _esm = STATIC / "sensor_view.js"
+    _css = STATIC / "sensor_view.css"
+
+    sensor_name = traitlets.Unicode("").tag(sync=True)
+    jobs = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    status = traitlets.Unicode("stopped").tag(sync=True)
+    status_detail = traitlets.Unicode("").tag(sync=True)
+    interval = traitlets.Float(30.0).tag(sync=True)
+    cursor = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+    ticks = traitlets.List(traitlets.Dict()).tag(sync=True)
+    tick_count = traitlets.Int(0).tag(sync=True)
+    selected = traitlets.Dict().tag(sync=True)
+    preview = traitlets.Dict().tag(sync=True)
+    message = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, sensor: Any, instance: Any = None, **kwargs: Any) -> None:
+        from nbflow.sensors.definition import _instance
+
+        super().__init__(**kwargs)
+        self.sensor = sensor
+        self.instance = _instance(instance)
+        self._lock = threading.Lock()
+        self.sensor_name = sensor.name
+        self.jobs = [job.name for job in sensor.jobs]
+        self.interval = float(sensor.minimum_interval_seconds)
+        self.on_msg(self._on_front_end_message)
+        tick_module.listen(sensor.name, self)
+        self.refresh()
+
+    # -- what the kernel shows ---------------------------------------------------------------------
+    def refresh(self, _tick: Any = None) -> None:
+        """Read status, cursor and the latest ticks from the store into the traits."""
+        from nbflow.sensors.definition import SENSORS
+        from nbflow.sensors.runner import status
+
+        with self._lock:
+            self.sensor = SENSORS.get(self.sensor_name, self.sensor)  # a redefined cell
+            state, detail = status(self.sensor_name, self.instance)
+            stored = self.instance.store.sensors.state(self.sensor_name)
+            frame = self.instance.store.sensors.ticks(self.sensor_name, TICKS_SHOWN)
+            count = self.instance.store.sensors.tick_count(self.sensor_name)
+            rows = [_tick_row(t) for t in frame.itertuples()]
+            self.hold_sync_and_set(status=state, status_detail=detail or stored.reason or "",
+                                   interval=float(self.sensor.minimum_interval_seconds),
+                                   cursor=stored.cursor, ticks=rows, tick_count=count)
+
+    def hold_sync_and_set(self, **values: Any) -> None:
+        with self.hold_sync():
+            for name, value in values.items():
+                if getattr(self, name) != value:
+                    setattr(self, name, value)
+
+    # -- what the buttons do -----------------------------------------------------------------------
+    def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
+        action = content.get("action")
+        handler = {"start": self.start, "stop": self.stop, "tick": self.tick_now,
+                   "preview": self.show_preview, "select": self.select_tick,
+                   "close_preview": self.close_preview}.get(action)
+        if handler is None:
+            self.message = f"Unknown action {action!r}."
+            return
+        try:
+            handler(**{k: v for k, v in content.items() if k != "action"})
+        except Exception as exc:  # shown in the view: a click must never raise into the kernel log
+            self.message = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.busy = ""
+
+    def start(self) -> None:
+        self.sensor.start(instance=self.instance)
+        self.message = f"Started: ticks every {self.sensor.minimum_interval_seconds:g} s in the background."
+        self.refresh()
+
+    def stop(self) -> None:
+        self.sensor.stop(instance=self.instance)
+        self.message = "Stopped."
+        self.refresh()
+
+    def tick_now(self) -> Any:
+        self.busy = "tick"
+        tick = self.sensor.tick(instance=self.instance)
+        self.message = f"Tick {tick.status}: {tick_module.summary(tick._record)}"
+        self.refresh()
+        self.select_tick(tick.tick_id)
+        return tick
+
+    def show_preview(self, cursor: Any = ...) -> Any:
+        self.busy = "preview"
+        result = self.sensor.preview(instance=self.instance, cursor=cursor)
+        self.preview = _preview_dict(result)
+        self.message = ""
+        return result
+
+    def close_preview(self) -> None:
+        self.preview = {}
+
+    def select_tick(self, tick_id: str) -> None:
+        row = self.instance.sql(
+            "SELECT tick_id, status, skip_reason, error, logs, run_ids, run_keys_skipped, partitions_added, "
+            "partitions_deleted, cursor_before, cursor_after FROM sensor_ticks WHERE tick_id = ?", [tick_id])
+        if row.empty:
+            self.message = f"No tick {tick_id!r} in the store."
+            return
+        self.selected = _tick_details(self.instance, row.iloc[0])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data["text/html"] = sensor_html(self.sensor, self.instance)
+        return data, metadata
+
+
+def _tick_row(t: Any) -> dict[str, Any]:
+    added = sum(len(v) for v in (t.partitions_added or {}).values())
+    deleted = sum(len(v) for v in (t.partitions_deleted or {}).values())
+    return {
+        "tick_id": t.tick_id, "time": f"{t.start_time:%Y-%m-%d %H:%M:%S}", "status": t.status,
+        "origin": t.origin or "", "keys_added": added, "keys_deleted": deleted,
+        "runs": len(t.run_ids or []), "run_keys_skipped": len(t.run_keys_skipped or []),
+        "duration_ms": round(t.duration * 1000, 1),
+        "note": _first_line(t.error) if t.status == "FAILURE" else (t.skip_reason or ""),
+    }
+
+
+def _tick_details(instance: Any, row: Any) -> dict[str, Any]:
+    import json
+
+    def load(value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else (value or None)
+
+    run_ids = load(row.run_ids) or []
+    runs = []
+    if run_ids:
+        found = instance.sql("SELECT run_id, status, partition_key, job_name FROM runs "
+                             "WHERE list_contains(?, run_id)", [run_ids]).set_index("run_id")
+        for run_id in run_ids[:KEYS_SHOWN]:
+            rec = found.loc[run_id] if run_id in found.index else None
+            runs.append({"run_id": run_id, "status": rec.status if rec is not None else "DELETED",
+                         "partition_key": (rec.partition_key if rec is not None else None) or "",
+                         "job": rec.job_name if rec is not None else ""})
+    added = load(row.partitions_added) or {}
+    deleted = load(row.partitions_deleted) or {}
+    return {
+        "tick_id": row.tick_id, "status": row.status, "skip_reason": row.skip_reason or "",
+        "error": row.error or "", "cursor_before": row.cursor_before, "cursor_after": row.cursor_after,
+        "logs": [f"{line[2]} {line[3]}" for line in (load(row.logs) or [])][-200:],
+        "runs": runs, "runs_total": len(run_ids),
+        "run_keys_skipped": (load(row.run_keys_skipped) or [])[:KEYS_SHOWN],
+        "added": {k: v[:KEYS_SHOWN] for k, v in added.items()},
+        "added_total": sum(len(v) for v in added.values()),
+        "deleted": {k: v[:KEYS_SHOWN] for k, v in deleted.items()},
+    }
+
+
+def _preview_dict(p: Any) -> dict[str, Any]:
+    return {
+        "at": time.strftime("%H:%M:%S"), "error": p.error or "",
+        "cursor_before": p.cursor_before, "cursor_after": p.cursor_after,
+        "skip_reason": p.skip_reason or "",
+        "new_keys": {k: v[:KEYS_SHOWN] for k, v in p.new_keys.items()},
+        "new_total": sum(len(v) for v in p.new_keys.values()),
+        "existing_total": sum(len(v) for v in p.existing_keys.values()),
+        "deleted_total": sum(len(v) for v in p.deleted_keys.values()),
+        "runs": [{"partition_key": r.partition_key or "", "run_key": r.run_key or "", "job": r.job_name}
+                 for r in p.run_requests[:KEYS_SHOWN]],
+        "runs_total": len(p.run_requests),
+        "deduplicated": p.deduplicated[:KEYS_SHOWN],
+        "logs": [f"{line[2]} {line[3]}" for line in p.logs][-200:],
+    }

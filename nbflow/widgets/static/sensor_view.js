@@ -1,0 +1,130 @@
+// SensorView: status, interval and cursor; Start / Stop / Tick now / Preview; the tick
+// history and the details of a tick. All state comes from the kernel through the model;
+// buttons send {action: ...} messages that the kernel applies to the store.
+
+const h = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+};
+
+const badge = (status) =>
+  h("span", { class: `nbflow-badge nbflow-status-${String(status).toLowerCase()}` }, status);
+
+function render({ model, el }) {
+  const root = h("div", { class: "nbflow-sensorview" });
+  el.appendChild(root);
+  const send = (action, extra = {}) => model.send({ action, ...extra });
+
+  const button = (label, action, title) =>
+    h("button", {
+      class: `nbflow-btn nbflow-sensor-${action}`, title, dataset: { action },
+      onclick: () => { model.set("busy", action); model.save_changes(); send(action); },
+    }, label);
+
+  const header = () => {
+    const status = model.get("status");
+    const detail = model.get("status_detail");
+    const cursor = model.get("cursor");
+    return h("div", { class: "nbflow-sensor-header" },
+      h("div", { class: "nbflow-sensor-title" },
+        h("span", { class: "nbflow-sensor-name" }, model.get("sensor_name")),
+        h("span", { class: `nbflow-sensor-state nbflow-state-${status}`, dataset: { status } }, status),
+        h("span", { class: "nbflow-muted" },
+          `→ ${model.get("jobs").join(", ") || "no job"} · every ${model.get("interval")} s · `
+          + `${model.get("tick_count")} ticks`)),
+      detail ? h("div", { class: "nbflow-sensor-detail" }, detail) : null,
+      h("div", { class: "nbflow-sensor-cursor" }, "cursor ",
+        h("code", {}, cursor === null ? "None" : JSON.stringify(cursor))),
+      h("div", { class: "nbflow-sensor-buttons" },
+        status === "running" || status === "stopping"
+          ? button("Stop", "stop", "Stop the background ticks")
+          : button("Start", "start", "Tick in the background every interval"),
+        button("Tick now", "tick", "Evaluate once and apply the result"),
+        button("Preview", "preview", "Evaluate without applying anything"),
+        model.get("busy") ? h("span", { class: "nbflow-muted nbflow-busy" }, `${model.get("busy")}…`) : null),
+      model.get("message") ? h("div", { class: "nbflow-sensor-message" }, model.get("message")) : null);
+  };
+
+  const ticksTable = () => {
+    const ticks = model.get("ticks");
+    const selected = (model.get("selected") || {}).tick_id;
+    if (!ticks.length) return h("div", { class: "nbflow-muted nbflow-empty" }, "No ticks yet.");
+    const head = h("tr", {}, ...["time", "status", "keys added", "runs", "run keys skipped", "duration", ""]
+      .map((t) => h("th", {}, t)));
+    const rows = ticks.map((t) => h("tr", {
+      class: `nbflow-tick-row${t.tick_id === selected ? " nbflow-selected" : ""}`,
+      dataset: { tickId: t.tick_id, status: t.status },
+      onclick: () => send("select", { tick_id: t.tick_id }),
+    },
+      h("td", {}, t.time), h("td", {}, badge(t.status)), h("td", { class: "nbflow-num" }, t.keys_added),
+      h("td", { class: "nbflow-num" }, t.runs), h("td", { class: "nbflow-num" }, t.run_keys_skipped),
+      h("td", { class: "nbflow-num" }, `${t.duration_ms} ms`), h("td", { class: "nbflow-note" }, t.note)));
+    return h("table", { class: "nbflow-table nbflow-ticks" }, h("thead", {}, head), h("tbody", {}, ...rows));
+  };
+
+  const keyList = (byName) => Object.entries(byName || {}).filter(([, keys]) => keys.length)
+    .map(([name, keys]) => h("div", {}, h("b", {}, `${name}: `), keys.join(", ")));
+
+  const details = () => {
+    const d = model.get("selected");
+    if (!d || !d.tick_id) return null;
+    return h("div", { class: "nbflow-panel nbflow-tick-details", dataset: { tickId: d.tick_id } },
+      h("div", { class: "nbflow-panel-title" }, "Tick ", badge(d.status),
+        h("span", { class: "nbflow-muted" }, ` cursor ${JSON.stringify(d.cursor_before)} → ${JSON.stringify(d.cursor_after)}`)),
+      d.skip_reason ? h("div", {}, d.skip_reason) : null,
+      d.added_total ? h("div", {}, h("div", { class: "nbflow-subtitle" }, `Keys added (${d.added_total})`), ...keyList(d.added)) : null,
+      keyList(d.deleted).length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Keys deleted"), ...keyList(d.deleted)) : null,
+      d.runs.length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, `Runs (${d.runs_total})`),
+        h("table", { class: "nbflow-table nbflow-tick-runs" }, h("tbody", {}, ...d.runs.map((r) =>
+          h("tr", { dataset: { runId: r.run_id } }, h("td", {}, h("code", {}, r.run_id.slice(0, 8))),
+            h("td", {}, r.job), h("td", {}, r.partition_key), h("td", {}, badge(r.status))))))) : null,
+      d.run_keys_skipped.length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Run keys skipped"),
+        d.run_keys_skipped.join(", ")) : null,
+      d.error ? h("pre", { class: "nbflow-traceback" }, d.error) : null,
+      d.logs.length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Output"),
+        h("pre", { class: "nbflow-logs" }, d.logs.join("\n"))) : null);
+  };
+
+  const preview = () => {
+    const p = model.get("preview");
+    if (!p || !p.at) return null;
+    const close = h("button", { class: "nbflow-btn nbflow-link nbflow-preview-close",
+      onclick: () => send("close_preview") }, "close");
+    if (p.error) {
+      return h("div", { class: "nbflow-panel nbflow-preview", dataset: { outcome: "failure" } },
+        h("div", { class: "nbflow-panel-title" }, `Preview at ${p.at}: would fail `, close),
+        h("pre", { class: "nbflow-traceback" }, p.error));
+    }
+    return h("div", { class: "nbflow-panel nbflow-preview", dataset: { outcome: "ok" } },
+      h("div", { class: "nbflow-panel-title" }, `Preview at ${p.at} (nothing applied) `, close),
+      h("div", {}, `${p.new_total} new keys · ${p.existing_total} already present · `
+        + `${p.runs_total} runs would launch · ${p.deduplicated.length} deduplicated by run key · cursor `
+        + `${JSON.stringify(p.cursor_before)} → ${JSON.stringify(p.cursor_after)}`),
+      p.skip_reason && !p.runs_total ? h("div", { class: "nbflow-muted" }, p.skip_reason) : null,
+      ...keyList(p.new_keys),
+      p.runs.length ? h("div", { class: "nbflow-muted" },
+        "runs: " + p.runs.map((r) => r.partition_key || r.run_key || r.job).join(", ")) : null,
+      p.logs.length ? h("pre", { class: "nbflow-logs" }, p.logs.join("\n")) : null);
+  };
+
+  const draw = () => {
+    root.replaceChildren(header(), preview() || "", ticksTable(), details() || "");
+  };
+  const events = ["status", "status_detail", "cursor", "ticks", "tick_count", "selected", "preview",
+    "message", "busy", "interval"].map((name) => `change:${name}`);
+  for (const e of events) model.on(e, draw);
+  draw();
+  return () => { for (const e of events) model.off(e, draw); };
+}
+
+export default { render };
