@@ -74,7 +74,7 @@ def run(path: str, k: int, ticks: int, existing: int) -> dict:
         walls.append(time.perf_counter() - began)
         assert tick.status == "SUCCESS" and len(tick.run_ids) == k, tick
         evals.append(_evaluation_seconds(new_episode_sensor, t))
-    queued = int((inst.runs(status="QUEUED", limit=None).shape[0]))
+    queued = int(inst.runs(status="QUEUED", limit=None).shape[0])
     assert queued == k * (ticks + 1), queued
     assert inst.count_dynamic_partitions(episodes.name) == existing + k * (ticks + 1)
     return {

@@ -463,7 +463,7 @@ def test_add_and_delete_of_the_same_key_in_one_result():
 
 
 def test_sensor_definition_mistakes():
-    with pytest.raises(nf.SensorDefinitionError, match="Use @sensor\\(...\\) with parentheses"):
+    with pytest.raises(nf.SensorDefinitionError, match=re.escape("Use @sensor(...) with parentheses")):
         nf.sensor(lambda context: None)
     with pytest.raises(nf.SensorDefinitionError, match="either job= or jobs=, not both"):
         nf.sensor(job=sensed_job, jobs=[sensed_job])

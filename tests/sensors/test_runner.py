@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -138,7 +139,7 @@ def test_failures_back_off_then_pause_the_sensor_with_the_reason(job, store):
     flaky.start(instance=store)
     assert _wait_for(lambda: flaky.get_status(store) == "paused")
     assert len(attempts) == 3
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert gaps[1] > gaps[0] * 1.5  # 0.02 s then 0.04 s: the wait doubles
     reason = store.store.sensors.state("flaky").reason
     assert reason.startswith("Paused after 3 consecutive failed ticks. Last error: ValueError: bad credentials")

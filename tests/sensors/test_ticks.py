@@ -9,7 +9,7 @@ from nbflow.sensors import tick as tick_module
 
 
 def test_seed_example_after_two_ticks(podcast, instance):
-    sensor, feed, episodes, job = podcast
+    sensor, feed, episodes, _job = podcast
     first = sensor.tick(instance=instance)
     feed.publish(1)
     second = sensor.tick(instance=instance)
@@ -125,7 +125,7 @@ def test_set_cursor_is_seen_by_the_next_tick(plain_job, instance):
 
 
 def test_a_sensor_that_raises_records_failure_and_keeps_the_cursor(podcast, instance):
-    sensor, feed, episodes, _ = podcast
+    sensor, _feed, _episodes, _ = podcast
     sensor.tick(instance=instance)
 
     @nf.sensor(job=podcast[3], name="new_episode_sensor")
@@ -229,7 +229,7 @@ def test_several_jobs_route_by_job_name(plain_job, instance):
 
 
 def test_preview_applies_nothing_and_says_what_would_happen(podcast, instance):
-    sensor, feed, episodes, _ = podcast
+    sensor, _feed, episodes, _ = podcast
     episodes.add(["ep-1"], instance=instance)
     preview = sensor.preview(instance=instance)
     assert preview.new_keys == {"podcast_episodes": ["ep-2"]}

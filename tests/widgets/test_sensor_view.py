@@ -159,5 +159,5 @@ def test_the_front_end_module_and_styles_ship_with_the_package():
     script = (STATIC / "sensor_view.js").read_text()
     assert script.rstrip().endswith("export default { render };")
     for action in ("start", "stop", "tick", "preview"):
-        assert f'button("' in script and f'"{action}"' in script
+        assert 'button("' in script and f'"{action}"' in script
     assert ".nbflow-sensorview" in (STATIC / "sensor_view.css").read_text()
