@@ -98,10 +98,11 @@ class SensorView(anywidget.AnyWidget):
 
     # -- what the buttons do -----------------------------------------------------------------------
     def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
-        action = content.get("action")
-        handler = {"start": self.start, "stop": self.stop, "tick": self.tick_now,
+        action = str(content.get("action"))
+        handlers: dict[str, Any] = {"start": self.start, "stop": self.stop, "tick": self.tick_now,
                    "preview": self.show_preview, "select": self.select_tick,
-                   "close_preview": self.close_preview}.get(action)
+                   "close_preview": self.close_preview}
+        handler = handlers.get(action)
         if handler is None:
             self.message = f"Unknown action {action!r}."
             return
@@ -150,7 +151,7 @@ class SensorView(anywidget.AnyWidget):
         self.selected = _tick_details(self.instance, row.iloc[0])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle: Any = super()._repr_mimebundle_(**kwargs)
         data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
         data["text/html"] = sensor_html(self.sensor, self.instance)
         return data, metadata
