@@ -33,6 +33,7 @@ EXPECTED_RUNS = {
         ("episode_job", "FAILURE"), *[("episode_job", "SUCCESS")] * 6, ("keyword_job", "SUCCESS"),
         ("materialize:summary,transcript,word_counts", "SUCCESS"),
     ],
+    "04_sensors.ipynb": [("transcription_job", "SUCCESS")] * 4,
 }
 
 
@@ -68,7 +69,20 @@ def check_01(inst: nf.Instance) -> None:
     assert steps.error["summarize_directory"] == "upstream step process_file[broken file.csv] failed"
 
 
-CHECKS: dict[str, Callable[[nf.Instance], None]] = {"01_dynamic_fanout.ipynb": check_01}
+def check_04(inst: nf.Instance) -> None:
+    """Two manual ticks, one background tick, a failed tick, a skipped one; the cursor."""
+    ticks = inst.store.sensors.ticks("new_episode_sensor", limit=None)
+    assert inst.get_dynamic_partitions("podcast_episodes") == ["nbh-101", "nbh-102", "nbh-103", "nbh-104"]
+    assert set(ticks.status) == {"SUCCESS", "SKIPPED", "FAILURE"}
+    assert (ticks.status == "SUCCESS").sum() == 3 and (ticks.status == "FAILURE").sum() == 1
+    assert set(ticks.origin) == {"manual", "loop"}
+    assert inst.store.sensors.state("new_episode_sensor").cursor == 'W/"104-e01"'
+    assert inst.store.sensors.run_keys("new_episode_sensor").run_key.tolist() == ["nbh-104"]
+
+
+CHECKS: dict[str, Callable[[nf.Instance], None]] = {
+    "01_dynamic_fanout.ipynb": check_01, "04_sensors.ipynb": check_04,
+}
 
 
 def test_every_notebook_has_expectations():
