@@ -284,3 +284,46 @@ def test_the_tick_record_survives_reopening(podcast, tmp_path):
     reopened = nf.Instance(path)
     assert sensor.ticks(instance=reopened).status.tolist() == ["SUCCESS"]
     assert sensor.get_cursor(reopened) == "etag-2"
+
+
+def test_return_forms_as_in_dagster(plain_job, instance):
+    @nf.sensor(job=plain_job)
+    def yielding(context):
+        yield nf.RunRequest(run_key="y1")
+        yield nf.RunRequest(run_key="y2")
+
+    assert [r.run_key for r in yielding.evaluate().run_requests] == ["y1", "y2"]
+
+    @nf.sensor(job=plain_job)
+    def single(context):
+        return nf.RunRequest(run_key="one")
+
+    assert [r.run_key for r in single.evaluate().run_requests] == ["one"]
+
+    @nf.sensor(job=plain_job)
+    def nothing(context):
+        return None
+
+    assert nothing.evaluate().skip_message == "Sensor function returned an empty result"
+    assert nothing.tick(instance=instance).skip_reason == "Sensor function returned an empty result"
+
+    @nf.sensor(job=plain_job)
+    def no_context():
+        return nf.SkipReason("takes no context")
+
+    assert no_context.evaluate().skip_message == "takes no context"
+    assert no_context() == nf.SkipReason("takes no context")  # direct call: the raw value
+
+
+def test_context_knows_the_last_run_key_and_tick_time(plain_job, instance):
+    seen = []
+
+    @nf.sensor(job=plain_job)
+    def remembers(context):
+        seen.append((context.last_run_key, context.last_tick_completion_time, context.instance is instance))
+        return nf.RunRequest(run_key=f"k{len(seen)}")
+
+    remembers.tick(instance=instance)
+    remembers.tick(instance=instance)
+    assert seen[0] == (None, None, True)
+    assert seen[1][0] == "k1" and seen[1][1] is not None and seen[1][2]
