@@ -33,6 +33,9 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/fanout.py 1000
 	$(BIN)/python bench/fanout.py 10000
 	$(BIN)/python bench/fanout.py 100000
+	$(BIN)/python bench/rerun.py 100000
+	$(BIN)/python bench/partitions.py
+	$(BIN)/python bench/sensor.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache notebooks/.nbflow
