@@ -169,11 +169,16 @@ def _tick_row(t: Any) -> dict[str, Any]:
     }
 
 
+def _text(value: Any) -> str | None:
+    """A nullable text column read through pandas: NaN and None both mean "no value"."""
+    return value if isinstance(value, str) else None
+
+
 def _tick_details(instance: Any, row: Any) -> dict[str, Any]:
     import json
 
     def load(value: Any) -> Any:
-        return json.loads(value) if isinstance(value, str) else (value or None)
+        return json.loads(value) if isinstance(value, str) else None
 
     run_ids = load(row.run_ids) or []
     runs = []
@@ -183,13 +188,14 @@ def _tick_details(instance: Any, row: Any) -> dict[str, Any]:
         for run_id in run_ids[:KEYS_SHOWN]:
             rec = found.loc[run_id] if run_id in found.index else None
             runs.append({"run_id": run_id, "status": rec.status if rec is not None else "DELETED",
-                         "partition_key": (rec.partition_key if rec is not None else None) or "",
+                         "partition_key": (_text(rec.partition_key) if rec is not None else None) or "",
                          "job": rec.job_name if rec is not None else ""})
     added = load(row.partitions_added) or {}
     deleted = load(row.partitions_deleted) or {}
     return {
-        "tick_id": row.tick_id, "status": row.status, "skip_reason": row.skip_reason or "",
-        "error": row.error or "", "cursor_before": row.cursor_before, "cursor_after": row.cursor_after,
+        "tick_id": row.tick_id, "status": row.status, "skip_reason": _text(row.skip_reason) or "",
+        "error": _text(row.error) or "", "cursor_before": _text(row.cursor_before),
+        "cursor_after": _text(row.cursor_after),
         "logs": [f"{line[2]} {line[3]}" for line in (load(row.logs) or [])][-200:],
         "runs": runs, "runs_total": len(run_ids),
         "run_keys_skipped": (load(row.run_keys_skipped) or [])[:KEYS_SHOWN],

@@ -161,3 +161,10 @@ def test_the_front_end_module_and_styles_ship_with_the_package():
     for action in ("start", "stop", "tick", "preview"):
         assert 'button("' in script and f'"{action}"' in script
     assert ".nbflow-sensorview" in (STATIC / "sensor_view.css").read_text()
+
+
+def test_missing_values_in_tick_details_are_none_not_nan(sensor, store):
+    view = SensorView(sensor, instance=store)
+    click(view, "tick")
+    assert view.selected["cursor_before"] is None
+    assert view.selected["skip_reason"] == "" and view.selected["error"] == ""

@@ -17,6 +17,8 @@ const h = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+const showCursor = (cursor) => (cursor === null || cursor === undefined ? "None" : JSON.stringify(cursor));
+
 const badge = (status) =>
   h("span", { class: `nbflow-badge nbflow-status-${String(status).toLowerCase()}` }, status);
 
@@ -44,7 +46,7 @@ function render({ model, el }) {
           + `${model.get("tick_count")} ticks`)),
       detail ? h("div", { class: "nbflow-sensor-detail" }, detail) : null,
       h("div", { class: "nbflow-sensor-cursor" }, "cursor ",
-        h("code", {}, cursor === null ? "None" : JSON.stringify(cursor))),
+        h("code", {}, showCursor(cursor))),
       h("div", { class: "nbflow-sensor-buttons" },
         status === "running" || status === "stopping"
           ? button("Stop", "stop", "Stop the background ticks")
@@ -59,8 +61,9 @@ function render({ model, el }) {
     const ticks = model.get("ticks");
     const selected = (model.get("selected") || {}).tick_id;
     if (!ticks.length) return h("div", { class: "nbflow-muted nbflow-empty" }, "No ticks yet.");
+    const numeric = new Set(["keys added", "runs", "run keys skipped", "duration"]);
     const head = h("tr", {}, ...["time", "status", "keys added", "runs", "run keys skipped", "duration", ""]
-      .map((t) => h("th", {}, t)));
+      .map((t) => h("th", numeric.has(t) ? { class: "nbflow-num" } : {}, t)));
     const rows = ticks.map((t) => h("tr", {
       class: `nbflow-tick-row${t.tick_id === selected ? " nbflow-selected" : ""}`,
       dataset: { tickId: t.tick_id, status: t.status },
@@ -80,7 +83,7 @@ function render({ model, el }) {
     if (!d || !d.tick_id) return null;
     return h("div", { class: "nbflow-panel nbflow-tick-details", dataset: { tickId: d.tick_id } },
       h("div", { class: "nbflow-panel-title" }, "Tick ", badge(d.status),
-        h("span", { class: "nbflow-muted" }, ` cursor ${JSON.stringify(d.cursor_before)} → ${JSON.stringify(d.cursor_after)}`)),
+        h("span", { class: "nbflow-muted" }, ` cursor ${showCursor(d.cursor_before)} → ${showCursor(d.cursor_after)}`)),
       d.skip_reason ? h("div", {}, d.skip_reason) : null,
       d.added_total ? h("div", {}, h("div", { class: "nbflow-subtitle" }, `Keys added (${d.added_total})`), ...keyList(d.added)) : null,
       keyList(d.deleted).length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Keys deleted"), ...keyList(d.deleted)) : null,
@@ -109,7 +112,7 @@ function render({ model, el }) {
       h("div", { class: "nbflow-panel-title" }, `Preview at ${p.at} (nothing applied) `, close),
       h("div", {}, `${p.new_total} new keys · ${p.existing_total} already present · `
         + `${p.runs_total} runs would launch · ${p.deduplicated.length} deduplicated by run key · cursor `
-        + `${JSON.stringify(p.cursor_before)} → ${JSON.stringify(p.cursor_after)}`),
+        + `${showCursor(p.cursor_before)} → ${showCursor(p.cursor_after)}`),
       p.skip_reason && !p.runs_total ? h("div", { class: "nbflow-muted" }, p.skip_reason) : null,
       ...keyList(p.new_keys),
       p.runs.length ? h("div", { class: "nbflow-muted" },
