@@ -228,6 +228,16 @@ def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None
         )
 
 
+def _tell(callback: Any, *args: Any) -> None:
+    """Tell an observer (a view) something; a broken view must never break the run."""
+    try:
+        callback(*args)
+    except Exception:
+        import logging
+
+        logging.getLogger("nbflow").exception("A live view failed to update")
+
+
 def launch(
     job: Any,
     run_config: Mapping[str, Any] | None = None,
@@ -239,17 +249,22 @@ def launch(
     parent: Any = None,
     resume: Any = None,
     queued_run_id: str | None = None,
+    observer: Any = None,
 ) -> Any:
     """Validate, run and store one run of ``job``; return its :class:`~nbflow.Run`.
 
     For a rerun, ``parent`` is the parent's run record and ``resume`` says which steps
     execute; the rest is copied from the parent when the run starts. ``queued_run_id``
-    starts a run that a sensor tick recorded as QUEUED.
+    starts a run that a sensor tick recorded as QUEUED. ``observer`` (a live view) is
+    told about the run as it progresses: ``on_start(run_id)``, then ``on_step``,
+    ``on_item`` and ``on_reused`` (see :class:`~nbflow.execution.events.ObservedSink`),
+    then ``on_finish(status)``.
     """
     from nbflow.definitions.config import resolve_run_config
     from nbflow.execution.backend import InProcessBackend
     from nbflow.execution.executor import Executor
     from nbflow.run import Run
+    from nbflow.viz.shape import shape_to_json
 
     inst = instance_ if instance_ is not None else instance()
     job = job.with_latest_ops()  # an op redefined in a cell since the job was built: run the new code
@@ -259,7 +274,11 @@ def launch(
     backend = backend or InProcessBackend()
     run_id = queued_run_id or str(uuid.uuid4())
     all_tags = {**job.tags, **{str(k): str(v) for k, v in (tags or {}).items()}}
-    writer = inst.store.writer(run_id)
+    writer: Any = inst.store.writer(run_id)
+    if observer is not None:
+        from nbflow.execution.events import ObservedSink
+
+        writer = ObservedSink(writer, observer)
     writer.run_started({
         "run_id": run_id, "job_name": job.name, "status": "STARTED", "tags": all_tags,
         "run_config": merged, "partition_key": partition_key, "start": time.time(),
@@ -270,18 +289,27 @@ def launch(
         "partitions_def": job.partitions_def.name if job.partitions_def is not None else None,
         "assets": [n for n, node in job.nodes.items() if getattr(node.op, "is_asset", False)],
         "queued": queued_run_id is not None,
+        "graph": shape_to_json(job),
     })
+    if observer is not None:
+        _tell(observer.on_start, run_id, inst)
     versions = {name: code_version(node.op) for name, node in job.nodes.items()}
     executor = Executor(job, run_id, configs, writer, backend, partition_key, merged, versions, resume)
     try:
         outcome = executor.execute()
     except KeyboardInterrupt:
         inst.store.finish_run(run_id)  # recorded as CANCELED by the executor
+        if observer is not None:
+            _tell(observer.on_finish, "CANCELED")
         raise
     except BaseException as exc:  # nbflow's own failure, not a step's: never leave it STARTED
         inst.store.mark_failed(run_id, f"The run stopped on an internal error: {type(exc).__name__}: {exc}")
+        if observer is not None:
+            _tell(observer.on_finish, "FAILURE")
         raise
     run = Run(inst, run_id, job=job, outcome=outcome)
+    if observer is not None:
+        _tell(observer.on_finish, outcome.status)
     if outcome.status != "SUCCESS" and raise_on_error:
         first = next(iter(outcome.exceptions.values()), None)
         raise StepExecutionError(

@@ -36,8 +36,9 @@ def rerun(
     downstream: bool = True,
     failed: bool = False,
     raise_on_error: bool = False,
+    observer: Any = None,
 ) -> Any:
-    """Start a child run of ``run``; see :meth:`nbflow.Run.rerun`."""
+    """Start a child run of ``run``; see :meth:`nbflow.Run.rerun` (``observer``: a live view)."""
     from nbflow.execution.resume import Resume, select_failed, select_op
     from nbflow.instance import launch
 
@@ -65,5 +66,5 @@ def rerun(
                         memo=view if failed else None)
     return launch(
         job, record["run_config"], run.instance, record["tags"], raise_on_error,
-        record["partition_key"], parent=record, resume=resume,
+        record["partition_key"], parent=record, resume=resume, observer=observer,
     )

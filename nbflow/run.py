@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from nbflow.definitions.compose import DynSource
@@ -19,6 +20,9 @@ class Run:
     >>> run = my_job.run()                           # doctest: +SKIP
     >>> run.output("double", key="k1")               # doctest: +SKIP
     """
+
+    _live_view: Any = None  # the live view job.run() showed for this run, if any
+    _live_count: int | None = None  # ... in which cell (IPython execution count)
 
     def __init__(self, instance: Any, run_id: str, job: Any = None, outcome: Any = None) -> None:
         self.instance = instance
@@ -186,8 +190,12 @@ class Run:
         >>> run.rerun("transcribe", keys=["chunk_3"], downstream=True)  # doctest: +SKIP
         """
         from nbflow.rerun import rerun
+        from nbflow.widgets.live import live_view
 
-        return rerun(self, op, keys, downstream, failed, raise_on_error)
+        view = live_view(self.instance)
+        child = rerun(self, op, keys, downstream, failed, raise_on_error, observer=view)
+        child._live_view, child._live_count = view, _count_if(view)
+        return child
 
     # -- Dagster compatibility ---------------------------------------------------------------
     def as_execution_result(self) -> ExecuteInProcessResult:
@@ -196,9 +204,24 @@ class Run:
     def __repr__(self) -> str:
         return f"<Run {self.run_id[:8]} {self.job_name} {self.status}>"
 
-    def _repr_html_(self) -> str:
-        import html
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """A RunView in a notebook kernel; a static summary elsewhere.
 
+        ``job.run()`` already showed a live view of this run, so the same cell showing
+        the returned run adds one line instead of a second view.
+        """
+        from nbflow.widgets.live import execution_count, in_widget_kernel
+
+        if not in_widget_kernel():
+            return {"text/plain": repr(self), "text/html": self._repr_html_()}
+        if self._live_view is not None and self._live_count == execution_count():
+            return {"text/plain": repr(self),
+                    "text/html": f"<div class='nbflow-muted'>{html.escape(repr(self))}: shown above</div>"}
+        from nbflow.widgets.run_view import RunView
+
+        return RunView(self)._repr_mimebundle_()
+
+    def _repr_html_(self) -> str:
         steps = self.steps()
         counts = steps.groupby("status").size().to_dict() if len(steps) else {}
         summary = ", ".join(f"{n} {s.lower()}" for s, n in counts.items()) or "no steps"
@@ -252,3 +275,11 @@ class ExecuteInProcessResult:
 
     def __repr__(self) -> str:
         return f"<ExecuteInProcessResult success={self.success} run_id={self.run_id[:8]}>"
+
+
+def _count_if(view: Any) -> int | None:
+    if view is None:
+        return None
+    from nbflow.widgets.live import execution_count
+
+    return execution_count()

@@ -164,11 +164,22 @@ class JobDefinition:
         raise_on_error: bool = False,
         partition_key: str | None = None,
     ) -> Any:
-        """Run the job, store everything, and return a :class:`~nbflow.Run` handle."""
-        from nbflow.instance import launch
+        """Run the job, store everything, and return a :class:`~nbflow.Run` handle.
 
-        return launch(self, run_config, instance, tags, raise_on_error=raise_on_error,
-                      partition_key=partition_key)
+        In a notebook, a live view of the run (:class:`~nbflow.widgets.run_view.RunView`)
+        is shown as the run starts and follows it to the end.
+        """
+        from nbflow.instance import launch
+        from nbflow.widgets.live import live_view
+
+        view = live_view(instance, self)
+        run = launch(self, run_config, instance, tags, raise_on_error=raise_on_error,
+                     partition_key=partition_key, observer=view)
+        if view is not None:
+            from nbflow.widgets.live import execution_count
+
+            run._live_view, run._live_count = view, execution_count()
+        return run
 
     def backfill(
         self,
@@ -202,6 +213,16 @@ class JobDefinition:
 
     def __repr__(self) -> str:
         return f"<job {self.name}: {len(self.nodes)} ops>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """The job's graph (a JobView) in a notebook kernel; plain text elsewhere."""
+        from nbflow.widgets.live import in_widget_kernel
+
+        if not in_widget_kernel():
+            return {"text/plain": repr(self)}
+        from nbflow.widgets.job_view import JobView
+
+        return JobView(self)._repr_mimebundle_()
 
 
 def graph(fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:

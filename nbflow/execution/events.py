@@ -60,3 +60,65 @@ class MemorySink:
     def statuses(self) -> dict[str, str]:
         """``{step_key: status}`` of every recorded step."""
         return {r[0]: r[4] for r in self.steps}
+
+
+class ObservedSink:
+    """Forwards everything to a sink and tells an observer about steps and fan-out items.
+
+    Live views observe a run this way. The observer's ``on_step(record)``,
+    ``on_item(node, output, key)`` and ``on_reused(step)`` must be cheap: they run once per step.
+    """
+
+    def __init__(self, sink: EventSink, observer: Any) -> None:
+        self.sink, self.observer = sink, observer
+
+    def run_started(self, info: dict[str, Any]) -> None:
+        self.sink.run_started(info)
+
+    def step(self, record: tuple) -> None:
+        self.sink.step(record)
+        try:
+            self.observer.on_step(record)
+        except Exception:  # a broken view must never break the run
+            self._detach()
+
+    def output(self, record: tuple) -> None:
+        self.sink.output(record)
+        if record[2] is not None and record[0] == record[1]:  # an item a fan-out yielded
+            try:
+                self.observer.on_item(record[1], record[4], record[2])
+            except Exception:
+                self._detach()
+
+    def _detach(self) -> None:
+        import logging
+
+        logging.getLogger("nbflow").exception("A live view failed; it stops following this run")
+        self.observer = _Deaf()
+
+    def event(self, record: tuple) -> None:
+        self.sink.event(record)
+
+    def reused(self, step: tuple[str, str]) -> None:
+        self.sink.reused(step)
+        try:
+            self.observer.on_reused(step)
+        except Exception:
+            self._detach()
+
+    def run_finished(self, status: str, end: float, error: str | None) -> None:
+        self.sink.run_finished(status, end, error)
+
+    def flush(self) -> None:
+        self.sink.flush()
+
+
+class _Deaf:
+    def on_step(self, record: tuple) -> None:
+        pass
+
+    def on_item(self, node: str, output: str, key: str) -> None:
+        pass
+
+    def on_reused(self, step: tuple[str, str]) -> None:
+        pass

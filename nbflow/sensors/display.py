@@ -32,17 +32,10 @@ def sensor_html(sensor: Any, instance: Any = None, limit: int = 10) -> str:
     )
 
 
-def in_widget_kernel() -> bool:
-    """True in a Jupyter kernel, where a widget can be shown (not in a terminal IPython)."""
-    import sys
-
-    shell = sys.modules.get("IPython")
-    ip = shell.get_ipython() if shell is not None else None  # type: ignore[attr-defined]
-    return ip is not None and getattr(ip, "kernel", None) is not None
-
-
 def sensor_bundle(sensor: Any) -> Any:
     """A SensorView in a kernel (with a static fallback in its bundle), else a static table."""
+    from nbflow.widgets.live import in_widget_kernel
+
     if in_widget_kernel():
         from nbflow.widgets.sensor_view import SensorView
 

@@ -151,6 +151,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        5,
+        "the shape of a run's job graph, to draw it without the job's definition",
+        """
+        ALTER TABLE runs ADD COLUMN graph JSON;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

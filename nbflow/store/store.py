@@ -56,12 +56,13 @@ class Store:
                     )
             con.execute(
                 "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, "
-                "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?)",
+                "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def, graph) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?)",
                 [info["run_id"], info["job_name"], info["status"], json.dumps(info.get("tags") or {}),
                  json.dumps(info.get("run_config") or {}, default=repr), info.get("partition_key"),
                  info.get("parent_run_id"), info.get("root_run_id") or info["run_id"], info["start"],
-                 info.get("backend"), info.get("pid"), info.get("hostname"), info.get("partitions_def")],
+                 info.get("backend"), info.get("pid"), info.get("hostname"), info.get("partitions_def"),
+                 info.get("graph")],
             )
             assets.record_materializations(con, info["run_id"], info.get("assets") or [],
                                            info.get("partition_key"), final=False)
@@ -174,6 +175,37 @@ class Store:
             [run_id],
         ))
 
+    def step_summary(self, run_id: str) -> Any:
+        """Per op and status: steps, first start, last end, reused steps (one aggregate query)."""
+        return self.sql(
+            "SELECT op, status, count(*) AS n, min(start_time) AS start_time, max(end_time) AS end_time, "
+            "count(reused_from) AS reused FROM steps WHERE run_id = ? GROUP BY op, status", [run_id])
+
+    def step_page(self, run_id: str, op: str, status: str | None, text: str | None, offset: int,
+                  limit: int) -> tuple[Any, int]:
+        """One page of a mapped op's steps in key order, filtered by status and key text."""
+        where, params = ["run_id = ?", "op = ?", "mapping_key IS NOT NULL"], [run_id, op]
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if text:
+            where.append("contains(lower(mapping_key), lower(?))")
+            params.append(text)
+        clause = " AND ".join(where)
+        with self.holder.use() as con:
+            total = con.execute(f"SELECT count(*) FROM steps WHERE {clause}", params).fetchall()[0][0]
+        page = self.sql(
+            "SELECT mapping_key, status, attempts, epoch(end_time) - epoch(start_time) AS seconds, "
+            f"reused_from FROM steps WHERE {clause} ORDER BY key_index LIMIT {int(limit)} OFFSET {int(offset)}",
+            params)
+        return page, total
+
+    def step_row(self, run_id: str, step_key: str) -> dict[str, Any] | None:
+        frame = self.sql(
+            "SELECT step_key, op, mapping_key, status, attempts, epoch(end_time) - epoch(start_time) AS seconds, "
+            "error, reused_from FROM steps WHERE run_id = ? AND step_key = ?", [run_id, step_key])
+        return None if frame.empty else frame.iloc[0].to_dict()
+
     def logs(self, run_id: str, step_key: str | None = None) -> Any:
         if step_key is None:
             return self.sql(
@@ -224,6 +256,12 @@ class Store:
             reason = json.loads(text) if text else "unknown reason"
             raise OutputNotFoundError(f"This output could not be stored: {reason}")
         raise OutputNotFoundError(f"Unknown stored output kind {kind!r}.")
+
+    def graph_shape(self, run_id: str) -> str | None:
+        """The JSON shape of the run's job graph (None for runs stored before shapes were)."""
+        with self.holder.use() as con:
+            rows = con.execute("SELECT graph FROM runs WHERE run_id = ?", [run_id]).fetchall()
+        return rows[0][0] if rows else None
 
     def job_nodes(self, run_id: str) -> list[str]:
         with self.holder.use() as con:

@@ -1,0 +1,74 @@
+"""Following a run as it executes: counts per node and status, pushed to a view, throttled.
+
+The executor calls ``on_step`` / ``on_item`` / ``on_reused`` once per step, so each is a
+few dictionary updates. The view is told at most every :data:`PUSH_SECONDS` (progress)
+and :data:`DRAW_SECONDS` (graph), plus once at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any
+
+PUSH_SECONDS = 0.25
+DRAW_SECONDS = 1.0
+
+
+class RunProgress:
+    """Counts of a run in flight, from the executor's records."""
+
+    def __init__(self, shape: dict[str, Any]) -> None:
+        self.counts: dict[str, dict[str, int]] = defaultdict(dict)
+        self.reused: dict[str, int] = defaultdict(int)
+        # How many mapped steps each new key of a fan-out adds: the mapped nodes fed by it.
+        self.per_item = _mapped_per_fanout(shape)
+        self.total = sum(1 for node in shape.values() if not node.is_mapped)
+        self.done = self.failed = self.skipped = 0
+        self.started = time.monotonic()
+
+    def step(self, node: str, status: str) -> None:
+        counts = self.counts[node]
+        counts[status] = counts.get(status, 0) + 1
+        self.done += 1
+        if status == "FAILURE":
+            self.failed += 1
+        elif status == "SKIPPED":
+            self.skipped += 1
+
+    def item(self, node: str) -> None:
+        self.total += self.per_item.get(node, 0)
+
+    def as_dict(self, live: bool) -> dict[str, Any]:
+        return {"done": self.done, "total": max(self.total, self.done), "failed": self.failed,
+                "skipped": self.skipped, "elapsed": round(time.monotonic() - self.started, 1), "live": live}
+
+
+def _mapped_per_fanout(shape: dict[str, Any]) -> dict[str, int]:
+    """For each fan-out node, how many mapped nodes run once per key it yields (chained maps too)."""
+    feeds: dict[str, int] = defaultdict(int)
+    root: dict[str, str] = {}
+    for name, node in shape.items():  # creation order is topological
+        if not node.is_mapped:
+            continue
+        item_edges = [e for e in node.inputs.values() if e.kind == "item"]
+        source = item_edges[0].node if item_edges else None
+        origin = root.get(source, source) if source is not None else None
+        if origin is not None:
+            root[name] = origin
+            feeds[origin] += 1
+    return feeds
+
+
+class Throttle:
+    """Says when enough time has passed to push again."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.next = 0.0
+
+    def due(self, now: float) -> bool:
+        if now < self.next:
+            return False
+        self.next = now + self.seconds
+        return True

@@ -1,0 +1,294 @@
+"""RunView: a run's graph (live while it runs), its progress, and what each node did.
+
+Click a node for its details; a mapped node lists its keys (paged and filtered in the
+kernel: only the visible page travels). Buttons rerun a step, a key and what it feeds,
+the failed steps, or selected keys; the view then follows the new run, linked to its parent.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Any
+
+import anywidget
+import traitlets
+
+from nbflow.widgets import run_details
+from nbflow.widgets.run_progress import DRAW_SECONDS, PUSH_SECONDS, RunProgress, Throttle
+
+STATIC = pathlib.Path(__file__).parent / "static"
+PAGE_SIZE = 50
+EXPAND_KEYS = 30
+
+
+class RunView(anywidget.AnyWidget):
+    """A view of one run: ``RunView(run)``, or just display a :class:`~nbflow.Run`.
+
+    Examples
+    --------
+    >>> import nbflow as nf
+    >>> @nf.op
+    ... def hello():
+    ...     return 1
+    >>> @nf.job
+    ... def hello_job():
+    ...     hello()
+    >>> view = RunView(hello_job.run(instance=nf.Instance.ephemeral()))
+    >>> view.status, view.progress["done"]
+    ('SUCCESS', 1)
+    """
+
+    _esm = STATIC / "run_view.js"
+    _css = STATIC / "run_view.css"
+
+    run_id = traitlets.Unicode("").tag(sync=True)
+    job_name = traitlets.Unicode("").tag(sync=True)
+    status = traitlets.Unicode("PENDING").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    parent_run_id = traitlets.Unicode(None, allow_none=True).tag(sync=True)
+    children = traitlets.List(traitlets.Dict()).tag(sync=True)
+    svg = traitlets.Unicode("").tag(sync=True)
+    progress = traitlets.Dict().tag(sync=True)
+    selected = traitlets.Dict().tag(sync=True)
+    key_page = traitlets.Dict().tag(sync=True)
+    expanded = traitlets.Dict().tag(sync=True)
+    checked = traitlets.List(traitlets.Unicode()).tag(sync=True)  # keys ticked in the keys table
+    message = traitlets.Unicode("").tag(sync=True)
+    busy = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, run: Any = None, instance: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.instance = instance if instance is not None else getattr(run, "instance", None)
+        self.run: Any = None
+        self.shape: dict[str, Any] = {}
+        self._live: RunProgress | None = None
+        self._push, self._draw = Throttle(PUSH_SECONDS), Throttle(DRAW_SECONDS)
+        self.on_msg(self._on_front_end_message)
+        if run is not None:
+            self.show(run)
+
+    @classmethod
+    def live(cls, job: Any = None, instance: Any = None) -> RunView:
+        """A view to pass as ``observer=`` to a launch; it follows the run from its start."""
+        view = cls(instance=instance)
+        if job is not None:
+            from nbflow.viz.shape import shape_of
+
+            view.shape, view.job_name = shape_of(job), job.name
+            view.status = "STARTING"
+            view._draw_graph({})
+        return view
+
+    # -- showing a stored run ------------------------------------------------------------------------
+    def show(self, run: Any) -> None:
+        """Show ``run`` (a Run or a run id) as stored now."""
+        from nbflow.run import Run
+
+        if not isinstance(run, Run):
+            run = self._instance().get_run(run)
+        self.run, self.instance = run, run.instance
+        self.shape = _shape(run)
+        record = run._record()
+        summary = run.instance.store.step_summary(run.run_id)
+        states = _states(summary)
+        with self.hold_sync():
+            self.run_id, self.job_name, self.status = run.run_id, record["job_name"], record["status"]
+            self.error = record["error"] if isinstance(record["error"], str) else ""
+            self.parent_run_id = record["parent_run_id"]
+            self.children = [{"run_id": c.run_id, "status": c.status} for c in run.children()]
+            self.progress = _progress(summary, self.shape)
+            self.key_page, self.selected = {}, {}
+            self._draw_graph(states)
+
+    def _instance(self) -> Any:
+        if self.instance is None:
+            from nbflow.instance import instance
+
+            self.instance = instance()
+        return self.instance
+
+    def _draw_graph(self, states: dict[str, Any]) -> None:
+        from nbflow import viz
+        from nbflow.viz.dot import Expanded
+
+        expanded: dict[str, Any] = {}
+        spec = self.expanded
+        if spec.get("node") and self.run is not None:
+            page = run_details.keys_page(self.run, spec["node"], spec.get("status"), spec.get("text"), 0,
+                                         EXPAND_KEYS)
+            what = (spec.get("status") or "").lower() or "first"
+            expanded[spec["node"]] = Expanded([(r["key"], r["status"]) for r in page["rows"]], page["total"], what)
+        try:
+            self.svg = viz.render_svg(viz.job_dot(self.shape, states, expanded, self.selected.get("node")))
+        except Exception as exc:  # no dot executable, or Graphviz refused: say so, keep the rest
+            self.svg = f"<pre class='nbflow-graph-error'>{type(exc).__name__}: {exc}</pre>"
+
+    # -- following a run in flight (the launch's observer) ----------------------------------------------
+    def on_start(self, run_id: str, instance: Any) -> None:
+        from nbflow.run import Run
+        from nbflow.viz.shape import shape_from_json
+
+        self.instance = instance
+        self.run = Run(instance, run_id)
+        stored = instance.store.graph_shape(run_id)
+        if stored:
+            self.shape = shape_from_json(stored)
+        self._live = RunProgress(self.shape)
+        record = self.run._record()
+        with self.hold_sync():
+            self.run_id, self.job_name, self.status = run_id, record["job_name"], "STARTED"
+            self.parent_run_id = record["parent_run_id"]
+            self.children, self.selected, self.key_page, self.error = [], {}, {}, ""
+            self.progress = self._live.as_dict(live=True)
+            self._draw_graph({})
+
+    def on_step(self, record: tuple) -> None:
+        live = self._live
+        if live is None:
+            return
+        live.step(record[1], record[4])
+        now = time.monotonic()
+        if self._push.due(now):
+            self._push_live(now)
+
+    def on_item(self, node: str, output: str, key: str) -> None:
+        if self._live is not None:
+            self._live.item(node)
+
+    def on_reused(self, step: tuple[str, str]) -> None:
+        if self._live is not None:
+            self._live.step(step[0], "SUCCESS")
+            self._live.reused[step[0]] += 1
+
+    def _push_live(self, now: float) -> None:
+        from nbflow.viz.states import NodeState
+
+        assert self._live is not None
+        self.progress = self._live.as_dict(live=True)
+        if self._draw.due(now):
+            states = {node: NodeState(dict(counts), None, self._live.reused.get(node, 0))
+                      for node, counts in self._live.counts.items()}
+            self._draw_graph(states)
+
+    def on_finish(self, status: str) -> None:
+        self._live = None
+        if self.run is not None:
+            self.show(self.run)  # the final picture comes from the store
+        self.status = status
+
+    # -- what the front end asks for ---------------------------------------------------------------
+    def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
+        action = str(content.get("action"))
+        handler = getattr(self, f"_do_{action}", None)
+        if handler is None:
+            self.message = f"Unknown action {action!r}."
+            return
+        try:
+            handler(**{k: v for k, v in content.items() if k != "action"})
+        except Exception as exc:  # shown in the view; a click must never raise into the kernel log
+            self.message = f"{type(exc).__name__}: {exc}"
+        finally:
+            self.busy = ""
+
+    def _do_select(self, node: str, key: str | None = None) -> None:
+        if self.run is None or node not in self.shape:
+            self.message = f"No op {node!r} in this run's job."
+            return
+        if key is None:
+            summary = self.run.instance.store.step_summary(self.run_id)
+            self.selected = run_details.node_details(self.run, node, self.shape[node], summary)
+            if self.shape[node].is_mapped:
+                self._do_keys(node)
+        else:
+            self.selected = run_details.step_details(self.run, node, key)
+        self.message = ""
+
+    def _do_keys(self, node: str, page: int = 0, status: str = "", text: str = "") -> None:
+        assert self.run is not None
+        if node != self.key_page.get("node"):
+            self.checked = []
+        self.key_page = run_details.keys_page(self.run, node, status, text, page, PAGE_SIZE)
+
+    def _do_expand(self, node: str, status: str = "", text: str = "") -> None:
+        self.expanded = {"node": node, "status": status, "text": text}
+        self.show(self.run)
+
+    def _do_collapse(self) -> None:
+        self.expanded = {}
+        self.show(self.run)
+
+    def _do_open(self, run_id: str) -> None:
+        self.expanded = {}
+        self.show(run_id)
+
+    def _do_rerun_step(self, node: str, key: str | None = None) -> None:
+        self._rerun(node, [key] if key is not None else None, downstream=False)
+
+    def _do_rerun_downstream(self, node: str, key: str | None = None) -> None:
+        self._rerun(node, [key] if key is not None else None, downstream=True)
+
+    def _do_rerun_selected(self, node: str) -> None:
+        if not self.checked:
+            self.message = "Tick keys in the table first."
+            return
+        keys, self.checked = list(self.checked), []
+        self._rerun(node, keys, downstream=True)
+
+    def _do_rerun_failed(self) -> None:
+        self._rerun(None, None, downstream=True, failed=True)
+
+    def _rerun(self, node: str | None, keys: list[str] | None, downstream: bool, failed: bool = False) -> None:
+        from nbflow.rerun import rerun
+
+        assert self.run is not None
+        self.busy = "rerun"
+        parent = self.run
+        rerun(parent, node, keys, downstream, failed, observer=self)  # the view follows the child
+        what = "failed steps" if failed else (f"{node}" + (f" {keys}" if keys else ""))
+        self.message = f"Rerun of {what}: new run {self.run_id[:8]}, child of {parent.run_id[:8]}."
+
+    # -- display -----------------------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle: Any = super()._repr_mimebundle_(**kwargs)
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        data["text/html"] = run_details.static_html(self)
+        return data, metadata
+
+
+def _shape(run: Any) -> dict[str, Any]:
+    from nbflow.viz.shape import shape_from_json, shape_from_steps, shape_of
+
+    stored = run.instance.store.graph_shape(run.run_id)
+    if stored:
+        return shape_from_json(stored)
+    if run._job is not None:
+        return shape_of(run._job)
+    return shape_from_steps(run.steps())
+
+
+def _states(summary: Any) -> dict[str, Any]:
+    from nbflow.viz.states import NodeState
+
+    states: dict[str, NodeState] = {}
+    for row in summary.itertuples():
+        state = states.setdefault(row.op, NodeState())
+        state.counts[row.status] = int(row.n)
+        state.reused += int(row.reused)
+    spans = summary.groupby("op").agg(start=("start_time", "min"), end=("end_time", "max"))
+    for op, span in spans.iterrows():
+        if span.start == span.start and span.end == span.end:  # NaT != NaT
+            states[op].duration = max(0.0, (span.end - span.start).total_seconds())
+    return states
+
+
+def _progress(summary: Any, shape: dict[str, Any]) -> dict[str, Any]:
+    done = int(summary.n.sum()) if len(summary) else 0
+    by_status = summary.groupby("status").n.sum().to_dict() if len(summary) else {}
+    elapsed = 0.0
+    if len(summary):
+        start, end = summary.start_time.min(), summary.end_time.max()
+        if start == start and end == end:
+            elapsed = round((end - start).total_seconds(), 1)
+    return {"done": done, "total": done, "failed": int(by_status.get("FAILURE", 0)),
+            "skipped": int(by_status.get("SKIPPED", 0)), "elapsed": elapsed, "live": False}
