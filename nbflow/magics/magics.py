@@ -16,6 +16,11 @@ COMMANDS = ("runs", "ticks", "partitions", "sensors", "stop-all")
 class NbflowMagics(Magics):
     """nbflow's magics; see ``%%sensor?`` and ``%nbflow?``."""
 
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        assert self.shell is not None  # registered magics always have their shell
+        return self.shell.user_ns
+
     @magic_arguments()
     @argument("name", help="the sensor's name, also the variable it is bound to")
     @argument("--job", required=True, help="the job its run requests launch (a variable or a job name)")
@@ -48,10 +53,10 @@ class NbflowMagics(Magics):
             raise UsageError(f"--interval must be a positive number of seconds, got {args.interval:g}.")
         if args.max_failures is not None and args.max_failures < 1:
             raise UsageError(f"--max-failures must be at least 1, got {args.max_failures}.")
-        fn = sensor_function(name, cell, self.shell.user_ns)
+        fn = sensor_function(name, cell, self.user_ns)
         definition = sensor(job=job, name=name, minimum_interval_seconds=args.interval,
                             max_consecutive_failures=args.max_failures or DEFAULT_MAX_FAILURES)(fn)
-        self.shell.user_ns[name] = definition
+        self.user_ns[name] = definition
         if args.preview:
             display(definition.preview())
         if args.start:
@@ -62,12 +67,12 @@ class NbflowMagics(Magics):
         from nbflow.definitions.graph import JOBS
         from nbflow.errors import did_you_mean
 
-        found = self.shell.user_ns.get(name)
+        found = self.user_ns.get(name)
         if found is not None and hasattr(found, "nodes") and hasattr(found, "name"):
             return found
         if name in JOBS:
             return JOBS[name]
-        known = sorted({*JOBS, *(k for k, v in self.shell.user_ns.items()
+        known = sorted({*JOBS, *(k for k, v in self.user_ns.items()
                                  if hasattr(v, "nodes") and hasattr(v, "partitions_def"))})
         raise UsageError(
             f"--job {name}: no job of that name in this notebook. Define it (run its cell) first. "
