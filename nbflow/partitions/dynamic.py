@@ -121,3 +121,20 @@ class DynamicPartitionsDefinition:
 
     def __repr__(self) -> str:
         return f"DynamicPartitionsDefinition(name={self.name!r})"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """In a notebook kernel, the keys as a PartitionsView; plain text elsewhere."""
+        from nbflow.widgets.live import in_widget_kernel
+
+        if not in_widget_kernel():
+            return {"text/plain": repr(self)}
+        from nbflow.widgets.partitions_view import PartitionsView
+
+        return PartitionsView(self)._repr_mimebundle_()
+
+    def view(self, target: Any = None, instance: Any = None) -> Any:
+        """A :class:`~nbflow.widgets.partitions_view.PartitionsView` of these keys, with the
+        status of ``target`` (a job, an asset job or a list of assets)."""
+        from nbflow.widgets.partitions_view import PartitionsView
+
+        return PartitionsView(self, target=target, instance=instance)

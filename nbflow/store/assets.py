@@ -30,8 +30,10 @@ def record_materializations(con: Any, run_id: str, assets: list[str], partition_
         {"assets": assets, "key": partition_key, "run": run_id, "now": time.time()})
 
 
-def asset_status(store: Any, def_name: str, assets: list[str]) -> Any:
-    """Key, asset, status, last run, updated time for every current key of ``def_name``."""
+def asset_status(store: Any, def_name: str, assets: list[str], keys: list[str] | None = None) -> Any:
+    """Key, asset, status, last run, updated time for every current key of ``def_name``
+    (or only ``keys``)."""
+    only = "" if keys is None else "AND list_contains($keys, p.key) "
     return store.sql(
         "WITH latest AS ("
         "  SELECT m.asset, m.partition_key, arg_max(m.status, m.ts) AS status, "
@@ -44,12 +46,13 @@ def asset_status(store: Any, def_name: str, assets: list[str]) -> Any:
         "FROM partitions p CROSS JOIN (SELECT unnest($assets) AS asset) a "
         "LEFT JOIN latest l ON l.partition_key = p.key AND l.asset = a.asset "
         "LEFT JOIN runs r ON r.run_id = l.run_id "
-        "WHERE p.def_name = $def ORDER BY a.asset, p.seq",
-        {"def": def_name, "assets": assets})
+        f"WHERE p.def_name = $def {only}ORDER BY a.asset, p.seq",
+        {"def": def_name, "assets": assets, **({} if keys is None else {"keys": keys})})
 
 
-def job_status(store: Any, def_name: str, job_name: str) -> Any:
+def job_status(store: Any, def_name: str, job_name: str, keys: list[str] | None = None) -> Any:
     """The same for a partitioned op job: its latest run per key (of this definition) decides."""
+    only = "" if keys is None else "AND list_contains($keys, p.key) "
     return store.sql(
         "WITH latest AS ("
         "  SELECT r.partition_key, arg_max(r.status, r.start_time) AS run_status, "
@@ -61,8 +64,8 @@ def job_status(store: Any, def_name: str, job_name: str) -> Any:
         "  WHEN l.run_status = 'SUCCESS' THEN 'materialized' WHEN l.run_status = 'STARTED' THEN 'running' "
         "  ELSE 'failed' END AS status, l.run_id AS last_run, l.updated "
         "FROM partitions p LEFT JOIN latest l ON l.partition_key = p.key "
-        "WHERE p.def_name = $def ORDER BY p.seq",
-        {"def": def_name, "job": job_name})
+        f"WHERE p.def_name = $def {only}ORDER BY p.seq",
+        {"def": def_name, "job": job_name, **({} if keys is None else {"keys": keys})})
 
 
 def drop_partition_outputs(con: Any, def_name: str, keys: list[str]) -> None:

@@ -56,6 +56,7 @@ class PartitionStore:
         store.holder.on_change(self._index.clear)
         self._file = None if store.holder.in_memory else os.path.realpath(store.path)
         self._writes_seen = _writes_by_file.get(self._file, 0) if self._file else 0
+        self._watchers: list[Any] = []
 
     def _keys(self, con: Any, name: str) -> dict[str, None]:
         if self._file is not None and _writes_by_file.get(self._file, 0) != self._writes_seen:
@@ -111,6 +112,30 @@ class PartitionStore:
                     f"regexp_matches): {exc}"
                 ) from None
         return table.column(0).to_pylist()
+
+    def page(self, name: str, text: str | None, regex: bool, offset: int, limit: int) -> tuple[list[str], int]:
+        """Keys ``offset`` to ``offset + limit`` in order (of those containing ``text``, or matching
+        it as a regular expression), and how many match. Unfiltered pages come from the index."""
+        import itertools
+
+        import duckdb
+
+        if not text:
+            with self.store.holder.use() as con:
+                index = self._keys(con, name)
+                return list(itertools.islice(index, offset, offset + limit)), len(index)
+        match = "regexp_matches(key, ?)" if regex else "contains(lower(key), lower(?))"
+        where, params = f"def_name = ? AND {match}", [name, text]
+        try:
+            with self.store.holder.use() as con:
+                total = con.execute(f"SELECT count(*) FROM partitions WHERE {where}", params).fetchall()[0][0]
+                rows = con.execute(f"SELECT key FROM partitions WHERE {where} ORDER BY seq "
+                                   f"LIMIT {int(limit)} OFFSET {int(offset)}", params).fetchall()
+        except duckdb.InvalidInputException as exc:
+            from nbflow.partitions.dynamic import PartitionsError
+
+            raise PartitionsError(f"{text!r} is not a valid regular expression (RE2 syntax): {exc}") from None
+        return [r[0] for r in rows], total
 
     def history(self, name: str) -> Any:
         return self.store.sql(
@@ -196,7 +221,28 @@ class PartitionStore:
         # is reloaded from what the store really holds.
         self.store.holder.after_commit(self._committed, on_rollback=self._index.clear)
 
+    def watch(self, callback: Any) -> None:
+        """Call ``callback()`` after each committed partition change in this process (held weakly:
+        pass a bound method of an object that lives as long as it should be told)."""
+        import weakref
+
+        self._watchers.append(weakref.WeakMethod(callback))
+
+    def _tell_watchers(self) -> None:
+        alive = []
+        for ref in self._watchers:
+            callback = ref()
+            if callback is None:
+                continue
+            alive.append(ref)
+            try:
+                callback()
+            except Exception:  # a broken view must never break a write
+                pass
+        self._watchers = alive
+
     def _committed(self) -> None:
+        self._tell_watchers()
         if self._file is None:
             return
         with _writes_lock:

@@ -1,0 +1,134 @@
+// PartitionsView: the key count, one page of keys with a status per job or asset, a filter,
+// a box to add keys (one per line), delete (with a confirmation) and materialize the ticked
+// keys, and the add/delete history. Only the visible page is in the model.
+
+const h = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "checked" || k === "value") node[k] = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+};
+
+function render({ model, el }) {
+  const root = h("div", { class: "nbflow-partitionsview" });
+  el.appendChild(root);
+  const send = (action, extra = {}) => {
+    model.set("busy", action);
+    model.save_changes();
+    model.send({ action, ...extra });
+  };
+  const button = (label, action, extra = {}, attrs = {}) =>
+    h("button", { class: `nbflow-btn nbflow-parts-${action}`, dataset: { action }, ...attrs,
+      onclick: () => send(action, typeof extra === "function" ? extra() : extra) }, label);
+
+  // Kept across redraws: what is being typed must survive a refresh of the list.
+  const addBox = h("textarea", { class: "nbflow-parts-add-text", rows: "3",
+    placeholder: "keys to add, one per line" });
+  const filterBox = h("input", { class: "nbflow-parts-filter", type: "search", placeholder: "filter keys…",
+    onchange: () => send("filter", { text: filterBox.value, regex: regexBox.checked }) });
+  const regexBox = h("input", { type: "checkbox", class: "nbflow-parts-regex",
+    onchange: () => send("filter", { text: filterBox.value, regex: regexBox.checked }) });
+
+  const setChecked = (key, on) => {
+    const next = new Set(model.get("checked"));
+    if (on) next.add(key); else next.delete(key);
+    model.set("checked", [...next]);
+    model.save_changes();
+  };
+
+  const header = () => h("div", { class: "nbflow-parts-header" },
+    h("span", { class: "nbflow-parts-name" }, model.get("name")),
+    h("span", { class: "nbflow-parts-count", dataset: { count: String(model.get("count")) } },
+      `${model.get("count").toLocaleString()} keys`),
+    button("Refresh", "refresh"),
+    model.get("busy") ? h("span", { class: "nbflow-muted" }, `${model.get("busy")}…`) : null);
+
+  const tools = () => {
+    const checked = model.get("checked");
+    const job = model.get("can_materialize");
+    const confirming = model.get("confirming");
+    return h("div", { class: "nbflow-parts-tools" },
+      filterBox, h("label", { class: "nbflow-muted" }, regexBox, " regex"),
+      confirming
+        ? h("span", { class: "nbflow-parts-confirm" },
+          button(`Yes, delete ${checked.length}`, "confirm_delete", {}, { class: "nbflow-btn nbflow-danger nbflow-parts-confirm_delete" }),
+          button("Cancel", "cancel_delete"))
+        : button(`Delete selected (${checked.length})`, "delete", {}, { disabled: checked.length ? undefined : "disabled" }),
+      button(`Materialize selected (${checked.length})`, "materialize", {},
+        { disabled: job && checked.length ? undefined : "disabled",
+          title: job ? `Run ${job} for the ticked keys` : "No single job for these partitions: use PartitionsView(definition, target=job)" }),
+      h("span", { class: "nbflow-muted" }, model.get("filter_text")
+        ? `${model.get("matched").toLocaleString()} match` : ""));
+  };
+
+  const table = () => {
+    const columns = model.get("columns");
+    const checked = new Set(model.get("checked"));
+    const rows = model.get("rows");
+    if (!rows.length) return h("div", { class: "nbflow-muted nbflow-empty" }, model.get("filter_text") ? "No key matches." : "No keys yet.");
+    return h("table", { class: "nbflow-table nbflow-parts-table" },
+      h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "key"), ...columns.map((c) => h("th", {}, c)))),
+      h("tbody", {}, ...rows.map((r) => h("tr", { class: "nbflow-parts-row", dataset: { key: r.key } },
+        h("td", {}, h("input", { type: "checkbox", class: "nbflow-parts-check", checked: checked.has(r.key),
+          onchange: (e) => setChecked(r.key, e.target.checked) })),
+        h("td", { class: "nbflow-parts-key" }, r.key),
+        ...columns.map((c) => {
+          const s = r.status[c] || "missing";
+          return h("td", {}, h("span", { class: `nbflow-pstatus nbflow-pstatus-${s}`, dataset: { status: s } }, s));
+        })))));
+  };
+
+  const pager = () => h("div", { class: "nbflow-parts-pager" },
+    button("‹", "page", () => ({ page: model.get("page") - 1 }), { disabled: model.get("page") <= 0 ? "disabled" : undefined }),
+    h("span", { class: "nbflow-muted" }, `page ${model.get("page") + 1} of ${model.get("pages")}`),
+    button("›", "page", () => ({ page: model.get("page") + 1 }),
+      { disabled: model.get("page") + 1 >= model.get("pages") ? "disabled" : undefined }));
+
+  const adder = () => h("div", { class: "nbflow-parts-add" }, addBox,
+    h("div", {}, button("Add keys", "add", () => ({ text: addBox.value }))),
+    ...model.get("add_errors").map((e) => h("div", { class: "nbflow-parts-add-error", dataset: { line: String(e.line) } },
+      `line ${e.line}: ${e.error}`)));
+
+  const history = () => {
+    const shown = model.get("show_history");
+    const toggle = h("button", { class: "nbflow-btn nbflow-link nbflow-parts-history-toggle",
+      onclick: () => send("history", { show: !shown }) }, shown ? "Hide history" : "Show history");
+    if (!shown) return toggle;
+    return h("div", { class: "nbflow-parts-history" }, toggle,
+      h("table", { class: "nbflow-table" }, h("tbody", {}, ...model.get("history").map((e) =>
+        h("tr", {}, h("td", {}, e.time), h("td", {}, e.action), h("td", { class: "nbflow-parts-key" }, e.key),
+          h("td", { class: "nbflow-muted" }, e.source))))));
+  };
+
+  let lastAdd = null;
+  const draw = () => {
+    filterBox.value = model.get("filter_text");
+    regexBox.checked = model.get("filter_regex");
+    // A successful add clears the box; errors keep what was typed so it can be fixed.
+    const message = model.get("message");
+    if (message !== lastAdd && message.startsWith("Added ")) addBox.value = "";
+    lastAdd = message;
+    root.replaceChildren(header(), tools(),
+      model.get("filter_error") ? h("div", { class: "nbflow-parts-filter-error" }, model.get("filter_error")) : "",
+      message ? h("div", { class: "nbflow-message" }, message) : "",
+      table(), pager(), adder(), history());
+  };
+  const events = ["name", "count", "matched", "page", "pages", "filter_text", "filter_regex", "filter_error",
+    "columns", "rows", "checked", "add_errors", "confirming", "can_materialize", "history", "show_history",
+    "message", "busy"].map((n) => `change:${n}`);
+  for (const e of events) model.on(e, draw);
+  draw();
+  return () => { for (const e of events) model.off(e, draw); };
+}
+
+export default { render };
