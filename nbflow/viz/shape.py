@@ -36,7 +36,8 @@ def shape_of(job: Any) -> dict[str, ShapeNode]:
     for name, node in nodes.items():
         edges = {input_name: Edge(b.kind, b.node, b.output or "result")
                  for input_name, b in node.inputs.items() if b.node is not None and b.kind != "default"}
-        fanout = any(out.is_dynamic for out in node.op.outs.values()) or name in fed
+        # A mapped op that feeds another map passes its items on; it does not fan out.
+        fanout = any(out.is_dynamic for out in node.op.outs.values()) or (name in fed and not node.is_mapped)
         shape[name] = ShapeNode(name, node.is_mapped, fanout, edges)
     return shape
 

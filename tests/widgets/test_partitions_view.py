@@ -1,0 +1,157 @@
+"""PartitionsView without a browser: paging, filters, adding, deleting, materializing."""
+
+from __future__ import annotations
+
+import pytest
+
+import nbflow as nf
+from nbflow.widgets.partitions_view import PAGE_SIZE, PartitionsView
+
+
+def click(view, action, **extra):
+    view._handle_custom_msg({"action": action, **extra}, [])
+
+
+@pytest.fixture
+def episodes(instance):
+    pdef = nf.DynamicPartitionsDefinition("view_episodes")
+    pdef.add([f"ep-{i:03d}" for i in range(120)], instance=instance)
+    return pdef
+
+
+@pytest.fixture
+def episode_job(episodes):
+    @nf.op
+    def transcribe(context) -> str:
+        if context.partition_key == "ep-002":
+            raise ValueError("corrupt audio")
+        return context.partition_key
+
+    @nf.job(partitions_def=episodes)
+    def view_episode_job():
+        transcribe()
+
+    return view_episode_job
+
+
+def keys(view):
+    return [row["key"] for row in view.rows]
+
+
+def test_pages_of_keys(episodes, instance):
+    view = PartitionsView(episodes, instance=instance)
+    assert (view.count, view.pages, len(view.rows)) == (120, 3, PAGE_SIZE)
+    assert keys(view)[:2] == ["ep-000", "ep-001"]
+    click(view, "page", page=2)
+    assert keys(view) == [f"ep-{i:03d}" for i in range(100, 120)]
+    click(view, "page", page=99)  # past the end: the last page
+    assert view.page == 2
+
+
+def test_filters_text_and_regex(episodes, instance):
+    view = PartitionsView(episodes, instance=instance)
+    click(view, "filter", text="EP-01", regex=False)  # case-insensitive substring
+    assert view.matched == 10 and keys(view)[0] == "ep-010"
+    click(view, "filter", text=r"^ep-\d\d7$", regex=True)
+    assert view.matched == 12 and keys(view)[:2] == ["ep-007", "ep-017"]
+    click(view, "filter", text="(", regex=True)
+    assert view.filter_error.startswith("'(' is not a valid regular expression (RE2 syntax)")
+    assert view.rows == []
+
+
+def test_adding_keys_validates_every_line_first(episodes, instance):
+    view = PartitionsView(episodes, instance=instance)
+    click(view, "add", text="ep-new\nbad\tkey\n\n" + "x" * 300)
+    assert [e["line"] for e in view.add_errors] == [2, 4]
+    assert "control character" in view.add_errors[0]["error"]
+    assert "255" in view.add_errors[1]["error"]
+    assert view.message == "Nothing added: lines 2, 4 not valid (see below)."
+    assert "ep-new" not in instance.get_dynamic_partitions("view_episodes")
+    click(view, "add", text="ep-new\nep-000\n")
+    assert view.message == "Added 1 keys; 1 were there already."
+    assert view.add_errors == [] and view.count == 121
+    history = instance.dynamic_partitions_history("view_episodes")
+    assert history.iloc[-1].key == "ep-new" and history.iloc[-1].source == "widget"
+
+
+def test_delete_needs_a_confirmation(episodes, instance):
+    view = PartitionsView(episodes, instance=instance)
+    click(view, "delete")
+    assert view.message == "Tick keys to delete first." and not view.confirming
+    view.checked = ["ep-000", "ep-001"]
+    click(view, "delete")
+    assert view.confirming and instance.count_dynamic_partitions("view_episodes") == 120
+    click(view, "cancel_delete")
+    assert not view.confirming and view.checked == ["ep-000", "ep-001"]
+    click(view, "delete")
+    click(view, "confirm_delete")
+    assert instance.count_dynamic_partitions("view_episodes") == 118
+    assert view.count == 118 and view.checked == [] and keys(view)[0] == "ep-002"
+
+
+def test_materialize_selected_and_status_colours(episodes, episode_job, instance):
+    view = PartitionsView(episodes, target=episode_job, instance=instance)
+    assert view.can_materialize == "view_episode_job" and view.columns == ["view_episode_job"]
+    view.checked = ["ep-001", "ep-002"]
+    click(view, "materialize")
+    status = {row["key"]: row["status"]["view_episode_job"] for row in view.rows[:3]}
+    assert status == {"ep-000": "missing", "ep-001": "materialized", "ep-002": "failed"}
+    assert sorted(instance.runs().status) == ["FAILURE", "SUCCESS"]
+
+
+def test_materialize_needs_a_single_job(instance):
+    lonely = nf.DynamicPartitionsDefinition("no_job_partitions")
+    lonely.add(["a"], instance=instance)
+    view = PartitionsView(lonely, instance=instance)
+    view.checked = ["a"]
+    click(view, "materialize")
+    assert view.can_materialize == ""
+    assert view.message.startswith("No single job to run: display PartitionsView(definition, target=the_job)")
+
+
+def test_asset_targets_give_one_column_per_asset(instance):
+    parts = nf.DynamicPartitionsDefinition("view_asset_parts")
+    parts.add(["a", "b"], instance=instance)
+
+    @nf.asset(partitions_def=parts)
+    def raw(context) -> str:
+        return context.partition_key
+
+    @nf.asset(partitions_def=parts)
+    def clean(raw: str) -> str:
+        return raw.upper()
+
+    nf.materialize([raw, clean], partition_key="a", instance=instance)
+    view = PartitionsView(parts, target=[raw, clean], instance=instance)
+    assert view.columns == ["raw", "clean"]
+    assert view.rows[0]["status"] == {"raw": "materialized", "clean": "materialized"}
+    assert view.rows[1]["status"] == {"raw": "missing", "clean": "missing"}
+
+
+def test_follows_changes_made_elsewhere_in_the_kernel(episodes, instance):
+    view = PartitionsView(episodes, instance=instance)
+    episodes.add(["late"], instance=instance)
+    assert view.count == 121
+    episodes.delete(["late", "ep-000"], instance=instance)
+    assert view.count == 119 and keys(view)[0] == "ep-001"
+
+
+def test_history_and_unknown_actions(episodes, instance):
+    view = PartitionsView(episodes, instance=instance)
+    click(view, "history", show=True)
+    assert len(view.history) == 50 and view.history[0]["key"] == "ep-119"  # newest first
+    click(view, "history", show=False)
+    assert view.history == []
+    click(view, "fly")
+    assert view.message == "Unknown action 'fly'."
+
+
+def test_shown_twice_after_restart_and_static_fallback(episodes, tmp_path):
+    path = str(tmp_path / "p.duckdb")
+    episodes.add(["k1", "k2"], instance=nf.Instance(path))
+    first, second = PartitionsView(episodes, instance=nf.Instance(path)), None
+    second = PartitionsView(episodes, instance=nf.Instance(path))
+    assert first.rows == second.rows and first.count == 2
+    data, _ = first._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "<b>view_episodes</b>: 2 keys" in data["text/html"] and "k2" in data["text/html"]
