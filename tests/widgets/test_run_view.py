@@ -1,0 +1,231 @@
+"""RunView and JobView without a browser: state, clicks, reruns, live following, throttling."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import nbflow as nf
+from nbflow.widgets import run_view
+from nbflow.widgets.job_view import JobView
+from nbflow.widgets.run_view import RunView
+
+BROKEN = {"k3", "k7"}
+
+
+@nf.op(out=nf.DynamicOut(), config_schema={"n": nf.Field(int, default_value=10)})
+def chunks(context):
+    n = context.op_config["n"]
+    for i in range(n):
+        yield nf.DynamicOutput(i, mapping_key=f"k{i}")
+
+
+@nf.op
+def work(context, i: int) -> int:
+    if context.get_mapping_key() in BROKEN:
+        print("about to fail")
+        raise ValueError(f"broken chunk {i}")
+    return i * 10
+
+
+@nf.op
+def add_up(values: list) -> int:
+    return sum(values)
+
+
+@nf.job
+def chunked():
+    add_up(chunks().map(work).collect())
+
+
+def click(view, action, **extra):
+    view._handle_custom_msg({"action": action, **extra}, [])
+
+
+@pytest.fixture
+def failed_run(instance):
+    BROKEN.clear()
+    BROKEN.update({"k3", "k7"})
+    yield chunked.run(instance=instance)
+    BROKEN.clear()
+
+
+def test_a_finished_run(failed_run):
+    view = RunView(failed_run)
+    assert (view.run_id, view.job_name, view.status) == (failed_run.run_id, "chunked", "FAILURE")
+    assert view.progress == {"done": 12, "total": 12, "failed": 2, "skipped": 1, "elapsed": view.progress["elapsed"],
+                             "live": False}
+    assert 'id="node:work"' in view.svg and "work ×10" in view.svg
+
+
+def test_clicking_a_mapped_node_lists_its_keys_paged_and_filtered(failed_run, monkeypatch):
+    monkeypatch.setattr(run_view, "PAGE_SIZE", 4)
+    view = RunView(failed_run)
+    click(view, "select", node="work")
+    assert view.selected["mapped"] and view.selected["counts"] == {"SUCCESS": 8, "FAILURE": 2}
+    assert [r["key"] for r in view.key_page["rows"]] == ["k0", "k1", "k2", "k3"]
+    assert (view.key_page["total"], view.key_page["pages"]) == (10, 3)
+    click(view, "keys", node="work", page=2)
+    assert [r["key"] for r in view.key_page["rows"]] == ["k8", "k9"]
+    click(view, "keys", node="work", status="FAILURE")
+    assert [r["key"] for r in view.key_page["rows"]] == ["k3", "k7"]
+    click(view, "keys", node="work", text="K7")
+    assert [r["key"] for r in view.key_page["rows"]] == ["k7"]
+
+
+def test_clicking_a_key_shows_its_error_logs_and_a_sibling_its_output(failed_run):
+    view = RunView(failed_run)
+    click(view, "select", node="work", key="k3")
+    assert view.selected["status"] == "FAILURE" and "ValueError: broken chunk 3" in view.selected["error"]
+    assert view.selected["logs"] == ["INFO about to fail"]
+    click(view, "select", node="work", key="k4")
+    assert view.selected["output_text"] == "40" and view.selected["attempts"] == 1
+    click(view, "select", node="nope")
+    assert view.message == "No op 'nope' in this run's job."
+
+
+def test_dataframe_outputs_preview_as_a_table(instance):
+    import pandas as pd
+
+    @nf.op
+    def frame() -> pd.DataFrame:
+        return pd.DataFrame({"a": range(100)})
+
+    @nf.job
+    def framed():
+        frame()
+
+    view = RunView(framed.run(instance=instance))
+    click(view, "select", node="frame")
+    assert "<table" in view.selected["output_html"] and view.selected["output_html"].count("<tr") == 11
+    assert view.selected["output_text"] == "100 rows × 1 columns"
+
+
+def test_rerun_failed_follows_the_child_linked_to_its_parent(failed_run):
+    view = RunView(failed_run)
+    BROKEN.clear()  # the fix
+    click(view, "rerun_failed")
+    assert view.run_id != failed_run.run_id and view.parent_run_id == failed_run.run_id
+    assert view.status == "SUCCESS" and view.message.startswith("Rerun of failed steps: new run")
+    child = failed_run.instance.get_run(view.run_id)
+    assert child.output("add_up") == sum(i * 10 for i in range(10))
+    click(view, "open", run_id=failed_run.run_id)
+    assert view.run_id == failed_run.run_id
+    assert view.children == [{"run_id": child.run_id, "status": "SUCCESS"}]
+
+
+def test_rerun_one_key_downstream_and_selected_keys(failed_run):
+    view = RunView(failed_run)
+    BROKEN.discard("k3")
+    click(view, "rerun_downstream", node="work", key="k3")
+    child = failed_run.instance.get_run(view.run_id)
+    steps = child.steps().set_index("step_key")
+    assert steps.loc["work[k3]", "status"] == "SUCCESS" and steps.loc["work[k3]", "reused_from"] != steps.loc["work[k3]", "reused_from"]
+    assert view.status == "FAILURE"  # k7 is still broken, so the collect is skipped
+    BROKEN.clear()
+    click(view, "open", run_id=failed_run.run_id)
+    click(view, "rerun_selected", node="work")
+    assert view.message == "Tick keys in the table first."
+    view.checked = ["k3", "k7"]
+    click(view, "rerun_selected", node="work")
+    assert view.status == "SUCCESS" and view.checked == []
+
+
+def test_rerun_this_step_only(failed_run):
+    view = RunView(failed_run)
+    BROKEN.clear()
+    click(view, "rerun_step", node="work", key="k7")
+    child = failed_run.instance.get_run(view.run_id)
+    executed = child.steps()
+    executed = executed[executed.reused_from.isna()]
+    assert executed.step_key.tolist() == ["work[k7]"]
+
+
+def test_expanding_a_mapped_node_draws_its_keys(failed_run):
+    view = RunView(failed_run)
+    click(view, "expand", node="work", status="FAILURE")
+    assert 'id="key:work:k3"' in view.svg and 'id="key:work:k7"' in view.svg and "key:work:k4" not in view.svg
+    click(view, "collapse")
+    assert "key:work" not in view.svg
+
+
+def test_a_live_view_follows_the_run_and_is_throttled(instance):
+    pushes = {"progress": 0, "svg": 0}
+    view = RunView.live(chunked, instance)
+    view.observe(lambda change: pushes.__setitem__(change["name"], pushes[change["name"]] + 1), ["progress", "svg"])
+    seen_live = []
+    view.observe(lambda change: seen_live.append(change["new"].get("live")), ["progress"])
+    from nbflow.instance import launch  # with observer=: what job.run() does in a kernel
+
+    BROKEN.clear()
+    run = launch(chunked, {"ops": {"chunks": {"config": {"n": 10_000}}}}, instance, observer=view)
+    assert run.status == "SUCCESS"
+    assert view.run_id == run.run_id and view.status == "SUCCESS"
+    assert view.progress["done"] == 10_002 and view.progress["live"] is False
+    assert True in seen_live  # it was live while running
+    # 10,002 steps, yet a handful of updates: at most one per 0.25 s (progress), 1 s (graph).
+    assert pushes["progress"] < 40 and pushes["svg"] < 15
+
+
+def test_a_broken_view_never_breaks_the_run(instance):
+    class Broken:
+        def on_start(self, run_id, inst):
+            raise RuntimeError("view exploded")
+
+        def on_step(self, record):
+            raise RuntimeError("view exploded")
+
+        def on_item(self, node, output, key):
+            raise RuntimeError("view exploded")
+
+        def on_reused(self, step):
+            pass
+
+        def on_finish(self, status):
+            raise RuntimeError("view exploded")
+
+    from nbflow.instance import launch
+
+    BROKEN.clear()
+    assert launch(chunked, None, instance, observer=Broken()).status == "SUCCESS"
+
+
+def test_shown_twice_and_after_a_restart(tmp_path):
+    path = str(tmp_path / "r.duckdb")
+    BROKEN.clear()
+    run = chunked.run(instance=nf.Instance(path))
+    a, b = RunView(run), RunView(run)
+    assert a.svg == b.svg and a.progress == b.progress
+    restarted = nf.Instance(path).get_run(run.run_id)  # no job object: the stored shape draws it
+    assert restarted._job is None
+    again = RunView(restarted)
+    assert 'id="node:work"' in again.svg and again.status == "SUCCESS"
+
+
+def test_the_largest_message_stays_small(failed_run):
+    view = RunView(failed_run)
+    click(view, "select", node="work")
+    state = view.get_state()
+    sizes = {k: len(json.dumps(v)) for k, v in state.items() if k not in ("_esm", "_css")}
+    assert max(sizes.values()) < 50_000
+
+
+def test_static_fallback_in_the_bundle(failed_run):
+    data, _ = RunView(failed_run)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert "<svg" in data["text/html"] and "FAILURE" in data["text/html"]
+
+
+def test_job_view_draws_the_job_and_explains_an_op():
+    view = JobView(chunked)
+    assert 'id="node:chunks"' in view.svg and view.job_name == "chunked"
+    view._handle_custom_msg({"action": "select", "node": "work"}, [])
+    assert view.selected["mapped"] and view.selected["inputs"] == {"i": "item of chunks.result"}
+    data, _ = view._repr_mimebundle_()
+    assert "<svg" in data["text/html"]
+
+
+def test_outside_a_kernel_runs_and_jobs_display_as_text(failed_run):
+    assert "application/vnd.jupyter.widget-view+json" not in failed_run._repr_mimebundle_()
+    assert chunked._repr_mimebundle_() == {"text/plain": repr(chunked)}
