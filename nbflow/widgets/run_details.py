@@ -21,7 +21,9 @@ def _seconds(value: Any) -> float | None:
 def node_details(run: Any, node: str, shape_node: Any, summary: Any) -> dict[str, Any]:
     """A node: for a mapped op its counts per status; for an unmapped one, its step."""
     mine = summary[summary.op == node]
-    counts = {row.status: int(row.n) for row in mine.itertuples()}
+    found = {row.status: int(row.n) for row in mine.itertuples()}
+    order = ("SUCCESS", "FAILURE", "SKIPPED", "STARTED", "CANCELED", "INTERRUPTED")
+    counts = {s: found[s] for s in (*order, *sorted(set(found) - set(order))) if s in found}
     if shape_node.is_mapped:
         return {"node": node, "key": None, "mapped": True, "counts": counts,
                 "status": _overall(counts), "total": sum(counts.values())}

@@ -25,6 +25,7 @@ def open_notebook(page, lab, name: str) -> None:
     page.goto(lab.notebook_url(name))
     page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
     wait_idle(page)
+    set_theme(page, "JupyterLab Light")  # the theme is a server setting: a previous test may have changed it
 
 
 def wait_idle(page) -> None:
@@ -37,11 +38,14 @@ def run_all(page) -> None:
     page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
 
 
-def dark_theme(page) -> None:
-    page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', "
-                  "{theme: 'JupyterLab Dark'})")
-    page.locator("body[data-jp-theme-name='JupyterLab Dark']").wait_for(state="attached")
+def set_theme(page, theme: str) -> None:
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+    page.locator(f"body[data-jp-theme-name='{theme}']").wait_for(state="attached")
     page.wait_for_timeout(500)  # the theme's stylesheet applies after the attribute changes
+
+
+def dark_theme(page) -> None:
+    set_theme(page, "JupyterLab Dark")
 
 
 def kernel_exec(lab, notebook: str, code: str, timeout: float = 60) -> str:

@@ -34,10 +34,15 @@ function render({ model, el }) {
   // Kept across redraws: what is being typed must survive a refresh of the list.
   const addBox = h("textarea", { class: "nbflow-parts-add-text", rows: "3",
     placeholder: "keys to add, one per line" });
+  const applyFilter = () => {
+    if (filterBox.value !== model.get("filter_text") || regexBox.checked !== model.get("filter_regex")) {
+      send("filter", { text: filterBox.value, regex: regexBox.checked });
+    }
+  };
   const filterBox = h("input", { class: "nbflow-parts-filter", type: "search", placeholder: "filter keys…",
-    onchange: () => send("filter", { text: filterBox.value, regex: regexBox.checked }) });
-  const regexBox = h("input", { type: "checkbox", class: "nbflow-parts-regex",
-    onchange: () => send("filter", { text: filterBox.value, regex: regexBox.checked }) });
+    onchange: applyFilter, onsearch: applyFilter,
+    onkeydown: (e) => { if (e.key === "Enter") applyFilter(); } });
+  const regexBox = h("input", { type: "checkbox", class: "nbflow-parts-regex", onchange: () => applyFilter() });
 
   const setChecked = (key, on) => {
     const next = new Set(model.get("checked"));

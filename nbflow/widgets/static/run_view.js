@@ -103,8 +103,12 @@ function render({ model, el }) {
       onchange: (e) => send("keys", { node: d.node, page: 0, status: e.target.value, text: k.text }) },
       ...STATUSES.map((s) => h("option", { value: s, selected: s === k.status ? "selected" : undefined },
         s || "any status")));
+    const applyText = (e) => {
+      if (e.target.value !== k.text) send("keys", { node: d.node, page: 0, status: k.status, text: e.target.value });
+    };
     const filterText = h("input", { class: "nbflow-keys-text", type: "search", placeholder: "key contains…",
-      value: k.text, onchange: (e) => send("keys", { node: d.node, page: 0, status: k.status, text: e.target.value }) });
+      value: k.text, onchange: applyText, onsearch: applyText,
+      onkeydown: (e) => { if (e.key === "Enter") applyText(e); } });
     const rows = k.rows.map((r) => h("tr", { class: "nbflow-key-row", dataset: { key: r.key, status: r.status } },
       h("td", {}, h("input", { type: "checkbox", class: "nbflow-key-check", checked: checked.has(r.key),
         onchange: (e) => setChecked(r.key, e.target.checked) })),
