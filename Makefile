@@ -36,6 +36,7 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/rerun.py 100000
 	$(BIN)/python bench/partitions.py
 	$(BIN)/python bench/sensor.py
+	$(BIN)/python bench/views.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache notebooks/.nbflow
