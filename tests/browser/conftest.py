@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.jlab import jupyterlab
+from tests.browser.notebook import write_notebook
 
 CHROMIUM = os.environ.get("NBFLOW_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -52,6 +53,27 @@ def lab_root(tmp_path_factory):
 def lab(lab_root):
     with jupyterlab(lab_root) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def jlab(lab):
+    """The session's JupyterLab (a :class:`tests.browser.jlab.Lab`)."""
+    return lab
+
+
+@pytest.fixture
+def notebook_factory(lab, request):
+    """``notebook_factory(cells) -> name``: write a notebook of code cells into the lab's
+    folder, named after the test, and return its path relative to that folder."""
+    made: list[str] = []
+
+    def make(cells: list[str]) -> str:
+        stem = request.node.name.replace("[", "-").replace("]", "")
+        name = f"{stem}-{len(made)}.ipynb" if made else f"{stem}.ipynb"
+        made.append(write_notebook(lab.root, name, cells))
+        return name
+
+    return make
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 Every per-user Jupyter and IPython folder points into a temporary directory, so tests
 neither read nor write ~/.jupyter and start from a fresh workspace; news and update
 checks are off so no toast covers the page. The server and the kernels it starts share
-a process group, which is stopped as a whole.
+a process group, which is stopped as a whole. Kernels import nbflow from the checkout
+under test (``PYTHONPATH``), not from wherever the environment installed it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TOKEN = "nbflow-browser-tests"
+# The checkout these tests belong to: its nbflow must be the one the kernels import, even when
+# the environment holds an editable install of another checkout (a second worktree, say).
+CHECKOUT = Path(__file__).resolve().parents[2]
 QUIET_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false", "checkForUpdates": False,
@@ -62,6 +66,7 @@ def jupyterlab(root: Path, timeout: float = 120) -> Iterator[Lab]:
                          ("IPYTHONDIR", "ipython"), ("NBFLOW_HOME", "nbflow-home")]:
             (scratch / sub).mkdir()
             env[var] = str(scratch / sub)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [str(CHECKOUT), env.get("PYTHONPATH", "")] if p)
         for relative, value in QUIET_SETTINGS.items():
             target = scratch / "settings" / relative
             target.parent.mkdir(parents=True, exist_ok=True)

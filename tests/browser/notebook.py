@@ -38,6 +38,13 @@ def run_all(page) -> None:
     page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
 
 
+def rerun_cell(page, index: int) -> None:
+    """Select cell ``index`` (0-based) and run it again, as Shift+Enter would, without moving on."""
+    cell = page.locator(".jp-NotebookPanel .jp-Cell").nth(index)
+    cell.locator(".jp-InputPrompt").click()  # selects the cell without entering edit mode
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+
+
 def set_theme(page, theme: str) -> None:
     page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
     page.locator(f"body[data-jp-theme-name='{theme}']").wait_for(state="attached")

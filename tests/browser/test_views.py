@@ -5,7 +5,15 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot
-from tests.browser.notebook import dark_theme, kernel_exec, open_notebook, run_all, write_notebook
+from tests.browser.jlab import CHECKOUT
+from tests.browser.notebook import (
+    dark_theme,
+    kernel_exec,
+    open_notebook,
+    rerun_cell,
+    run_all,
+    write_notebook,
+)
 
 RUN_CELLS = [
     "import nbflow as nf\nBROKEN = {'k3'}",
@@ -90,23 +98,34 @@ episodes''',
 ]
 
 
-def test_add_a_partition_from_the_partitions_view(page, lab):
-    name = write_notebook(lab.root, "partitions_view.ipynb", PARTITION_CELLS)
-    open_notebook(page, lab, name)
+def test_add_a_partition_from_the_partitions_view(page, jlab, notebook_factory):
+    name = notebook_factory([*PARTITION_CELLS, "print(len(episodes), nf.__file__)"])
+    open_notebook(page, jlab, name)
     run_all(page)
     view = page.locator(".nbflow-partitionsview")
     expect(view.locator(".nbflow-parts-count")).to_have_text("60 keys")
     expect(view.locator(".nbflow-parts-row")).to_have_count(50)  # one page
     expect(view.locator(".nbflow-parts-row[data-key='ep-01'] .nbflow-pstatus")).to_have_text("materialized")
+    expect(view.locator(".nbflow-parts-row[data-key='ep-03'] .nbflow-pstatus")).to_have_text("missing")
+    # The kernel runs this checkout's nbflow, not another installed copy.
+    expect(page.locator(".jp-OutputArea-output").last).to_contain_text(f"60 {CHECKOUT / 'nbflow'}")
 
     view.locator(".nbflow-parts-add-text").fill("ep-new\nbad\tkey")
     view.locator("button.nbflow-parts-add").click()
-    expect(view.locator(".nbflow-parts-add-error")).to_contain_text("line 2")
+    expect(view.locator(".nbflow-parts-add-error[data-line='2']")).to_contain_text("line 2")
+    expect(view.locator(".nbflow-parts-count")).to_have_text("60 keys")  # nothing added
     view.locator(".nbflow-parts-add-text").fill("ep-new")
     view.locator("button.nbflow-parts-add").click()
     expect(view.locator(".nbflow-parts-count")).to_have_text("61 keys")
-    answer = kernel_exec(lab, name, "print('ep-new' in episodes, len(episodes))")
-    assert answer.strip() == "True 61"
+    expect(view.locator(".nbflow-parts-add-error")).to_have_count(0)
+    answer = kernel_exec(jlab, name, "print('ep-new' in episodes, len(episodes), episodes.keys()[-1])")
+    assert answer.strip() == "True 61 ep-new"
+
+    # A change made elsewhere in the kernel (here by a second client) shows without a click.
+    kernel_exec(jlab, name, "episodes.add(['ep-from-elsewhere'])")
+    expect(view.locator(".nbflow-parts-count")).to_have_text("62 keys")
+    rerun_cell(page, 2)
+    expect(page.locator(".jp-OutputArea-output").last).to_contain_text("62 ")
 
     view.locator(".nbflow-parts-filter").fill("ep-0")
     view.locator(".nbflow-parts-filter").press("Enter")
