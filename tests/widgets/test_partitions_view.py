@@ -140,6 +140,12 @@ def test_history_and_unknown_actions(episodes, instance):
     view = PartitionsView(episodes, instance=instance)
     click(view, "history", show=True)
     assert len(view.history) == 50 and view.history[0]["key"] == "ep-119"  # newest first
+    view.checked = ["ep-005"]
+    click(view, "delete")
+    click(view, "confirm_delete")  # a shown history follows the change
+    assert [(e["key"], e["action"], e["source"]) for e in view.history[:2]] == [
+        ("ep-005", "delete", "widget"), ("ep-119", "add", "api")]
+    assert len(view.history) == 50
     click(view, "history", show=False)
     assert view.history == []
     click(view, "fly")
@@ -155,3 +161,19 @@ def test_shown_twice_after_restart_and_static_fallback(episodes, tmp_path):
     data, _ = first._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data
     assert "<b>view_episodes</b>: 2 keys" in data["text/html"] and "k2" in data["text/html"]
+
+
+def test_displaying_a_definition_shows_a_view_in_a_kernel_only(monkeypatch):
+    shows = nf.DynamicPartitionsDefinition("shown_keys")
+    shows.add(["a", "b<c>"])  # the default store, as a notebook would use it
+    assert shows._repr_mimebundle_() == {"text/plain": "DynamicPartitionsDefinition(name='shown_keys')"}
+
+    monkeypatch.setattr("nbflow.widgets.live.in_widget_kernel", lambda: True)
+    first, _ = shows._repr_mimebundle_()
+    second, _ = shows._repr_mimebundle_()  # displayed twice: two live views
+    ids = {b["application/vnd.jupyter.widget-view+json"]["model_id"] for b in (first, second)}
+    assert len(ids) == 2
+    assert "<b>shown_keys</b>: 2 keys" in first["text/html"] and "b&lt;c&gt;" in first["text/html"]
+    shows.add(["d"])
+    third, _ = shows._repr_mimebundle_()
+    assert "<b>shown_keys</b>: 3 keys" in third["text/html"]
