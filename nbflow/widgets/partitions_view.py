@@ -135,8 +135,9 @@ class PartitionsView(anywidget.AnyWidget):
             self.message = "Type keys to add, one per line."
             return []
         result = self.instance.add_dynamic_partitions(self.name, keys, source="widget")
-        self.message = f"Added {len(result.added)} keys" + (
-            f"; {len(result.existing)} were there already." if result.existing else ".")
+        existing = len(result.existing)
+        self.message = f"Added {_keys(len(result.added))}" + (
+            f"; {existing} {'was' if existing == 1 else 'were'} there already." if existing else ".")
         self.refresh()
         return result.added
 
@@ -148,7 +149,7 @@ class PartitionsView(anywidget.AnyWidget):
             self.message = "Tick keys to delete first."
             return
         self.confirming = True
-        self.message = f"Delete {len(self.checked)} keys? Their stored outputs are kept."
+        self.message = f"Delete {_keys(len(self.checked))}? Their stored outputs are kept."
 
     def _do_cancel_delete(self) -> None:
         self.confirming, self.message = False, ""
@@ -157,7 +158,7 @@ class PartitionsView(anywidget.AnyWidget):
         keys = list(self.checked)
         result = self.instance.delete_dynamic_partitions(self.name, keys, source="widget")
         self.confirming, self.checked = False, []
-        self.message = f"Deleted {len(result.deleted)} keys."
+        self.message = f"Deleted {_keys(len(result.deleted))}."
         self.refresh()
 
     def _do_materialize(self) -> None:
@@ -172,7 +173,7 @@ class PartitionsView(anywidget.AnyWidget):
         self.busy = "materialize"
         keys, self.checked = list(self.checked), []
         result = job.backfill(partition_keys=keys, instance=self.instance, progress=False)
-        self.message = f"Ran {job.name} for {len(keys)} keys: {result!r}"
+        self.message = f"Ran {job.name} for {_keys(len(keys))}: {result!r}"
         self.refresh()
 
     def _do_history(self, show: bool = True) -> None:
@@ -184,6 +185,10 @@ class PartitionsView(anywidget.AnyWidget):
         result, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
         result["text/html"] = static_html(self)
         return result, metadata
+
+
+def _keys(n: int) -> str:
+    return f"{n} key" if n == 1 else f"{n} keys"
 
 
 def _history(instance: Any, name: str) -> list[dict[str, Any]]:

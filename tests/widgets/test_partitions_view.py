@@ -68,7 +68,7 @@ def test_adding_keys_validates_every_line_first(episodes, instance):
     assert view.message == "Nothing added: lines 2, 4 not valid (see below)."
     assert "ep-new" not in instance.get_dynamic_partitions("view_episodes")
     click(view, "add", text="ep-new\nep-000\n")
-    assert view.message == "Added 1 keys; 1 were there already."
+    assert view.message == "Added 1 key; 1 was there already."
     assert view.add_errors == [] and view.count == 121
     history = instance.dynamic_partitions_history("view_episodes")
     assert history.iloc[-1].key == "ep-new" and history.iloc[-1].source == "widget"
@@ -81,11 +81,12 @@ def test_delete_needs_a_confirmation(episodes, instance):
     view.checked = ["ep-000", "ep-001"]
     click(view, "delete")
     assert view.confirming and instance.count_dynamic_partitions("view_episodes") == 120
+    assert view.message == "Delete 2 keys? Their stored outputs are kept."
     click(view, "cancel_delete")
     assert not view.confirming and view.checked == ["ep-000", "ep-001"]
     click(view, "delete")
     click(view, "confirm_delete")
-    assert instance.count_dynamic_partitions("view_episodes") == 118
+    assert instance.count_dynamic_partitions("view_episodes") == 118 and view.message == "Deleted 2 keys."
     assert view.count == 118 and view.checked == [] and keys(view)[0] == "ep-002"
 
 
