@@ -6,13 +6,14 @@ import html
 import pathlib
 from typing import Any
 
-import anywidget
 import traitlets
+
+from nbflow.widgets.base import View
 
 STATIC = pathlib.Path(__file__).parent / "static"
 
 
-class JobView(anywidget.AnyWidget):
+class JobView(View):
     """The static graph of a job: ``JobView(job)``, or just display the job.
 
     Examples
@@ -49,18 +50,12 @@ class JobView(anywidget.AnyWidget):
             self.svg = viz.render_svg(viz.job_dot(job))
         except Exception as exc:  # no dot executable: say so instead of failing the display
             self.svg = f"<pre class='nbflow-graph-error'>{html.escape(f'{type(exc).__name__}: {exc}')}</pre>"
-        self.on_msg(self._on_front_end_message)
 
-    def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
-        if content.get("action") == "select":
-            self.selected = op_details(self.job, str(content.get("node")))
+    def _do_select(self, node: str) -> None:
+        self.selected = op_details(self.job, str(node))
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle: Any = super()._repr_mimebundle_(**kwargs)
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data["text/html"] = f"<div class='nbflow-jobview-static'><b>{html.escape(self.job_name)}</b>{self.svg}</div>"
-        return data, metadata
-
+    def static_html(self) -> str:
+        return f"<div class='nbflow-jobview-static'><b>{html.escape(self.job_name)}</b>{self.svg}</div>"
 
 def op_details(job: Any, name: str) -> dict[str, Any]:
     """An op's inputs (and where they come from), outputs, config fields and docstring."""

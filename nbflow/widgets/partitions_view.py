@@ -13,17 +13,17 @@ import pathlib
 import threading
 from typing import Any
 
-import anywidget
 import traitlets
 
 from nbflow.widgets import partitions_data as data
+from nbflow.widgets.base import View
 
 STATIC = pathlib.Path(__file__).parent / "static"
 PAGE_SIZE = 50
 HISTORY_ROWS = 50
 
 
-class PartitionsView(anywidget.AnyWidget):
+class PartitionsView(View):
     """A view of a :class:`~nbflow.DynamicPartitionsDefinition`; display the definition, or
     ``PartitionsView(episodes, target=episode_job)`` for the status of one job or asset list.
 
@@ -57,8 +57,6 @@ class PartitionsView(anywidget.AnyWidget):
     can_materialize = traitlets.Unicode("").tag(sync=True)  # the job's name, or "" when there is none
     history = traitlets.List(traitlets.Dict()).tag(sync=True)
     show_history = traitlets.Bool(False).tag(sync=True)
-    message = traitlets.Unicode("").tag(sync=True)
-    busy = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, partitions_def: Any, target: Any = None, instance: Any = None, **kwargs: Any) -> None:
         from nbflow.sensors.definition import _instance
@@ -68,7 +66,6 @@ class PartitionsView(anywidget.AnyWidget):
         self.instance = _instance(instance)
         self.name = partitions_def.name
         self._lock = threading.RLock()
-        self.on_msg(self._on_front_end_message)
         self.instance.store.partitions.watch(self._changed)
         self.refresh()
 
@@ -99,19 +96,6 @@ class PartitionsView(anywidget.AnyWidget):
         self.refresh()
 
     # -- what the buttons do ------------------------------------------------------------------------
-    def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
-        action = str(content.get("action"))
-        handler = getattr(self, f"_do_{action}", None)
-        if handler is None:
-            self.message = f"Unknown action {action!r}."
-            return
-        try:
-            handler(**{k: v for k, v in content.items() if k != "action"})
-        except Exception as exc:  # shown in the view: a click must never raise into the kernel log
-            self.message = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.busy = ""
-
     def _do_filter(self, text: str = "", regex: bool = False) -> None:
         self.filter_text, self.filter_regex, self.page = text, bool(regex), 0
         self.refresh()
@@ -180,12 +164,8 @@ class PartitionsView(anywidget.AnyWidget):
         self.show_history = bool(show)
         self.history = _history(self.instance, self.name) if show else []
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle: Any = super()._repr_mimebundle_(**kwargs)
-        result, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        result["text/html"] = static_html(self)
-        return result, metadata
-
+    def static_html(self) -> str:
+        return static_html(self)
 
 def _keys(n: int) -> str:
     return f"{n} key" if n == 1 else f"{n} keys"

@@ -11,10 +11,10 @@ import pathlib
 import time
 from typing import Any
 
-import anywidget
 import traitlets
 
 from nbflow.widgets import run_details
+from nbflow.widgets.base import View
 from nbflow.widgets.run_progress import DRAW_SECONDS, PUSH_SECONDS, RunProgress, Throttle
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -22,7 +22,7 @@ PAGE_SIZE = 50
 EXPAND_KEYS = 30
 
 
-class RunView(anywidget.AnyWidget):
+class RunView(View):
     """A view of one run: ``RunView(run)``, or just display a :class:`~nbflow.Run`.
 
     Examples
@@ -54,8 +54,6 @@ class RunView(anywidget.AnyWidget):
     key_page = traitlets.Dict().tag(sync=True)
     expanded = traitlets.Dict().tag(sync=True)
     checked = traitlets.List(traitlets.Unicode()).tag(sync=True)  # keys ticked in the keys table
-    message = traitlets.Unicode("").tag(sync=True)
-    busy = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, run: Any = None, instance: Any = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -64,7 +62,6 @@ class RunView(anywidget.AnyWidget):
         self.shape: dict[str, Any] = {}
         self._live: RunProgress | None = None
         self._push, self._draw = Throttle(PUSH_SECONDS), Throttle(DRAW_SECONDS)
-        self.on_msg(self._on_front_end_message)
         if run is not None:
             self.show(run)
 
@@ -178,19 +175,6 @@ class RunView(anywidget.AnyWidget):
         self.status = status
 
     # -- what the front end asks for ---------------------------------------------------------------
-    def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
-        action = str(content.get("action"))
-        handler = getattr(self, f"_do_{action}", None)
-        if handler is None:
-            self.message = f"Unknown action {action!r}."
-            return
-        try:
-            handler(**{k: v for k, v in content.items() if k != "action"})
-        except Exception as exc:  # shown in the view; a click must never raise into the kernel log
-            self.message = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.busy = ""
-
     def _do_select(self, node: str, key: str | None = None) -> None:
         if self.run is None or node not in self.shape:
             self.message = f"No op {node!r} in this run's job."
@@ -249,12 +233,8 @@ class RunView(anywidget.AnyWidget):
         self.message = f"Rerun of {what}: new run {self.run_id[:8]}, child of {parent.run_id[:8]}."
 
     # -- display -----------------------------------------------------------------------------------
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle: Any = super()._repr_mimebundle_(**kwargs)
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data["text/html"] = run_details.static_html(self)
-        return data, metadata
-
+    def static_html(self) -> str:
+        return run_details.static_html(self)
 
 def _shape(run: Any) -> dict[str, Any]:
     from nbflow.viz.shape import shape_from_json, shape_from_steps, shape_of

@@ -13,11 +13,11 @@ import threading
 import time
 from typing import Any
 
-import anywidget
 import traitlets
 
 from nbflow.sensors import tick as tick_module
 from nbflow.sensors.display import sensor_html
+from nbflow.widgets.base import View
 
 STATIC = pathlib.Path(__file__).parent / "static"
 TICKS_SHOWN = 50
@@ -29,7 +29,7 @@ def _first_line(text: str | None) -> str:
     return lines[-1] if lines else ""
 
 
-class SensorView(anywidget.AnyWidget):
+class SensorView(View):
     """A live view of one sensor: ``SensorView(sensor)`` or just display the sensor.
 
     Examples
@@ -56,8 +56,6 @@ class SensorView(anywidget.AnyWidget):
     tick_count = traitlets.Int(0).tag(sync=True)
     selected = traitlets.Dict().tag(sync=True)
     preview = traitlets.Dict().tag(sync=True)
-    message = traitlets.Unicode("").tag(sync=True)
-    busy = traitlets.Unicode("").tag(sync=True)
 
     def __init__(self, sensor: Any, instance: Any = None, **kwargs: Any) -> None:
         from nbflow.sensors.definition import _instance
@@ -69,7 +67,6 @@ class SensorView(anywidget.AnyWidget):
         self.sensor_name = sensor.name
         self.jobs = [job.name for job in sensor.jobs]
         self.interval = float(sensor.minimum_interval_seconds)
-        self.on_msg(self._on_front_end_message)
         tick_module.listen(sensor.name, self)
         self.refresh()
 
@@ -97,22 +94,6 @@ class SensorView(anywidget.AnyWidget):
                     setattr(self, name, value)
 
     # -- what the buttons do -----------------------------------------------------------------------
-    def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
-        action = str(content.get("action"))
-        handlers: dict[str, Any] = {"start": self.start, "stop": self.stop, "tick": self.tick_now,
-                   "preview": self.show_preview, "select": self.select_tick,
-                   "close_preview": self.close_preview}
-        handler = handlers.get(action)
-        if handler is None:
-            self.message = f"Unknown action {action!r}."
-            return
-        try:
-            handler(**{k: v for k, v in content.items() if k != "action"})
-        except Exception as exc:  # shown in the view: a click must never raise into the kernel log
-            self.message = f"{type(exc).__name__}: {exc}"
-        finally:
-            self.busy = ""
-
     def start(self) -> None:
         self.sensor.start(instance=self.instance)
         self.message = f"Started: ticks every {self.sensor.minimum_interval_seconds:g} s in the background."
@@ -150,12 +131,27 @@ class SensorView(anywidget.AnyWidget):
             return
         self.selected = _tick_details(self.instance, row.iloc[0])
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle: Any = super()._repr_mimebundle_(**kwargs)
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data["text/html"] = sensor_html(self.sensor, self.instance)
-        return data, metadata
+    def static_html(self) -> str:
+        return sensor_html(self.sensor, self.instance)
 
+    # The buttons' messages ("start", "stop", "tick", "preview", "select", "close_preview").
+    def _do_start(self) -> None:
+        self.start()
+
+    def _do_stop(self) -> None:
+        self.stop()
+
+    def _do_tick(self) -> None:
+        self.tick_now()
+
+    def _do_preview(self) -> None:
+        self.show_preview()
+
+    def _do_select(self, tick_id: str) -> None:
+        self.select_tick(tick_id)
+
+    def _do_close_preview(self) -> None:
+        self.close_preview()
 
 def _tick_row(t: Any) -> dict[str, Any]:
     added = sum(len(v) for v in (t.partitions_added or {}).values())
