@@ -14,6 +14,7 @@ so pools, tag limits and cancellation are decided in one place.
 from __future__ import annotations
 
 import queue
+import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Generator
@@ -78,9 +79,14 @@ class InProcessBackend(Backend):
         self._current: tuple[StepTask, Generator] | None = None  # the step being advanced
         self._reports: queue.SimpleQueue[Report] = queue.SimpleQueue()
         self._async = AsyncSteps(max_concurrent, self._reports.put)
+        self._runner: int | None = None  # the thread advancing steps
 
     def can_submit(self) -> bool:
         return True
+
+    def interrupt_target(self) -> int | None:
+        """The thread running a step's code right now, if any (a cancel interrupts it)."""
+        return self._runner if self._current is not None else None
 
     def submit(self, task: StepTask) -> None:
         if is_async(task):
@@ -92,6 +98,7 @@ class InProcessBackend(Backend):
         ready = _drain(self._reports, None if self._queue else timeout, wait=not self._queue)
         if not self._queue:
             return ready
+        self._runner = threading.get_ident()
         entry = self._current = self._queue.popleft()
         report = next(entry[1])
         self._current = None
@@ -105,8 +112,10 @@ class InProcessBackend(Backend):
 
     def cancel(self) -> list[StepTask]:
         entries = ([self._current] if self._current else []) + list(self._queue)
-        for _, it in entries:
-            it.close()
+        for entry in entries:
+            if entry is self._current and self._runner != threading.get_ident():
+                continue  # running in the coordinator thread, stuck: it is dropped, not closed
+            entry[1].close()
         self._queue.clear()
         self._current = None
         return [task for task, _ in entries] + self._async.cancel()

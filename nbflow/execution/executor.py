@@ -89,6 +89,8 @@ class Executor(ReuseMixin):
         self.cancel_requested = threading.Event()
         self.cancel_reason = ""
         self._canceling = False
+        self._finalized = False  # the run's end is recorded: nothing more goes to the sink
+        self._finalize_lock = threading.Lock()
         self.resume = resume
         self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
         self._memo_ok: dict[str, bool] = {}
@@ -98,6 +100,7 @@ class Executor(ReuseMixin):
         self.code_versions = code_versions or {}
         self.plan = Plan.build(job.nodes)
         self.nodes = job.nodes
+        self.priority = _priorities(job.nodes)
         self.values: dict[tuple[str, str, str | None], Any] = {}
         self.shared: dict[str, dict[str, Any]] = {n: {} for n in self.nodes}
         self.unresolved = dict(self.plan.n_shared_inputs)
@@ -126,7 +129,7 @@ class Executor(ReuseMixin):
             self.backend.start()
             status = self._loop()
         except KeyboardInterrupt:
-            self._cancel("the run was interrupted")
+            self._cancel(self.cancel_reason or "the run was interrupted")
             raise
         finally:
             gc.set_threshold(*thresholds)
@@ -180,6 +183,8 @@ class Executor(ReuseMixin):
             if not reports:
                 continue
             with lock:  # one report's records land in one batch of the store's writer
+                if self._finalized:  # canceled from outside while a step ran: drop what it made
+                    return CANCELED
                 for report in reports:
                     if type(report) is ItemReport:
                         on_item(report)
@@ -188,8 +193,17 @@ class Executor(ReuseMixin):
         self._skip_unreached()
         return FAILURE if self.outcome_failed else SUCCESS
 
+    def cancel_from_outside(self, reason: str) -> None:
+        """Record the run CANCELED from another thread while the coordinator is stuck in a step."""
+        self.request_cancel(reason)
+        self._cancel(reason)
+
     def _cancel(self, reason: str) -> None:
         """Stop launching, stop running work, record what did not finish, end the run CANCELED."""
+        with self._finalize_lock:
+            if self._finalized:
+                return
+            self._finalized = True
         self._canceling = True
         self.cancel_reason = reason
         lock = getattr(self.sink, "lock", None) or nullcontext()
@@ -250,6 +264,7 @@ class Executor(ReuseMixin):
         index = None if key is None else self.key_index[node.scope][key]
         task = StepTask(name, key, index, node.op, inputs, self.configs.get(name),
                         self.run_id, self.partition_key, self.run_config)
+        task.priority = self.priority[name]
         self._submit_task(task)
 
     def _submit_task(self, task: StepTask) -> None:
@@ -329,6 +344,7 @@ class Executor(ReuseMixin):
             retry = StepTask(name, key, task.key_index, task.op, task.inputs, task.config,
                              task.run_id, task.partition_key, task.run_config)
             retry.retry_number = task.retry_number + 1
+            retry.priority = task.priority
             due = time.monotonic() + policy.delay_before(retry.retry_number)
             heapq.heappush(self.retries, (due, id(retry), retry))
             return
@@ -496,3 +512,20 @@ class Executor(ReuseMixin):
         if logs:
             for ts, kind, level, text in capture.join_chunks(logs):
                 self.sink.event((ts, step_key, kind, level, text))
+
+
+def _priorities(nodes: dict[str, Any]) -> dict[str, int]:
+    """Which steps go first when more are ready than workers are free (lower first).
+
+    Deeper steps first -- ``g[k]`` before the next key's ``f`` -- so keys flow through the
+    chain instead of every ``f`` finishing before any ``g``. Dagster's op tag
+    ``dagster/priority`` (higher runs first) comes before depth.
+    """
+    found = {}
+    for depth, (name, node) in enumerate(nodes.items()):  # creation order is topological
+        try:
+            tagged = int(node.op.tags.get("dagster/priority", 0))
+        except ValueError:
+            tagged = 0
+        found[name] = -tagged * 1_000_000 - depth
+    return found

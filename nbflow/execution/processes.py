@@ -9,17 +9,22 @@ items while it runs; a worker that dies (the OOM killer, a segfault) fails only 
 was running -- a new worker takes its place and the run goes on -- where the standard
 pool breaks as a whole; and cancel terminates the running steps at once.
 
-Steps go to idle workers in batches sized by how long steps take: one at a time (plus one
-queued) while they are slow, up to 64 when they take a few milliseconds, so thousands of
+Steps go to idle workers in batches sized by how long steps take: one at a time while
+they are slow, up to 64 when they take a few milliseconds, so thousands of
 trivial steps do not pay a round trip each.
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import multiprocessing
 import os
 import pickle
+import sys
+import types
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from nbflow.execution.backend import Backend, Report
@@ -29,13 +34,34 @@ _MAX_BATCH = 64
 _FAST_STEP = 0.005  # seconds: below this mean duration, steps are sent in batches
 
 
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a worker without re-running the user's script in it.
+
+    The spawn and forkserver start methods re-import ``__main__`` in every child so that
+    functions defined there can be unpickled. Workers get ops by value (cloudpickle), so
+    that is never needed, and for a script without an ``if __name__ == "__main__":`` guard
+    it would run the whole script -- the job included -- once more per worker.
+    """
+    main = sys.modules.get("__main__")
+    stand_in = types.ModuleType("__main__")
+    if main is not None:
+        sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 class _Worker:
     def __init__(self, ctx: Any, index: int) -> None:
         from nbflow.execution.worker import main
 
         self.conn, child = ctx.Pipe(duplex=True)
         self.process = ctx.Process(target=main, args=(child,), name=f"nbflow-worker-{index}", daemon=True)
-        self.process.start()
+        with _main_module_hidden():
+            self.process.start()
         child.close()
         self.assigned: deque[int] = deque()  # task ids sent and not done, in the order they run
         self.ops: set[int] = set()
@@ -53,7 +79,7 @@ class ProcessBackend(Backend):
         self.start_method = start_method
         self._ctx: Any = None
         self._workers: list[_Worker] = []
-        self._pending: deque[int] = deque()
+        self._pending: list[tuple[int, int]] = []  # heap of (priority, task id)
         self._tasks: dict[int, StepTask] = {}
         self._next_id = 0
         self._failed_early: list[Report] = []
@@ -92,13 +118,14 @@ class ProcessBackend(Backend):
         task_id = self._next_id
         self._next_id += 1
         self._tasks[task_id] = task
-        self._pending.append(task_id)
+        heapq.heappush(self._pending, (task.priority, task_id))
         self._dispatch()
 
     def _dispatch(self) -> None:
         total, count = self._durations
         fast = count >= 4 and total / count < _FAST_STEP
-        per_worker = _MAX_BATCH if fast else 2  # slow steps: one running and one queued
+        # Slow steps: one per worker, never queued behind another (a fan-out may run for long).
+        per_worker = _MAX_BATCH if fast else 1
         for worker in sorted(self._workers, key=lambda w: len(w.assigned)):
             room = per_worker - len(worker.assigned)
             if not self._pending:
@@ -106,7 +133,7 @@ class ProcessBackend(Backend):
             if room <= 0:
                 continue
             share = max(1, len(self._pending) // len(self._workers)) if fast else 1
-            self._send(worker, [self._pending.popleft() for _ in range(min(room, share, len(self._pending)))])
+            self._send(worker, [heapq.heappop(self._pending)[1] for _ in range(min(room, share, len(self._pending)))])
 
     def _send(self, worker: _Worker, task_ids: list[int]) -> None:
         """Send steps to a worker. A step that cannot be pickled fails here, with the reason."""
@@ -194,7 +221,8 @@ class ProcessBackend(Backend):
                 f"worker process died (exit code {code}) while running step {task.step_key}: it was killed "
                 f"(-9 is usually the out-of-memory killer) or crashed in native code. The other steps go on.",
             ))
-            self._pending.extendleft(reversed(dead.assigned))
+            for task_id in dead.assigned:
+                heapq.heappush(self._pending, (self._tasks[task_id].priority, task_id))
         return reports
 
     def in_flight(self) -> int:

@@ -32,6 +32,7 @@ class StepTask:
         "node",
         "op",
         "partition_key",
+        "priority",
         "retry_number",
         "run_config",
         "run_id",
@@ -44,6 +45,7 @@ class StepTask:
         self.step_key = node if key is None else f"{node}[{key}]"
         self.inputs, self.config = inputs, config
         self.retry_number = 0
+        self.priority = 0  # lower runs first when steps wait for a worker (see Executor._submit)
         self.run_id, self.partition_key, self.run_config = run_id, partition_key, run_config
 
 

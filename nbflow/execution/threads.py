@@ -14,15 +14,17 @@ their results are discarded).
 
 from __future__ import annotations
 
+import heapq
 import queue
 import threading
-from collections import deque
+import time
 
 from nbflow.execution.aio import AsyncSteps, is_async
 from nbflow.execution.backend import Backend, Report, _drain
 from nbflow.execution.step import DoneReport, StepTask, execute_step
 
 _MAX_BATCH = 64
+_FAST_STEP = 0.002  # seconds: below this mean duration, workers take steps in batches
 
 
 class ThreadBackend(Backend):
@@ -32,7 +34,8 @@ class ThreadBackend(Backend):
 
     def __init__(self, max_concurrent: int = 32) -> None:
         self.max_concurrent = max_concurrent
-        self._ready: deque[StepTask] = deque()
+        self._ready: list[tuple[int, int, StepTask]] = []  # heap of (priority, sequence, step)
+        self._seq = 0
         self._cond = threading.Condition()
         self._reports: queue.SimpleQueue[Report] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
@@ -40,6 +43,7 @@ class ThreadBackend(Backend):
         self._running: dict[int, StepTask] = {}
         self._stopping = False
         self._async = AsyncSteps(max_concurrent, self._reports.put)
+        self._durations = [0.0, 0]  # total seconds, count (updated racily: an estimate is enough)
 
     def can_submit(self) -> bool:
         # A bounded backlog beyond the running steps lets workers take batches.
@@ -50,8 +54,10 @@ class ThreadBackend(Backend):
             self._async.submit(task)
             return
         with self._cond:
-            self._ready.append(task)
-            if self._idle:
+            self._seq += 1
+            heapq.heappush(self._ready, (task.priority, self._seq, task))
+            if self._idle:  # taken off the idle count here, so the next step wakes another thread
+                self._idle -= 1
                 self._cond.notify()
             elif len(self._threads) < self.max_concurrent:
                 self._spawn()
@@ -67,17 +73,17 @@ class ThreadBackend(Backend):
             with self._cond:
                 while not self._ready and not self._stopping:
                     self._idle += 1
-                    self._cond.wait()
-                    self._idle -= 1
+                    self._cond.wait()  # whoever notifies takes this thread off the idle count
                 if self._stopping:
                     return
-                n = min(_MAX_BATCH, max(1, len(self._ready) // len(self._threads)))
-                batch = [self._ready.popleft() for _ in range(min(n, len(self._ready)))]
+                n = self._batch_size()
+                batch = [heapq.heappop(self._ready)[2] for _ in range(min(n, len(self._ready)))]
                 for task in batch:  # marked while the lock is held: never in neither place
                     running[id(task)] = task
             for task in batch:
                 if self._stopping:
                     return
+                began = time.perf_counter()
                 try:
                     for report in execute_step(task):
                         put(report)
@@ -85,6 +91,16 @@ class ThreadBackend(Backend):
                     put(DoneReport(task, "FAILURE", {}, [], 0.0, 0.0, f"{type(exc).__name__}: {exc}", None))
                 finally:
                     running.pop(id(task), None)
+                    self._durations[0] += time.perf_counter() - began
+                    self._durations[1] += 1
+
+    def _batch_size(self) -> int:
+        # Slow steps go one per thread so they spread over every thread; steps that take
+        # microseconds go in batches so they do not pay a thread hand-off each.
+        total, count = self._durations
+        if count < 8 or total / count >= _FAST_STEP:
+            return 1
+        return min(_MAX_BATCH, max(1, len(self._ready) // self.max_concurrent))
 
     def poll(self, timeout: float | None = None) -> list[Report]:
         return _drain(self._reports, timeout)
@@ -94,7 +110,7 @@ class ThreadBackend(Backend):
 
     def cancel(self) -> list[StepTask]:
         with self._cond:
-            dropped = list(self._ready)
+            dropped = [task for _, _, task in self._ready]
             self._ready.clear()
         return dropped + self._async.cancel()
 
@@ -109,4 +125,5 @@ class ThreadBackend(Backend):
     def _stop_threads(self) -> None:
         with self._cond:
             self._stopping = True
+            self._idle = 0
             self._cond.notify_all()
