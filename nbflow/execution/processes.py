@@ -119,21 +119,29 @@ class ProcessBackend(Backend):
         self._next_id += 1
         self._tasks[task_id] = task
         heapq.heappush(self._pending, (task.priority, task_id))
-        self._dispatch()
+        if any(not w.assigned for w in self._workers):  # an idle worker starts at once
+            self._dispatch()
+        # else the next poll dispatches what piled up meanwhile, in batches
 
     def _dispatch(self) -> None:
         total, count = self._durations
         fast = count >= 4 and total / count < _FAST_STEP
         # Slow steps: one per worker, never queued behind another (a fan-out may run for long).
+        # Fast ones: a worker is topped up only when its backlog runs low, so batches form.
         per_worker = _MAX_BATCH if fast else 1
+        low_water = _MAX_BATCH // 4 if fast else 1
         for worker in sorted(self._workers, key=lambda w: len(w.assigned)):
             room = per_worker - len(worker.assigned)
             if not self._pending:
                 return
-            if room <= 0:
+            if room <= 0 or len(worker.assigned) >= low_water or self._runs_fan_out(worker):
                 continue
             share = max(1, len(self._pending) // len(self._workers)) if fast else 1
             self._send(worker, [heapq.heappop(self._pending)[1] for _ in range(min(room, share, len(self._pending)))])
+
+    def _runs_fan_out(self, worker: _Worker) -> bool:
+        """A fan-out may yield for long: nothing waits in line behind it."""
+        return bool(worker.assigned) and self._tasks[worker.assigned[0]].op.is_generator
 
     def _send(self, worker: _Worker, task_ids: list[int]) -> None:
         """Send steps to a worker. A step that cannot be pickled fails here, with the reason."""
@@ -143,20 +151,41 @@ class ProcessBackend(Backend):
         for task_id in task_ids:
             task = self._tasks[task_id]
             op_id = id(task.op)
-            try:
-                if op_id not in worker.ops:
-                    worker.conn.send_bytes(pickle.dumps(("op", op_id, cloudpickle.dumps(task.op))))
-                    worker.ops.add(op_id)
-                steps.append(cloudpickle.dumps((task_id, (
-                    task.node, task.key, task.key_index, op_id, task.inputs, task.config, task.run_id,
-                    task.partition_key, task.run_config, task.retry_number))))
-            except Exception as exc:
-                del self._tasks[task_id]
-                self._failed_early.append(DoneReport(task, FAILURE, {}, [], 0.0, 0.0, _unpicklable(task, exc)))
-                continue
+            if op_id not in worker.ops:
+                try:
+                    op_bytes = cloudpickle.dumps(task.op)
+                except Exception as exc:
+                    self._fail_early(task_id, exc)
+                    continue
+                worker.conn.send_bytes(pickle.dumps(("op", op_id, op_bytes)))
+                worker.ops.add(op_id)
+            steps.append((task_id, (task.node, task.key, task.key_index, op_id, task.inputs, task.config,
+                                    task.run_id, task.partition_key, task.run_config, task.retry_number)))
+        try:
+            data = cloudpickle.dumps(steps)  # one pickling pass for the whole batch
+        except Exception:
+            data, steps = self._pickle_one_by_one(steps)
+        for task_id, _ in steps:
             worker.assigned.append(task_id)
         if steps:
-            worker.conn.send_bytes(pickle.dumps(("run", steps)))
+            worker.conn.send_bytes(pickle.dumps(("run", data)))
+
+    def _pickle_one_by_one(self, steps: list[tuple]) -> tuple[bytes, list[tuple]]:
+        import cloudpickle
+
+        good = []
+        for step in steps:
+            try:
+                cloudpickle.dumps(step)
+            except Exception as exc:
+                self._fail_early(step[0], exc)
+                continue
+            good.append(step)
+        return cloudpickle.dumps(good), good
+
+    def _fail_early(self, task_id: int, exc: Exception) -> None:
+        task = self._tasks.pop(task_id)
+        self._failed_early.append(DoneReport(task, FAILURE, {}, [], 0.0, 0.0, _unpicklable(task, exc)))
 
     # -- reports -------------------------------------------------------------------------------
     def poll(self, timeout: float | None = None) -> list[Report]:
@@ -185,8 +214,8 @@ class ProcessBackend(Backend):
         found: list[Report] = []
         try:
             while worker.conn.poll():
-                for raw in pickle.loads(worker.conn.recv_bytes()):
-                    found.append(self._report(worker, cloudpickle.loads(raw)))
+                for payload in cloudpickle.loads(worker.conn.recv_bytes()):
+                    found.append(self._report(worker, payload))
         except (EOFError, OSError):
             pass  # the worker is gone; its sentinel says so
         return found

@@ -4,8 +4,8 @@ Kept light (no store, no pandas): a worker never opens the store; it returns val
 logs and errors to the process that runs the job, which alone writes them.
 
 Messages from the coordinator are pickled tuples: ``("op", op_id, op_bytes)`` once per op,
-then ``("run", [step_bytes, ...])``, each part cloudpickled (cell-defined functions and
-classes travel by value). Reports go back in batches: a sender thread sends whatever
+then ``("run", steps_bytes)``, the parts cloudpickled (cell-defined functions and classes
+travel by value). Reports go back in batches: a sender thread sends whatever
 has piled up while the previous batch was on its way, so a fan-out's items arrive as
 they are yielded without one message per item when they come fast.
 """
@@ -27,13 +27,24 @@ from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step
 _STOP = None
 
 
+def _payload(task_id: int, report: ItemReport | DoneReport) -> tuple:
+    if isinstance(report, ItemReport):
+        return ("item", task_id, report.output_name, report.key, report.value)
+    return ("done", task_id, report.status, report.outputs, report.logs, report.start,
+            report.end, report.error, _portable(report.exception))
+
+
+def encode_batch(batch: list[tuple[int, ItemReport | DoneReport]]) -> bytes:
+    """Reports as one message: pickled together, or one by one if something in them cannot be."""
+    try:
+        return cloudpickle.dumps([_payload(task_id, report) for task_id, report in batch])
+    except Exception:  # find the culprit: it becomes its step's failure
+        return cloudpickle.dumps([pickle.loads(encode_report(task_id, report)) for task_id, report in batch])
+
+
 def encode_report(task_id: int, report: ItemReport | DoneReport) -> bytes:
     """One report as bytes; a value that cannot be pickled becomes the step's failure."""
-    if isinstance(report, ItemReport):
-        payload: tuple = ("item", task_id, report.output_name, report.key, report.value)
-    else:
-        payload = ("done", task_id, report.status, report.outputs, report.logs, report.start,
-                   report.end, report.error, _portable(report.exception))
+    payload = _payload(task_id, report)
     try:
         return cloudpickle.dumps(payload)
     except Exception as exc:
@@ -80,8 +91,7 @@ def main(conn: Any) -> None:
             if kind == "op":
                 ops[rest[0]] = cloudpickle.loads(rest[1])
             elif kind == "run":
-                for blob in rest[0]:
-                    task_id, fields = cloudpickle.loads(blob)
+                for task_id, fields in cloudpickle.loads(rest[0]):
                     _run_one(task_id, StepTask(fields[0], fields[1], fields[2], ops[fields[3]], *fields[4:9]),
                              fields[9], outbox)
             elif kind == "stop":
@@ -94,10 +104,10 @@ def main(conn: Any) -> None:
 def _run_one(task_id: int, task: StepTask, retry_number: int, outbox: queue.SimpleQueue) -> None:
     task.retry_number = retry_number
     if task.op.is_async:
-        asyncio.run(execute_step_async(task, lambda report: outbox.put(encode_report(task_id, report))))
+        asyncio.run(execute_step_async(task, lambda report: outbox.put((task_id, report))))
         return
     for report in execute_step(task):
-        outbox.put(encode_report(task_id, report))
+        outbox.put((task_id, report))
 
 
 def _send_loop(conn: Any, outbox: queue.SimpleQueue) -> None:
@@ -105,17 +115,24 @@ def _send_loop(conn: Any, outbox: queue.SimpleQueue) -> None:
         first = outbox.get()
         batch = [first]
         stop = first is _STOP
-        while not stop:
+        lingered = False
+        while not stop and len(batch) < 5_000:
             try:
                 item = outbox.get_nowait()
             except queue.Empty:
-                break
+                if lingered or len(batch) >= 64:
+                    break
+                # Reports of quick steps come in a stream: a moment's wait sends many in one
+                # message instead of a message each (half a millisecond of latency at most).
+                lingered = True
+                time.sleep(0.0005)
+                continue
             stop = item is _STOP
             batch.append(item)
-        payload = [b for b in batch if b is not None]
-        if payload:
+        reports = [b for b in batch if b is not None]
+        if reports:
             try:
-                conn.send_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+                conn.send_bytes(encode_batch(reports))
             except (OSError, ValueError):
                 return
         if stop:
