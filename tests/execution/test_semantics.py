@@ -59,8 +59,19 @@ def test_optional_dynamic_out_with_no_items_skips_the_collect(instance):
     assert "yielded no items" in run.steps().set_index("step_key").loc["total", "error"]
 
 
-def test_retries_are_per_mapped_step_and_every_attempt_is_recorded(instance, backend_factory):
-    attempts: dict[str, int] = {}
+def test_retries_are_per_mapped_step_and_every_attempt_is_recorded(instance, backend_factory, tmp_path):
+    # Attempts are counted in files: on worker processes each attempt may run in another one.
+    class Attempts:
+        def get(self, k: str, default: int) -> int:
+            return len(list(tmp_path.glob(f"{k}-*")))
+
+        def __getitem__(self, k: str) -> int:
+            return self.get(k, 0)
+
+        def __setitem__(self, k: str, n: int) -> None:
+            (tmp_path / f"{k}-{n}").touch()
+
+    attempts = Attempts()
 
     @nf.op(out=nf.DynamicOut())
     def emit():
