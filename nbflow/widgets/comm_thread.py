@@ -207,10 +207,15 @@ def _follow_main_parent(kernel: Any) -> None:
 
     def remember(*_args: Any) -> None:
         global _main_parent
-        _main_parent = shell.parent_header  # on the main thread: that cell's execute_request
+        # The comm package fires pre_execute around every comm message too, on any thread:
+        # only a cell on the main thread is where the cell's threads print.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        parent = shell.parent_header
+        if isinstance(parent, dict) and parent.get("header", {}).get("msg_type") == "execute_request":
+            _main_parent = parent
 
-    if threading.current_thread() is threading.main_thread():
-        remember()
+    remember()
     shell.events.register("pre_execute", remember)
     shell._nbflow_follows_parent = True
 
