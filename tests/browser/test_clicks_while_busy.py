@@ -17,9 +17,11 @@ from tests.browser.notebook import kernel_exec, open_notebook, run_all, wait_idl
 ANSWER_SECONDS = 0.5
 
 CELLS = [
-    '''import threading, time
+    '''import tempfile, threading, time
 import nbflow as nf
 from nbflow.widgets.run_view import RunView
+
+store = nf.Instance(tempfile.mkdtemp() + "/clicks.duckdb")  # the session's other tests count their runs
 
 
 @nf.op(out=nf.DynamicOut())
@@ -47,7 +49,7 @@ def nap() -> int:
 @nf.job
 def napping():
     nap()''',
-    '''view = RunView(squares.run())
+    '''view = RunView(squares.run(instance=store))
 view.on_msg(lambda _view, content, _buffers: print("HANDLER-OUTPUT", content.get("action")))
 view''',
     '''def ticks():
@@ -59,7 +61,7 @@ view''',
 threading.Thread(target=ticks).start()
 time.sleep(8)
 print("slept")''',
-    "napping.run()",
+    "napping.run(instance=store)",
     "print('healthy', 6 * 7)",
 ]
 
