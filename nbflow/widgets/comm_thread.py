@@ -46,6 +46,7 @@ from collections.abc import Iterator
 from typing import Any
 
 _LOG = logging.getLogger("nbflow")
+MIN_IPYKERNEL = (7, 4)  # 7.3 has subshells but routes comm messages by header only
 SUBSHELL_START_SECONDS = 2.0  # how long the first view waits for the subshell to start
 
 _lock = threading.Lock()  # short reads and writes of the state below, also from _route
@@ -86,6 +87,9 @@ def serve_off_main_thread(widget: Any) -> bool:
 
 def support(kernel: Any, comm: Any) -> str | None:
     """Why views can't be served on a subshell of ``kernel`` (None if they can)."""
+    version = getattr(sys.modules.get("ipykernel"), "version_info", (0,))
+    if tuple(version[:2]) < MIN_IPYKERNEL:
+        return f"ipykernel {'.'.join(map(str, version[:3]))} has no comm routing to subshells (needs 7.4+)"
     thread = getattr(kernel, "shell_channel_thread", None)
     if thread is None:
         return "the kernel has no kernel subshells (ipykernel < 7, or another kernel)"

@@ -88,6 +88,8 @@ class OldKernel(RoutingKernel):
 
 
 def use_kernel(monkeypatch, kernel):
+    import ipykernel  # noqa: F401 -- loaded in any real kernel; its version is checked first
+
     monkeypatch.setattr(comm_thread, "_current_kernel", lambda: kernel)
 
 
@@ -165,6 +167,17 @@ def test_kernels_without_routable_subshells_keep_views_on_the_main_shell(recordi
     assert not caplog.records  # an older kernel is normal: nothing to warn about
     view._handle_custom_msg({"action": "bump"}, [])
     assert view.counter == 1
+
+
+def test_an_ipykernel_older_than_7_4_is_not_even_probed(recording, monkeypatch):
+    import ipykernel
+
+    monkeypatch.setattr(ipykernel, "version_info", (7, 3, 0))
+    manager = FakeManager()
+    use_kernel(monkeypatch, RoutingKernel(manager))
+    view = Probe()
+    assert comm_thread.status() == "ipykernel 7.3.0 has no comm routing to subshells (needs 7.4+)"
+    assert manager.created_on == [] and route_of(view) is None
 
 
 def test_a_subshell_that_fails_to_start_is_logged_once_and_views_still_work(recording, monkeypatch, caplog):
