@@ -1,5 +1,6 @@
 """What every nbflow view shares: button messages dispatched to ``_do_<action>`` methods,
-and a static picture in the display data for notebooks shown without a kernel."""
+handled off the main thread where the kernel allows (clicks answer while a cell runs), and
+a static picture in the display data for notebooks shown without a kernel."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 import anywidget
 import traitlets
 
+from nbflow.widgets.comm_thread import SyncFromAnyThread, serve_off_main_thread
 
-class View(anywidget.AnyWidget):
+
+class View(SyncFromAnyThread, anywidget.AnyWidget):
     """Base of the views: subclasses define ``_do_<action>`` handlers and ``static_html()``."""
 
     message = traitlets.Unicode("").tag(sync=True)
@@ -18,6 +21,7 @@ class View(anywidget.AnyWidget):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.on_msg(self._on_front_end_message)
+        serve_off_main_thread(self)  # see comm_thread: on a kernel subshell where there is one
 
     def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
         action = str(content.get("action"))
