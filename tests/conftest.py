@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import pytest
 
 import nbflow as nf
 from nbflow.execution.backend import InProcessBackend
+from nbflow.execution.dask_backend import DaskBackend
 
-BACKENDS = {"in_process": InProcessBackend}
+BACKENDS = {"in_process": InProcessBackend, "dask": DaskBackend}
 
 
 @pytest.fixture
@@ -22,7 +24,28 @@ def instance():
 @pytest.fixture(params=sorted(BACKENDS))
 def backend_factory(request):
     """Every executor back end; executor tests run once per back end."""
+    if request.param == "dask":
+        if request.node.get_closest_marker("same_process"):
+            pytest.skip("the test's ops record into the test's own objects; on Dask they run on copies")
+        address = request.getfixturevalue("dask_cluster").scheduler_address
+        return functools.partial(DaskBackend, address=address)
     return BACKENDS[request.param]
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One real LocalCluster for the session: 2 worker processes, 1 thread each.
+
+    The scheduler gives up on a step at the first worker death (Dask's default retries it
+    on three more workers), so the worker-death tests are quick.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import nbflow as nf
 from nbflow.instance import launch
 
@@ -37,6 +39,7 @@ def build(trace):
     return pipelined
 
 
+@pytest.mark.same_process  # the trace is the test's list
 def test_mapped_steps_start_before_the_fanout_op_returns(instance, backend_factory):
     trace: list[str] = []
     launch(build(trace), instance_=instance, backend=backend_factory())
@@ -44,6 +47,7 @@ def test_mapped_steps_start_before_the_fanout_op_returns(instance, backend_facto
     assert trace.index("g k0") < trace.index("emit done")
 
 
+@pytest.mark.same_process  # the trace is the test's list
 def test_g_of_a_key_follows_f_of_that_key_without_a_barrier(instance, backend_factory):
     trace: list[str] = []
     launch(build(trace), instance_=instance, backend=backend_factory())

@@ -59,6 +59,7 @@ def test_optional_dynamic_out_with_no_items_skips_the_collect(instance):
     assert "yielded no items" in run.steps().set_index("step_key").loc["total", "error"]
 
 
+@pytest.mark.same_process  # counts attempts in the test's dict
 def test_retries_are_per_mapped_step_and_every_attempt_is_recorded(instance, backend_factory):
     attempts: dict[str, int] = {}
 
