@@ -34,7 +34,7 @@ def backend_factory(request):
 
 @pytest.fixture(scope="session")
 def dask_cluster():
-    """One real LocalCluster for the session: 2 worker processes, 1 thread each.
+    """One real LocalCluster for the session: 2 worker processes, 2 threads each.
 
     The scheduler gives up on a step at the first worker death (Dask's default retries it
     on three more workers), so the worker-death tests are quick.
@@ -43,7 +43,7 @@ def dask_cluster():
     from distributed import LocalCluster
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0")
     yield cluster
     cluster.close()
 

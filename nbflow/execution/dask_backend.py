@@ -121,7 +121,7 @@ class DaskBackend(Backend):
         elif "existing" in self.cluster_spec:
             address = self.cluster_spec["existing"]["address"]
             try:
-                self.client = distributed.Client(address, set_as_default=False, timeout="10s")
+                self.client = distributed.Client(address, set_as_default=False)  # waits distributed.comm.timeouts.connect
             except OSError as exc:
                 raise ConnectionError(
                     f"dask_executor: no Dask scheduler answered at {address!r} ({exc}). Start one "
