@@ -27,8 +27,13 @@ How:
   reports it (``KilledWorker``, after the scheduler's ``allowed-failures`` retries); the
   other steps of its batch run again one per task, and the run goes on.
 * ``cancel()`` cancels the run's futures at once. Dask cannot interrupt a task that is
-  already running: its thread finishes the step in the background and the result is
-  discarded.
+  already running, but marks it canceled on its worker: a batch stops before its next
+  step and a fan-out op before its next item (its generator is closed); a step already
+  running finishes in the background and its result is discarded.
+
+Items go through Dask events rather than a ``distributed.Queue``: measured on 2 cores,
+2,000 small items reach the coordinator in 0.05-0.1 s as events and in 2.6-2.9 s through
+a queue, whose every ``put`` waits for the scheduler.
 """
 
 from __future__ import annotations
@@ -308,8 +313,12 @@ class DaskBackend(Backend):
             _, task_ids = self._batches.pop(future.key)
             if isinstance(result, BaseException):
                 reports.extend(self._batch_failed(task_ids, result))
-            else:
-                reports.extend(self._done(result))
+                continue
+            reports.extend(self._done(result))
+            unreported = [task_id for task_id in task_ids if task_id in self._tasks and task_id not in self._held]
+            if unreported:  # the task stopped early: Dask marked it canceled on its worker
+                reports.extend(self._batch_failed(unreported, RuntimeError(
+                    "its Dask task was canceled on the worker before the step ran")))
         for future in futures:
             if future.key in self._batches and future.status != "finished":
                 _, task_ids = self._batches.pop(future.key)
@@ -321,6 +330,8 @@ class DaskBackend(Backend):
 
         reports: list[Report] = []
         for sent, blob in results:
+            if not blob:  # a fan-out stopped because its task was canceled
+                continue
             _, task_id, status, outputs, logs, start, end, error, exc = cloudpickle.loads(blob)
             task = self._tasks.get(task_id)
             if task is None:

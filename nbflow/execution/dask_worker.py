@@ -39,12 +39,17 @@ def run_batch(topic: str, ops: dict[str, bytes], steps: bytes) -> list[tuple[int
     """
     resolved = {token: _op(token, blob) for token, blob in ops.items()}
     tasks = [(task_id, _task(fields, resolved)) for task_id, fields in cloudpickle.loads(steps)]
-    emit = _emitter(topic)
+    emit, canceled = _emitter(topic), _canceled_check()
     capture.install()
     quiet = capture.set_quiet  # output goes to the step's logs; the worker's terminal is nobody's
     quiet(True)
     try:
-        done = [_run_sync(task_id, task, emit) for task_id, task in tasks if not task.op.is_async]
+        done = []
+        for task_id, task in tasks:
+            if canceled():  # the run was canceled: the rest of the batch never starts
+                return done
+            if not task.op.is_async:
+                done.append(_run_sync(task_id, task, emit, canceled))
         waiting = [(task_id, task) for task_id, task in tasks if task.op.is_async]
         if waiting:  # async steps of one batch run concurrently on one event loop
             done.extend(asyncio.run(_run_async_all(waiting, emit)))
@@ -83,6 +88,27 @@ def _emitter(topic: str) -> Any:
     return lambda payload: worker.log_event(topic, payload)
 
 
+def _canceled_check() -> Any:
+    """A function telling whether the Dask task running this batch was canceled.
+
+    Dask cannot interrupt a running task, but it marks it canceled on the worker: checked
+    between the steps of a batch and between the items of a fan-out, so a canceled run's
+    work stops at the next step or item instead of running to its end.
+    """
+    from distributed import get_worker
+    from distributed.worker import thread_state
+
+    tasks, key = get_worker().state.tasks, getattr(thread_state, "key", None)
+    if key is None:
+        return lambda: False
+
+    def canceled() -> bool:
+        state = tasks.get(key)
+        return state is None or state.state == "cancelled"
+
+    return canceled
+
+
 def _item_payload(task_id: int, seq: int, report: ItemReport) -> bytes | None:
     try:
         return cloudpickle.dumps((task_id, seq, report.output_name, report.key, report.value))
@@ -90,11 +116,14 @@ def _item_payload(task_id: int, seq: int, report: ItemReport) -> bytes | None:
         return None
 
 
-def _run_sync(task_id: int, task: StepTask, emit: Any) -> tuple[int, bytes]:
+def _run_sync(task_id: int, task: StepTask, emit: Any, canceled: Any) -> tuple[int, bytes]:
     steps = execute_step(task)
     for sent, report in enumerate(steps):  # every report before the last is an item
         if isinstance(report, DoneReport):
             return sent, encode_report(task_id, report)
+        if canceled():  # stop the fan-out op (its generator is closed); nobody takes the result
+            steps.close()
+            return sent, b""
         payload = _item_payload(task_id, sent, report)
         if payload is None:  # the item cannot be sent: the step fails, saying which item and why
             steps.close()

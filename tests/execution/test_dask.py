@@ -401,3 +401,70 @@ def test_without_distributed_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r'pip install "nbflow\[dask\]"'):
         DaskBackend().start()
+
+
+def test_cancel_stops_a_fanout_op_that_is_still_yielding(dask_cluster, tmp_path):
+    marks = str(tmp_path)
+
+    @nf.op(out=nf.DynamicOut())
+    def endless():
+        try:
+            for i in range(100_000):
+                yield nf.DynamicOutput(i, mapping_key=str(i))
+                time.sleep(0.05)
+        finally:  # closed on the worker once Dask marks its task canceled
+            open(os.path.join(marks, "closed"), "w").close()
+
+    @nf.op
+    def use(x):
+        return x
+
+    @nf.job
+    def streaming():
+        endless().map(use)
+
+    sink = MemorySink()
+    backend = DaskBackend(address=dask_cluster.scheduler_address)
+    executor = Executor(streaming, "run", resolve_run_config(streaming, None), sink, backend)
+    runner = threading.Thread(target=lambda: setattr(executor, "outcome", executor.execute()))
+    runner.start()
+    deadline = time.monotonic() + 60
+    while sum(r[4] == "SUCCESS" for r in sink.steps) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    executor.request_cancel()
+    runner.join(60)
+    assert executor.outcome.status == "CANCELED"
+    status = {r[0]: r[4] for r in sink.steps}
+    assert status["endless"] == "CANCELED"
+    assert sum(s == "SUCCESS" for s in status.values()) >= 3
+    while not os.path.exists(os.path.join(marks, "closed")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert os.path.exists(os.path.join(marks, "closed")), "the fan-out op went on yielding after the cancel"
+
+
+def test_async_ops_and_an_async_fanout_run_on_the_cluster(instance, on_cluster):
+    import asyncio
+
+    @nf.op(out=nf.DynamicOut())
+    async def emit():
+        for i in range(6):
+            await asyncio.sleep(0)
+            yield nf.DynamicOutput(i, mapping_key=f"k{i}")
+
+    @nf.op
+    async def fetch(x):
+        await asyncio.sleep(0.01)
+        return x * 2
+
+    @nf.op
+    def total(xs):
+        return sum(xs)
+
+    @nf.job
+    def async_job():
+        total(emit().map(fetch).collect())
+
+    run = launch(async_job, None, instance, backend=on_cluster(batch_size=3))
+    assert run.status == "SUCCESS"
+    assert run.output("fetch") == {f"k{i}": 2 * i for i in range(6)}
+    assert run.output("total") == 30
