@@ -44,7 +44,7 @@ def run_batch(topic: str, ops: dict[str, bytes], steps: bytes) -> list[tuple[int
     quiet = capture.set_quiet  # output goes to the step's logs; the worker's terminal is nobody's
     quiet(True)
     try:
-        done = []
+        done: list[tuple[int, bytes]] = []
         for task_id, task in tasks:
             if canceled():  # the run was canceled: the rest of the batch never starts
                 return done
