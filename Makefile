@@ -37,6 +37,7 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/partitions.py
 	$(BIN)/python bench/sensor.py
 	$(BIN)/python bench/views.py
+	$(BIN)/python bench/dask_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache notebooks/.nbflow

@@ -175,14 +175,46 @@ def test_print_and_logging_on_a_worker_are_captured_per_step(instance, on_cluste
     assert logs.message.tolist()[1] == "nbflow.op.talk: context.log from y"
 
 
-@pytest.mark.parametrize("batch_size", [1, 3], ids=["alone", "in-a-batch"])
-def test_a_worker_that_dies_fails_its_step_and_the_run_goes_on(instance, on_cluster, batch_size, tmp_path):
-    # risky[b] kills its worker process once the other steps are done, so it dies alone (the
-    # session's scheduler gives up on a task at the first death of its worker). In a batch it
-    # first kills the worker at once, taking the whole batch down: the batch's steps then run
-    # one per task, and only risky[b] fails.
-    marks = str(tmp_path)
-    kill_at_once = batch_size > 1
+class _SignalWhenRecorded:
+    """A run observer that creates the file ``go`` once every step in ``steps`` is recorded."""
+
+    def __init__(self, steps: set[str], go: str) -> None:
+        self.waiting, self.go = set(steps), go
+
+    def on_start(self, *args):
+        pass
+
+    def on_step(self, record):
+        self.waiting.discard(record[0])
+        if not self.waiting and not os.path.exists(self.go):
+            open(self.go, "w").close()
+
+    def on_item(self, node, output, key):
+        pass
+
+    def on_reused(self, step):
+        pass
+
+    def on_finish(self, status):
+        pass
+
+
+def _kill_worker_when(go: str, once: str | None = None) -> None:
+    """Kill this worker process: at once the first time if ``once`` is given, else once ``go`` exists."""
+    if once is not None and not os.path.exists(once):
+        open(once, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    deadline = time.time() + 30
+    while time.time() < deadline and not os.path.exists(go):
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_that_dies_fails_its_mapped_step_and_the_run_goes_on(instance, on_cluster, tmp_path):
+    # risky[b] kills its worker process only once the other steps are recorded (their Dask
+    # tasks are over), so it dies alone: the session's scheduler gives up on a task at the
+    # first death of its worker, and would also fail a step that merely shared the worker.
+    go = str(tmp_path / "go")
 
     @nf.op(out=nf.DynamicOut())
     def emit():
@@ -192,33 +224,67 @@ def test_a_worker_that_dies_fails_its_step_and_the_run_goes_on(instance, on_clus
     @nf.op
     def risky(k):
         if k == "b":
-            once = os.path.join(marks, "killed-once")
-            if kill_at_once and not os.path.exists(once):
-                open(once, "w").close()
-                os.kill(os.getpid(), signal.SIGKILL)
-            deadline = time.time() + 30
-            while time.time() < deadline and not all(
-                    os.path.exists(os.path.join(marks, f"after-{other}")) for other in "ac"):
-                time.sleep(0.01)
-            os.kill(os.getpid(), signal.SIGKILL)
+            _kill_worker_when(go)
         return k
 
     @nf.op
     def after(k):
-        open(os.path.join(marks, f"after-{k}"), "w").close()
         return k.upper()
 
     @nf.job
     def crashing():
         emit().map(risky).map(after)
 
-    run = launch(crashing, None, instance, backend=on_cluster(batch_size=batch_size))
+    observer = _SignalWhenRecorded({"risky[a]", "risky[c]", "after[a]", "after[c]"}, go)
+    run = launch(crashing, None, instance, backend=on_cluster(batch_size=1), observer=observer)
     steps = run.steps().set_index("step_key")
     assert steps.loc["risky[b]", "status"] == "FAILURE"
     assert "Dask worker died while running step risky[b] (KilledWorker" in steps.loc["risky[b]", "error"]
     assert steps.loc["after[b]", "status"] == "SKIPPED"
     assert run.output("after") == {"a": "A", "c": "C"}
     assert run.status == "FAILURE"
+
+
+def test_a_batch_lost_with_its_worker_runs_again_one_step_per_task(instance, on_cluster, tmp_path):
+    # The three steps start together, so they go in one batch; risky_b kills the worker at
+    # once, taking the batch down. Its steps then run one per task, and only risky_b fails.
+    go, once = str(tmp_path / "go"), str(tmp_path / "killed-once")
+
+    @nf.op
+    def risky_a():
+        return "a"
+
+    @nf.op
+    def risky_b():
+        _kill_worker_when(go, once)
+        return "b"
+
+    @nf.op
+    def risky_c():
+        return "c"
+
+    @nf.op
+    def after(x):
+        return x.upper()
+
+    @nf.job
+    def crashing_batch():
+        after.alias("after_a")(risky_a())
+        after.alias("after_b")(risky_b())
+        after.alias("after_c")(risky_c())
+
+    observer = _SignalWhenRecorded({"risky_a", "risky_c", "after_a", "after_c"}, go)
+    backend = on_cluster(batch_size=3)
+    sent = []
+    original = backend._send
+    backend._send = lambda ids: (sent.append(len(ids)), original(ids))[1]
+    run = launch(crashing_batch, None, instance, backend=backend, observer=observer)
+    assert os.path.exists(once)
+    assert sent[:4] == [3, 1, 1, 1]  # the batch, then its steps one by one
+    assert statuses(run) == {"risky_a": "SUCCESS", "risky_b": "FAILURE", "risky_c": "SUCCESS",
+                             "after_a": "SUCCESS", "after_b": "SKIPPED", "after_c": "SUCCESS"}
+    assert "Dask worker died while running step risky_b" in run.steps().set_index("step_key").loc["risky_b", "error"]
+    assert (run.output("after_a"), run.output("after_c")) == ("A", "C")
 
 
 def test_an_unpicklable_input_fails_its_step_naming_the_op_and_the_input(instance, on_cluster):
@@ -468,3 +534,41 @@ def test_async_ops_and_an_async_fanout_run_on_the_cluster(instance, on_cluster):
     assert run.status == "SUCCESS"
     assert run.output("fetch") == {f"k{i}": 2 * i for i in range(6)}
     assert run.output("total") == 30
+
+
+def _held_fanout_backend(sent: int):
+    """A back end (no cluster needed) holding the done report of a fan-out step that sent ``sent`` items."""
+    from types import SimpleNamespace
+
+    from nbflow.execution.step import DoneReport, StepTask
+    from nbflow.execution.worker import encode_report
+
+    task = StepTask("emit", None, None, SimpleNamespace(name="emit"), {}, None, "run", None, {})
+    backend = DaskBackend()
+    backend._tasks[0] = task
+    done = encode_report(0, DoneReport(task, "SUCCESS", {}, [], 0.0, 1.0))
+    assert backend._done([(sent, done)]) == []  # its items are not here yet
+    return backend
+
+
+def test_a_done_report_waits_for_the_items_still_on_their_way():
+    import cloudpickle
+
+    backend = _held_fanout_backend(sent=2)
+    for seq, key in ((0, "a"), (0, "a"), (1, "b")):  # the second "a" comes from a re-run of the task
+        backend._arrived.put(("item", cloudpickle.dumps((0, seq, "result", key, seq))))
+    reports = backend.poll(0)
+    assert [(type(r).__name__, getattr(r, "key", None)) for r in reports] == [
+        ("ItemReport", "a"), ("ItemReport", "b"), ("DoneReport", None)]
+    assert backend.in_flight() == 0
+
+
+def test_items_that_never_arrive_fail_the_step_instead_of_hanging(monkeypatch):
+    import nbflow.execution.dask_backend as dask_backend
+
+    backend = _held_fanout_backend(sent=3)
+    monkeypatch.setattr(dask_backend, "_ITEM_WAIT", 0.0)
+    (report,) = backend.poll(0)
+    assert report.status == "FAILURE"
+    assert report.error.startswith("op 'emit' yielded 3 items on Dask, but only 0 reached this process")
+    assert backend.in_flight() == 0
