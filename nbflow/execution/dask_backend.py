@@ -302,27 +302,32 @@ class DaskBackend(Backend):
 
     def _collect(self, futures: list[Any]) -> list[Report]:
         reports: list[Report] = []
-        finished = [f for f in futures if f.key in self._batches and f.status == "finished"]
-        results: list[Any] = []
+        live = [f for f in futures if f.key in self._batches]
+        finished = [f for f in live if f.status == "finished"]
         if finished:
             try:
                 results = self.client.gather(finished)
             except Exception:  # a result lost on the way (its worker died): one by one
                 results = [_result_or_error(f) for f in finished]
-        for future, result in zip(finished, results, strict=True):
-            _, task_ids = self._batches.pop(future.key)
-            if isinstance(result, BaseException):
-                reports.extend(self._batch_failed(task_ids, result))
-                continue
-            reports.extend(self._done(result))
-            unreported = [task_id for task_id in task_ids if task_id in self._tasks and task_id not in self._held]
-            if unreported:  # the task stopped early: Dask marked it canceled on its worker
-                reports.extend(self._batch_failed(unreported, RuntimeError(
-                    "its Dask task was canceled on the worker before the step ran")))
-        for future in futures:
-            if future.key in self._batches and future.status != "finished":
-                _, task_ids = self._batches.pop(future.key)
-                reports.extend(self._batch_failed(task_ids, _result_or_error(future)))
+            for future, result in zip(finished, results, strict=True):
+                reports.extend(self._settle(future, result))
+        for future in live:
+            if future.status in ("error", "cancelled"):
+                reports.extend(self._settle(future, _result_or_error(future)))
+            elif future.status != "finished":  # lost with its worker: Dask runs it again
+                future.add_done_callback(self._on_done_future)
+        return reports
+
+    def _settle(self, future: Any, outcome: Any) -> list[Report]:
+        """The reports of one ended Dask task: its steps' results, or their failure."""
+        _, task_ids = self._batches.pop(future.key)
+        if isinstance(outcome, BaseException):
+            return self._batch_failed(task_ids, outcome)
+        reports = self._done(outcome)
+        unreported = [task_id for task_id in task_ids if task_id in self._tasks and task_id not in self._held]
+        if unreported:  # the task stopped early: Dask marked it canceled on its worker
+            reports.extend(self._batch_failed(unreported, RuntimeError(
+                "its Dask task was canceled on the worker before the step ran")))
         return reports
 
     def _done(self, results: list[tuple[int, bytes]]) -> list[Report]:
@@ -427,7 +432,7 @@ def _drain(arrived: queue.SimpleQueue, timeout: float | None) -> list[tuple[str,
 
 def _result_or_error(future: Any) -> Any:
     try:
-        return future.result(timeout=30)
+        return future.result(timeout=10)
     except BaseException as exc:
         return exc
 
