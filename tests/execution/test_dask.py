@@ -572,3 +572,32 @@ def test_items_that_never_arrive_fail_the_step_instead_of_hanging(monkeypatch):
     assert report.status == "FAILURE"
     assert report.error.startswith("op 'emit' yielded 3 items on Dask, but only 0 reached this process")
     assert backend.in_flight() == 0
+
+
+def test_ops_of_a_module_the_workers_cannot_import_go_by_value(instance, on_cluster, tmp_path, monkeypatch):
+    import importlib
+
+    (tmp_path / "my_project_ops.py").write_text(
+        "import nbflow as nf\n\n\n"
+        "def factor():\n"
+        "    return 7\n\n\n"
+        "@nf.op\n"
+        "def scale(x):\n"
+        "    return x * factor()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # here only: the workers started without it
+    module = importlib.import_module("my_project_ops")
+    monkeypatch.setitem(__import__("sys").modules, "my_project_ops", module)
+
+    @nf.op(out=nf.DynamicOut())
+    def emit():
+        for i in range(3):
+            yield nf.DynamicOutput(i, mapping_key=str(i))
+
+    @nf.job
+    def scaled():
+        emit().map(module.scale)
+
+    run = launch(scaled, None, instance, backend=on_cluster())
+    assert run.status == "SUCCESS", run.steps().error.dropna().tolist()
+    assert run.output("scale") == {"0": 0, "1": 7, "2": 14}
