@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import queue
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ _BATCH_SECONDS = 0.05  # fast steps: about this much work per Dask task
 _MAX_BATCH = 256
 _FIRST_BATCH = 16  # the most steps per task before any step's duration is known
 _ITEM_WAIT = 10.0  # seconds a finished fan-out step waits for items still on their way
+_BY_VALUE = threading.Lock()  # cloudpickle's by-value registry is global: one op at a time
 
 
 def import_distributed() -> Any:
@@ -446,13 +448,15 @@ def _dumps_by_value(op: Any) -> bytes:
 
     module_name = getattr(getattr(op, "fn", None), "__module__", None) or "__main__"
     module = sys.modules.get(module_name)
-    by_value = module is not None and module_name != "__main__" and _is_project_module(module)
-    if by_value:
-        cloudpickle.register_pickle_by_value(module)
-    try:
+    by_value = (module is not None and module_name != "__main__" and _is_project_module(module)
+                and module_name not in cloudpickle.list_registry_pickle_by_value())  # the user's own registration stays
+    if not by_value:
         return cloudpickle.dumps(op)
-    finally:
-        if by_value:
+    with _BY_VALUE:
+        cloudpickle.register_pickle_by_value(module)
+        try:
+            return cloudpickle.dumps(op)
+        finally:
             cloudpickle.unregister_pickle_by_value(module)
 
 
