@@ -601,3 +601,11 @@ def test_ops_of_a_module_the_workers_cannot_import_go_by_value(instance, on_clus
     run = launch(scaled, None, instance, backend=on_cluster())
     assert run.status == "SUCCESS", run.steps().error.dropna().tolist()
     assert run.output("scale") == {"0": 0, "1": 7, "2": 14}
+
+
+def test_a_local_cluster_argument_that_does_not_exist_is_named():
+    local = {"processes": False, "n_workers": 1, "dashboard_address": ":0", "bogus_arg": 1}
+    backend = DaskBackend({"cluster": {"local": local}})
+    with pytest.raises(ConfigError, match=r"cluster.local has an argument LocalCluster does not take: .*'bogus_arg'"):
+        backend.start()
+    backend.shutdown()
