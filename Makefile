@@ -38,6 +38,7 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/sensor.py
 	$(BIN)/python bench/views.py
 	$(BIN)/python bench/clicks.py
+	$(BIN)/python bench/dask_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache notebooks/.nbflow

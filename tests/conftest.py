@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import pytest
 
 import nbflow as nf
 from nbflow.execution.backend import InProcessBackend
+from nbflow.execution.dask_backend import DaskBackend
 from nbflow.execution.processes import ProcessBackend
 from nbflow.execution.threads import ThreadBackend
 
@@ -16,6 +18,7 @@ BACKENDS = {
     "in_process": InProcessBackend,
     "thread": lambda: ThreadBackend(4),
     "multiprocess": lambda: ProcessBackend(2),
+    "dask": DaskBackend,
 }
 
 
@@ -29,7 +32,28 @@ def instance():
 @pytest.fixture(params=sorted(BACKENDS))
 def backend_factory(request):
     """Every executor back end; executor tests run once per back end."""
+    if request.param == "dask":
+        if request.node.get_closest_marker("same_process"):
+            pytest.skip("the test's ops record into the test's own objects; on Dask they run on copies")
+        address = request.getfixturevalue("dask_cluster").scheduler_address
+        return functools.partial(DaskBackend, address=address)
     return BACKENDS[request.param]
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """One real LocalCluster for the session: 2 worker processes, 2 threads each.
+
+    The scheduler gives up on a step at the first worker death (Dask's default retries it
+    on three more workers), so the worker-death tests are quick.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0")
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture(autouse=True)
