@@ -361,9 +361,6 @@ def _prepare(job: Any, run_config: Any, instance_: Instance | None, tags: Any, p
     from nbflow.definitions.config import resolve_run_config
     from nbflow.definitions.executors import execution_config_of, resolve_executor
     from nbflow.execution.backends import make_backend
-    from nbflow.execution.executor import Executor
-    from nbflow.execution.limits import Limits
-    from nbflow.viz.shape import shape_to_json
 
     inst = instance_ if instance_ is not None else instance()
     job = job.with_latest_ops()  # an op redefined in a cell since the job was built: run the new code
@@ -372,6 +369,22 @@ def _prepare(job: Any, run_config: Any, instance_: Instance | None, tags: Any, p
     executor_def = resolve_executor(getattr(job, "executor_def", None), executor, execution_config_of(merged))
     check_partition(inst, job, partition_key)
     backend = backend or make_backend(executor_def)
+    backend.start()  # a cluster that cannot be reached says so before a run is recorded
+    try:
+        return _record_start(inst, job, configs, merged, executor_def, backend, tags, partition_key, parent,
+                             resume, queued_run_id, observer)
+    except BaseException:
+        backend.shutdown()
+        raise
+
+
+def _record_start(inst: Instance, job: Any, configs: dict, merged: dict, executor_def: Any, backend: Any,
+                  tags: Any, partition_key: str | None, parent: Any, resume: Any, queued_run_id: str | None,
+                  observer: Any) -> PreparedRun:
+    from nbflow.execution.executor import Executor
+    from nbflow.execution.limits import Limits
+    from nbflow.viz.shape import shape_to_json
+
     inst.pool_slots.limits = inst.store.pool_limits()
     limits = Limits(executor_def.tag_concurrency_limits, inst.pool_slots)
     run_id = queued_run_id or str(uuid.uuid4())

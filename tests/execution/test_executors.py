@@ -76,6 +76,26 @@ def test_bad_executor_settings_say_what_is_allowed():
         nf.job(executor_def="gpu")(lambda: None)
 
 
+def test_an_unreachable_dask_cluster_says_so_and_stores_no_run(instance):
+    emit = _fan(2)
+
+    @nf.op
+    def inc(x):
+        return x + 1
+
+    @nf.job
+    def nowhere():
+        emit().map(inc)
+
+    executor = nf.dask_executor.configured({"cluster": {"existing": {"address": "tcp://127.0.0.1:9"}}})
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(
+            ConnectionError, match=r"no Dask scheduler answered at 'tcp://127.0.0.1:9'"):
+        nowhere.run(instance=instance, executor=executor)
+    assert instance.runs().empty
+
+
 # -- concurrency ---------------------------------------------------------------------------------
 def _barrier_job(n: int, barrier: threading.Barrier, **op_options):
     emit = _fan(n)
