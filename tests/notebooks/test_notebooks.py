@@ -35,7 +35,7 @@ EXPECTED_RUNS = {
     ],
     "04_sensors.ipynb": [("transcription_job", "SUCCESS")] * 4,
     "05_parallel.ipynb": [
-        ("crawl", "SUCCESS"), ("crawl", "SUCCESS"), ("primes", "SUCCESS"),
+        ("crawl", "SUCCESS"), ("crawl", "SUCCESS"), ("crawl", "SUCCESS"), ("primes", "SUCCESS"),
         ("transcription", "CANCELED"), ("transcription", "SUCCESS"),
     ],
 }
@@ -85,10 +85,10 @@ def check_04(inst: nf.Instance) -> None:
 
 
 def check_05(inst: nf.Instance) -> None:
-    """Threads with a pool limit, processes, a cancelled background run finished by a rerun."""
+    """Threads with a pool limit, processes, a cancelled background run finished by a rerun, Dask."""
     assert inst.pool_limits() == {"api": 4}
     crawls = inst.sql("select run_id, backend from runs where job_name = 'crawl'")
-    assert sorted(crawls.backend) == ["in_process", "thread"]
+    assert sorted(crawls.backend) == ["dask", "in_process", "thread"]
     totals = {inst.get_run(r).output("total") for r in crawls.run_id}
     assert len(totals) == 1
     primes = _only_run(inst, "primes", "SUCCESS")
