@@ -377,3 +377,28 @@ def test_retry_policy_delays():
     assert all(0.0 <= full.delay_before(1) <= 1.0 for _ in range(50))
     with pytest.raises(nf.DefinitionError, match="backoff and jitter need a delay"):
         nf.RetryPolicy(max_retries=1, backoff=nf.Backoff.LINEAR)
+
+
+def test_two_background_runs_share_a_pool(instance):
+    lock, state = threading.Lock(), {"now": 0, "peak": 0}
+    emit = _fan(12)
+
+    @nf.op(pool="db")
+    def query(x):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.02)
+        with lock:
+            state["now"] -= 1
+        return x
+
+    @nf.job(executor_def=nf.thread_executor.configured({"max_concurrent": 8}))
+    def reads():
+        emit().map(query)
+
+    instance.set_pool_limit("db", 3)
+    first, second = reads.run(instance=instance, wait=False), reads.run(instance=instance, wait=False)
+    assert first.wait(timeout=60).status == second.wait(timeout=60).status == "SUCCESS"
+    assert 1 <= state["peak"] <= 3  # across both runs
+    assert instance.pool_slots.in_use("db") == 0
