@@ -7,11 +7,16 @@ Importing nbflow is cheap: duckdb, pandas, IPython and widgets load on first use
 from __future__ import annotations
 
 from nbflow.definitions import (
+    AssetKey,
+    AssetMaterialization,
     AssetsDefinition,
+    AssetSelection,
+    Definitions,
     DynamicOut,
     DynamicOutput,
     Field,
     GraphDefinition,
+    GraphOut,
     In,
     JobDefinition,
     OpDefinition,
@@ -24,10 +29,19 @@ from nbflow.definitions import (
     graph,
     job,
     materialize,
+    materialize_to_memory,
     op,
+    validate_run_config,
 )
 from nbflow.errors import (
     ConfigError,
+    DagsterError,
+    DagsterExecutionStepExecutionError,
+    DagsterInvalidConfigError,
+    DagsterInvalidDefinitionError,
+    DagsterInvalidInvocationError,
+    DagsterInvariantViolationError,
+    DagsterUnknownPartitionError,
     DefinitionError,
     DuplicateMappingKeyError,
     DynamicWiringError,
@@ -40,6 +54,7 @@ from nbflow.errors import (
     StoreLockedError,
     StoreVersionError,
     UnknownPartitionError,
+    UnsupportedArgumentError,
 )
 from nbflow.execution.context import AssetExecutionContext, OpExecutionContext, build_op_context
 from nbflow.execution.resume import RerunSelectionError
@@ -67,6 +82,9 @@ from nbflow.sensors import (
     sensor,
 )
 
+#: Dagster's name for the instance, so ``dg.DagsterInstance.ephemeral()`` runs unchanged.
+DagsterInstance = Instance
+
 __version__ = "0.1.0"
 
 
@@ -80,10 +98,22 @@ def load_ipython_extension(ipython: object) -> None:
 __all__ = [
     "AddDynamicPartitionsRequest",
     "AssetExecutionContext",
+    "AssetKey",
+    "AssetMaterialization",
+    "AssetSelection",
     "AssetsDefinition",
     "ConfigError",
+    "DagsterError",
+    "DagsterExecutionStepExecutionError",
+    "DagsterInstance",
+    "DagsterInvalidConfigError",
+    "DagsterInvalidDefinitionError",
+    "DagsterInvalidInvocationError",
+    "DagsterInvariantViolationError",
+    "DagsterUnknownPartitionError",
     "DefaultSensorStatus",
     "DefinitionError",
+    "Definitions",
     "DeleteDynamicPartitionsRequest",
     "DuplicateMappingKeyError",
     "DynamicOut",
@@ -93,6 +123,7 @@ __all__ = [
     "ExecuteInProcessResult",
     "Field",
     "GraphDefinition",
+    "GraphOut",
     "In",
     "Instance",
     "InvalidKeyError",
@@ -122,6 +153,7 @@ __all__ = [
     "StoreLockedError",
     "StoreVersionError",
     "UnknownPartitionError",
+    "UnsupportedArgumentError",
     "asset",
     "build_op_context",
     "build_sensor_context",
@@ -132,7 +164,9 @@ __all__ = [
     "job",
     "load_ipython_extension",
     "materialize",
+    "materialize_to_memory",
     "op",
     "sensor",
     "validate_key",
+    "validate_run_config",
 ]

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nbflow.errors import StepExecutionError
+from nbflow.errors import run_failure
 
 _instances: dict[str, Instance] = {}
 _instances_lock = threading.Lock()
@@ -55,6 +55,12 @@ class Instance:
     def ephemeral(cls) -> Instance:
         """An instance whose store lives in memory (for tests and throwaway work)."""
         return cls(":memory:")
+
+    def __enter__(self) -> Instance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- runs ------------------------------------------------------------------------------------
     def runs(self, job: str | None = None, status: str | None = None, limit: int | None = 100) -> Any:
@@ -161,6 +167,25 @@ class Instance:
             names = [getattr(target, "name", str(target))]
         return assets.asset_status(self.store, name, names)
 
+    def get_latest_materialization_event(self, asset_key: Any) -> Any:
+        """The newest successful materialization of an asset (Dagster's name), or None.
+
+        ``asset_key`` is an :class:`~nbflow.AssetKey`, an asset definition or a name; the
+        result has ``run_id``, ``timestamp`` and ``asset_materialization.partition``.
+        """
+        from nbflow.definitions.assets import AssetKey, AssetMaterialization, EventLogEntry
+
+        key = asset_key if isinstance(asset_key, AssetKey) else getattr(asset_key, "key", None)
+        key = key if key is not None else AssetKey.from_user_string(str(asset_key))
+        rows = self.sql(
+            "SELECT run_id, partition_key, epoch(ts) AS ts FROM materializations "
+            "WHERE asset = ? AND status = 'materialized' ORDER BY ts DESC LIMIT 1", [key.path[-1]])
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        partition = None if row.partition_key is None or row.partition_key != row.partition_key else row.partition_key
+        return EventLogEntry(row.run_id, float(row.ts), AssetMaterialization(key, partition=partition))
+
     def delete_run(self, run_id: str) -> None:
         """Delete a run with its steps, events and outputs (and the tables only it used)."""
         self.store.delete_run(self.store.run_row(run_id)["run_id"])
@@ -260,7 +285,7 @@ def launch(
     ``on_item`` and ``on_reused`` (see :class:`~nbflow.execution.events.ObservedSink`),
     then ``on_finish(status)``.
     """
-    from nbflow.definitions.config import resolve_run_config
+    from nbflow.definitions.config import resolve_run_config, with_config_inputs
     from nbflow.execution.backend import InProcessBackend
     from nbflow.execution.executor import Executor
     from nbflow.run import Run
@@ -269,6 +294,7 @@ def launch(
     inst = instance_ if instance_ is not None else instance()
     job = job.with_latest_ops()  # an op redefined in a cell since the job was built: run the new code
     merged = {**job.default_run_config, **dict(run_config or {})}
+    job = with_config_inputs(job, merged)  # run_config {"ops": {op: {"inputs": ...}}}
     configs = resolve_run_config(job, merged)  # raises before anything is stored or run
     check_partition(inst, job, partition_key)
     backend = backend or InProcessBackend()
@@ -311,9 +337,7 @@ def launch(
     if observer is not None:
         _tell(observer.on_finish, outcome.status)
     if outcome.status != "SUCCESS" and raise_on_error:
-        first = next(iter(outcome.exceptions.values()), None)
-        raise StepExecutionError(
-            f'Execution of run for "{job.name}" failed. Steps failed: {outcome.failed}. '
-            f"The run is stored in {inst.path}: instance.get_run({run_id!r}).steps() shows the tracebacks."
-        ) from first
+        raise run_failure(job.name, outcome.failed, outcome.exceptions,
+                          f"The run is stored in {inst.path}: instance.get_run({run_id!r}).steps() "
+                          "shows the tracebacks.")
     return run

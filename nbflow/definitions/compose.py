@@ -184,12 +184,14 @@ class GraphBuilder:
             raise DynamicWiringError(
                 f"In @{self.kind} {self.name}, op '{name}' received the dynamic output "
                 f"'{value.output}' from op '{value.node}' directly (input '{in_name}'). "
-                f"A dynamic output must be unpacked with .map(fn) or .collect()."
+                f"Dynamic output must be unpacked by invoking map or collect: .map(fn) or .collect()."
             )
         if isinstance(value, CollectHandle):
             return Binding(COLLECT, value.node, value.output)
         if isinstance(value, OutputHandle):
             return Binding(ITEM if value.scope else VALUE, value.node, value.output)
+        if isinstance(value, list) and value and all(isinstance(v, (OutputHandle, CollectHandle)) for v in value):
+            return self._fan_in(name, in_name, value)
         if isinstance(value, tuple) and value and all(isinstance(v, OutputHandle) for v in value):
             raise DefinitionError(
                 f"In @{self.kind} {self.name}, input '{in_name}' of op '{name}' got all outputs of a "
@@ -200,6 +202,19 @@ class GraphBuilder:
             f"{value!r}. Inside a job, inputs come from other ops' outputs; pass constants "
             f"through op config or as an input default value."
         )
+
+    def _fan_in(self, name: str, in_name: str, handles: list) -> Binding:
+        """A list of outputs passed as one input (Dagster's fan-in): a small gathering node,
+        ``<op>__<input>__fan_in``, makes the list, in the order given."""
+        mapped = [h for h in handles if isinstance(h, OutputHandle) and h.scope is not None]
+        if mapped:
+            raise DynamicWiringError(
+                f"In @{self.kind} {self.name}, input '{in_name}' of op '{name}' got a list holding the "
+                f"mapped output of op '{mapped[0].node}'. Use .collect() to gather a fan-out."
+            )
+        gather = fan_in_op(len(handles))
+        node = self.add_node(gather, f"{name}__{in_name}__fan_in".rsplit(".", 1)[-1], tuple(handles), {})
+        return Binding(VALUE, node.name, "result")
 
     def _scope_of(self, name: str, op_def: Any, inputs: dict[str, Binding]) -> DynSource | None:
         scopes: dict[DynSource, str] = {}
@@ -275,3 +290,19 @@ class AliasedOp:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.op_def, attr)
+
+
+def gather_inputs(**values: Any) -> list:
+    """The body of a fan-in node: its inputs ``i0, i1, ...`` as one list, in order."""
+    return [values[f"i{n}"] for n in range(len(values))]
+
+
+def fan_in_op(count: int) -> Any:
+    """An op taking ``count`` inputs and returning them as a list."""
+    from nbflow.definitions.op import In, OpDefinition, _placeholder_fan_in
+
+    op_def = OpDefinition(_placeholder_fan_in, name="fan_in")
+    op_def.fn = gather_inputs
+    op_def.ins = {f"i{n}": In() for n in range(count)}
+    op_def.latest = lambda: op_def  # type: ignore[method-assign]  # never swapped for a newer one
+    return op_def
