@@ -108,7 +108,6 @@ def test_map_function_returning_an_unmapped_output_is_refused():
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (lambda: add(emit().collect()), r"op 'add' is missing input 'b'. Pass the output of another op"),
         (
             lambda: echo(emit().collect(), emit2().collect()),
             r"op 'echo' takes 1 input\(s\) \(x\) but was called with 2 positional argument\(s\)",
@@ -116,7 +115,7 @@ def test_map_function_returning_an_unmapped_output_is_refused():
         (lambda: echo(y=emit().collect()), r"op 'echo' has no input 'y'; its inputs are \['x'\]"),
         (lambda: echo(3), r"input 'x' of op 'echo' got the plain value 3. Inside a job, inputs come from other ops"),
     ],
-    ids=["missing-input", "too-many", "unknown-keyword", "plain-value"],
+    ids=["too-many", "unknown-keyword", "plain-value"],
 )
 def test_wrong_arity_and_inputs(body, message):
     with pytest.raises(nf.DefinitionError, match=message):
@@ -224,6 +223,19 @@ def test_config_for_an_op_without_schema_is_taken_as_is():
 
     run = plain.run(run_config={"ops": {"reads": {"config": {"a": 1}}}}, instance=nf.Instance.ephemeral())
     assert run.output("reads") == {"a": 1}  # as in Dagster: no schema, any config
+
+
+def test_an_input_no_op_feeds_needs_run_config(instance):
+    @nf.job
+    def half_wired():
+        add(emit().collect())
+
+    with pytest.raises(nf.ConfigError, match=r'Missing required config entry "inputs" for input \'b\' of op \'add\': '
+                       r"no op feeds it in this run. Give it in run_config"):
+        half_wired.run(instance=instance)
+    assert instance.runs().empty
+    run = half_wired.run(run_config={"ops": {"add": {"inputs": {"b": {"value": ["b"]}}}}}, instance=instance)
+    assert run.output("add")[-1] == "b"
 
 
 def test_config_inputs_errors(instance):

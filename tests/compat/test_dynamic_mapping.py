@@ -760,3 +760,47 @@ def test_events_for_node():
     node_events = result.events_for_node("sum_numbers")
     assert any(e.event_type_value == "STEP_SUCCESS" for e in node_events)
     assert all(e.step_key.startswith("sum_numbers") for e in node_events)
+
+
+# execution_tests/test_input_values_from_intermediates.py::test_from_intermediates_from_config
+def test_from_intermediates_from_config():
+    run_config = {"ops": {"x": {"inputs": {"string_input": {"value": "Dagster is great!"}}}}}
+
+    @dg.op
+    def x(string_input):
+        return string_input
+
+    @dg.job
+    def pipe():
+        x()
+
+    result = pipe.execute_in_process(run_config=run_config)
+    assert result
+    assert result.success
+    assert result.output_for_node("x") == "Dagster is great!"
+
+
+# execution_tests/test_input_values_from_intermediates.py::test_from_intermediates_from_multiple_outputs
+def test_from_intermediates_from_multiple_outputs():
+    @dg.op
+    def x():
+        return "x"
+
+    @dg.op
+    def y():
+        return "y"
+
+    @dg.op(ins={"stuff": dg.In(list)})
+    def gather(stuff):
+        return "{} and {}".format(*stuff)
+
+    @dg.job
+    def pipe():
+        gather([x(), y()])
+
+    result = pipe.execute_in_process()
+    assert result
+    assert result.success
+    step_input_event = next(evt for evt in result.events_for_node("gather") if evt.event_type_value == "STEP_START")
+    assert step_input_event.node_name == "gather"
+    assert result.output_for_node("gather") == "x and y"
