@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from nbflow.definitions.compose import (
     GraphBuilder,
@@ -62,7 +62,10 @@ class GraphDefinition:
         if isinstance(result, OutputHandle):
             builder.graph_outputs[full] = {"result": result}
         elif isinstance(result, Mapping):
-            builder.graph_outputs[full] = dict(result)
+            builder.graph_outputs[full] = {k: v for k, v in result.items() if isinstance(v, OutputHandle)}
+            # as in Dagster, several outputs unpack in order: `one, numbers = my_graph()`
+            fields = NamedTuple(f"{self.name}_outputs", [(str(k), Any) for k in result])  # type: ignore[misc]
+            return fields(*result.values())
         return result
 
     def to_job(self, name: str | None = None, **kwargs: Any) -> JobDefinition:

@@ -145,7 +145,10 @@ class SensorDefinition:
         context = context if context is not None else build_sensor_context(sensor_name=self.name)
         if context.sensor_name is None:
             context.sensor_name = self.name
-        return evaluate(self, context)
+        evaluation = evaluate(self, context)
+        if context._instance is not None:  # a tick checks this itself, against the store it applies to
+            _check_partition_keys(self, evaluation, context._instance)
+        return evaluation
 
     evaluate_tick = evaluate
 
@@ -263,6 +266,32 @@ def _instance(instance: Any) -> Any:
     from nbflow.instance import instance as default_instance
 
     return default_instance()
+
+
+def _check_partition_keys(sensor: SensorDefinition, evaluation: Any, instance: Any) -> None:
+    """Dagster's ``evaluate_tick`` refuses a request for a partition that does not exist;
+    keys this evaluation adds count as existing (they will when a tick applies it)."""
+    from nbflow.errors import UnknownPartitionError, did_you_mean
+    from nbflow.partitions.dynamic import AddDynamicPartitionsRequest, DeleteDynamicPartitionsRequest
+
+    added: dict[str, set[str]] = {}
+    deleted: dict[str, set[str]] = {}
+    for request in evaluation.dynamic_partitions_requests:
+        into = added if isinstance(request, AddDynamicPartitionsRequest) else deleted
+        if isinstance(request, AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest):
+            into.setdefault(request.partitions_def_name, set()).update(request.partition_keys)
+    for request in evaluation.run_requests:
+        pdef = getattr(sensor.job_named(request.job_name), "partitions_def", None)
+        key = request.partition_key
+        if pdef is None or key is None or key in added.get(pdef.name, ()):
+            continue
+        if key in deleted.get(pdef.name, ()) or not instance.has_dynamic_partition(pdef.name, key):
+            raise UnknownPartitionError(
+                f"Could not find a partition with key {key!r} in DynamicPartitionsDefinition "
+                f"'{pdef.name}' for a RunRequest of sensor {sensor.name}. Add it beforehand, or in the "
+                "same SensorResult: dynamic_partitions_requests=[partitions_def.build_add_request([...])]. "
+                f"{did_you_mean(key, instance.get_dynamic_partitions(pdef.name))}"
+            )
 
 
 def _invocation_error(message: str) -> Exception:

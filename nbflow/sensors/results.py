@@ -80,8 +80,8 @@ class RunRequest:
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.job_name = job_name
         self.partition_key = partition_key
-        #: The assets of the (asset) job to run, as node names; None runs all of them.
-        self.asset_selection = None if asset_selection is None else _asset_names(asset_selection)
+        #: The assets of the (asset) job to run, as AssetKeys; None runs all of them.
+        self.asset_selection = None if asset_selection is None else _asset_keys(asset_selection)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RunRequest) and vars(self) == vars(other)
@@ -176,10 +176,21 @@ class SensorResult:
         return "SensorResult(" + ", ".join(parts) + ")"
 
 
-def _asset_names(selection: Any) -> list[str]:
+def _asset_keys(selection: Any) -> list[Any]:
+    from nbflow.definitions.assets import AssetKey
     from nbflow.definitions.selection import asset_names
 
-    return asset_names(selection)
+    if isinstance(selection, str) or not isinstance(selection, Sequence):
+        selection = [selection] if not hasattr(selection, "resolve") else [a.key for a in selection.resolve()]
+    keys = []
+    for item in selection:
+        if isinstance(item, AssetKey):
+            keys.append(item)
+        elif hasattr(item, "key"):  # an asset definition
+            keys.append(item.key)
+        else:
+            keys.append(AssetKey(asset_names([item])[0]))
+    return keys
 
 
 def _check_partition_requests(requests: list[Any]) -> None:

@@ -114,13 +114,15 @@ def context_for(sensor: Any, instance: Any, state: Any, cursor: Any = ...) -> Se
 def plan_runs(sensor: Any, evaluation: Any) -> list[Any]:
     """Turn run requests into queued runs, validating config and partitioning first."""
     from nbflow.definitions.config import resolve_run_config
+    from nbflow.definitions.selection import asset_names
     from nbflow.partitions.dynamic import PartitionsError
     from nbflow.partitions.keys import validate_key
     from nbflow.store.sensors import QueuedRun
 
     planned = []
     for request in evaluation.run_requests:
-        job = sensor.job_for(request.job_name, request.asset_selection)
+        selection = None if request.asset_selection is None else asset_names(request.asset_selection)
+        job = sensor.job_for(request.job_name, selection)
         resolve_run_config(job, {**job.default_run_config, **request.run_config})
         pdef = job.partitions_def
         if pdef is None and request.partition_key is not None:
@@ -138,7 +140,7 @@ def plan_runs(sensor: Any, evaluation: Any) -> list[Any]:
         if request.run_key is not None:
             tags["nbflow/run_key"] = request.run_key
         if request.asset_selection is not None:  # kept with the queued run, which runs only these
-            tags[ASSET_SELECTION_TAG] = json.dumps(request.asset_selection)
+            tags[ASSET_SELECTION_TAG] = json.dumps(selection)
         planned.append(QueuedRun(str(uuid.uuid4()), job.name, request.run_config, tags,
                                  request.partition_key, pdef.name if pdef is not None else None,
                                  request.run_key))

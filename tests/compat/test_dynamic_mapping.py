@@ -804,3 +804,97 @@ def test_from_intermediates_from_multiple_outputs():
     step_input_event = next(evt for evt in result.events_for_node("gather") if evt.event_type_value == "STEP_START")
     assert step_input_event.node_name == "gather"
     assert result.output_for_node("gather") == "x and y"
+
+
+# -- dynamic_tests/test_dsl.py ---------------------------------------------------------------
+
+
+@dg.op(out=dg.DynamicOut())
+def dynamic_numbers(_):
+    yield dg.DynamicOutput(1, mapping_key="1")
+    yield dg.DynamicOutput(2, mapping_key="2")
+
+
+@dg.op
+def emit_one(_):
+    return 1
+
+
+@dg.op
+def add_one(_, x):
+    return x + 1
+
+
+# test_dsl.py::test_must_unpack
+def test_must_unpack():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match="Dynamic output must be unpacked by invoking map or collect",
+    ):
+
+        @dg.job
+        def _should_fail():
+            echo(dynamic_numbers())
+
+
+# test_dsl.py::test_must_unpack_composite
+def test_must_unpack_composite():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match="Dynamic output must be unpacked by invoking map or collect",
+    ):
+
+        @dg.graph(out=dg.GraphOut())
+        def composed():
+            return dynamic_numbers()
+
+        @dg.job
+        def _should_fail():
+            echo(composed())
+
+
+# test_dsl.py::test_mapping
+def test_mapping():
+    @dg.job
+    def mapping():
+        dynamic_numbers().map(add_one).map(echo)
+
+    result = mapping.execute_in_process()
+    assert result.success
+
+
+# test_dsl.py::test_mapping_multi
+def test_mapping_multi():
+    def _multi(item):
+        a = add_one(item)
+        b = add_one(a)
+        c = add_one(b)
+        return a, b, c
+
+    @dg.job
+    def multi_map():
+        a, b, c = dynamic_numbers().map(_multi)
+        a.map(echo)
+        b.map(echo)
+        c.map(echo)
+
+    result = multi_map.execute_in_process()
+    assert result.success
+
+
+# test_dsl.py::test_composite_multi_out
+def test_composite_multi_out():
+    @dg.graph(out={"one": dg.GraphOut(), "numbers": dg.GraphOut()})
+    def multi_out():
+        one = emit_one()
+        numbers = dynamic_numbers()
+        return {"one": one, "numbers": numbers}
+
+    @dg.job
+    def composite_multi():
+        one, numbers = multi_out()
+        echo(one)
+        numbers.map(echo)
+
+    result = composite_multi.execute_in_process()
+    assert result.success

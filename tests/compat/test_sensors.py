@@ -395,3 +395,121 @@ def test_sensor_result_asset_events():
     with dg.DagsterInstance.ephemeral() as instance:
         data = reports.evaluate_tick(dg.build_sensor_context(instance=instance))
         assert len(data.asset_events) == 1
+
+
+# sensors.py: a sensor whose SensorResult sets the cursor
+def test_docs_sensor_result_cursor():
+    @dg.sensor(job=log_file_job)
+    def cursor_result(context):
+        last = int(context.cursor) if context.cursor else 0
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=str(last + 1), run_config={"ops": {"process_file": {"config": {"filename": "f"}}}})],
+            cursor=str(last + 1),
+        )
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        data = cursor_result.evaluate_tick(dg.build_sensor_context(instance=instance, cursor="4"))
+        assert data.cursor == "5"
+        assert [r.run_key for r in data.run_requests] == ["5"]
+
+
+# sensors.py: one sensor targeting several jobs, each RunRequest naming its job
+def test_docs_multi_job_sensor():
+    @dg.op
+    def other():
+        return 2
+
+    @dg.job
+    def other_job():
+        other()
+
+    @dg.sensor(jobs=[do_something_job, other_job])
+    def multi(_):
+        yield dg.RunRequest(run_key="a", job_name="do_something_job")
+        yield dg.RunRequest(run_key="b", job_name="other_job")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        data = multi.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert [(r.run_key, r.job_name) for r in data.run_requests] == [("a", "do_something_job"), ("b", "other_job")]
+
+
+# test_sensor_invocation.py::test_sensor_w_no_job (the context-manager form)
+def test_sensor_w_no_job():
+    @dg.sensor()
+    def no_job_sensor():
+        return dg.RunRequest(
+            run_key=None,
+            run_config=None,
+            tags=None,
+        )
+
+    with pytest.raises(
+        Exception,
+        match=r".* Sensor evaluation function returned a RunRequest for a sensor lacking a "
+        r"specified target .*",
+    ):
+        with dg.build_sensor_context() as context:
+            no_job_sensor.evaluate_tick(context)
+
+
+# test_sensor_invocation.py::test_validated_partitions, with a dynamic partitions definition
+def test_validated_partitions():
+    fruits = dg.DynamicPartitionsDefinition(name="validated_fruits")
+
+    @dg.op
+    def noop():
+        pass
+
+    @dg.job(partitions_def=fruits)
+    def my_job():
+        noop()
+
+    @dg.sensor(job=my_job)
+    def invalid_req_sensor():
+        return dg.RunRequest(partition_key="nonexistent")
+
+    @dg.sensor(job=my_job)
+    def valid_req_sensor():
+        return dg.RunRequest(partition_key="foo", tags={"yay": "yay!"})
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("validated_fruits", ["foo", "bar"])
+        with pytest.raises(dg.DagsterUnknownPartitionError, match="Could not find a partition"):
+            with dg.build_sensor_context(instance=instance) as context:
+                invalid_req_sensor.evaluate_tick(context)
+
+        with dg.build_sensor_context(instance=instance) as context:
+            run_requests = valid_req_sensor.evaluate_tick(context).run_requests
+            assert len(run_requests) == 1
+            run_request = run_requests[0]
+            assert run_request.partition_key == "foo"
+            assert run_request.run_config == {}
+            assert run_request.tags.get("yay") == "yay!"
+
+
+# test_sensor_invocation.py::test_asset_selection_run_request_partition_key (dynamic partitions)
+def test_asset_selection_run_request_partition_key():
+    letters = dg.DynamicPartitionsDefinition(name="letters")
+
+    @dg.asset(partitions_def=letters)
+    def a_asset():
+        return 1
+
+    @dg.sensor(asset_selection=dg.AssetSelection.keys("a_asset"))
+    def valid_req_sensor():
+        return dg.RunRequest(partition_key="a", asset_selection=[a_asset.key])
+
+    @dg.sensor(asset_selection=dg.AssetSelection.keys("a_asset"))
+    def invalid_req_sensor():
+        return dg.RunRequest(partition_key="b")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("letters", ["a"])
+        with dg.build_sensor_context(instance=instance) as context:
+            run_requests = valid_req_sensor.evaluate_tick(context).run_requests
+            assert len(run_requests) == 1
+            assert run_requests[0].partition_key == "a"
+            assert run_requests[0].asset_selection == [a_asset.key]
+
+            with pytest.raises(dg.DagsterUnknownPartitionError, match="Could not find a partition"):
+                invalid_req_sensor.evaluate_tick(context)
