@@ -219,7 +219,7 @@ def code_version(op_def: Any) -> str:
     except Exception:  # no source file, or a file that is not this code: hash the bytecode
         source = ""
     if not source:
-        code = op_def.fn.__code__
+        code = inspect.unwrap(op_def.fn).__code__  # the user's body, not nbflow's wrapper around it
         source = repr((code.co_code, code.co_consts, code.co_names))
     return hashlib.sha1(source.encode()).hexdigest()[:12]
 
