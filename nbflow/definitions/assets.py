@@ -274,15 +274,60 @@ def _order(assets: list[AssetsDefinition]) -> list[AssetsDefinition]:
     return [by_name[n] for n in done]
 
 
+def _is_open_selection(selection: Any) -> bool:
+    """``"*"``, ``AssetSelection.all()`` or ``.groups(...)``: what they cover depends on the assets
+    around them, so they are resolved when used, or by ``Definitions`` against its assets."""
+    return selection == "*" if isinstance(selection, str) else getattr(selection, "kind", "") in ("all", "groups")
+
+
+class UnresolvedAssetJob:
+    """An asset job over an open selection, resolved when it is first used (Dagster's
+    ``UnresolvedAssetJobDefinition``): against ``Definitions``' assets, or outside one against the
+    assets defined so far. Anything a job has is read from the resolved job."""
+
+    is_asset_job = True
+
+    def __init__(self, name: str, selection: Any, partitions_def: Any, tags: Mapping[str, Any] | None,
+                 config: Mapping[str, Any] | None, description: str | None) -> None:
+        self.name, self.asset_selection, self.partitions_def = name, selection, partitions_def
+        self.tags = dict(tags or {})
+        self.default_run_config = dict(config or {})
+        self.description = description
+
+    def resolve(self, pool: Iterable[AssetsDefinition] | None = None) -> JobDefinition:
+        return _asset_job(self.name, self.asset_selection, self.partitions_def, self.tags,
+                          self.default_run_config, self.description, pool)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        return getattr(self.resolve(), attr)
+
+    def __repr__(self) -> str:
+        return f"<asset job {self.name}: {self.asset_selection!r}, resolved when used>"
+
+
 def define_asset_job(name: str, selection: Any = "*", partitions_def: Any = None,
                      tags: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
-                     description: str | None = None, pool: Iterable[AssetsDefinition] | None = None) -> JobDefinition:
+                     description: str | None = None) -> Any:
     """A job that materializes ``selection`` in dependency order.
 
     ``selection`` is a list of assets, an :class:`AssetSelection`, asset keys or names, or
-    ``"*"`` (every asset). ``Definitions(assets=..., jobs=...)`` resolves it again against
-    its own assets.
+    ``"*"`` (every asset). ``"*"``, ``AssetSelection.all()`` and ``.groups()`` are resolved when
+    the job is used, and by ``Definitions(assets=..., jobs=...)`` against its own assets.
     """
+    if _is_open_selection(selection):
+        from nbflow.definitions.graph import JOBS
+
+        lazy = UnresolvedAssetJob(name, selection, partitions_def, tags, config, description)
+        JOBS[name] = lazy  # type: ignore[assignment]  # sensors' job_name= finds it
+        return lazy
+    return _asset_job(name, selection, partitions_def, tags, config, description)
+
+
+def _asset_job(name: str, selection: Any, partitions_def: Any, tags: Mapping[str, Any] | None,
+               config: Mapping[str, Any] | None, description: str | None,
+               pool: Iterable[AssetsDefinition] | None = None) -> JobDefinition:
     if pool is None and partitions_def is not None and (selection == "*" or getattr(selection, "kind", "") == "all"):
         # every asset defined so far that fits the job's partitioning (outside Definitions)
         pool = [a for a in ASSETS.values() if a.partitions_def in (None, partitions_def)
@@ -338,7 +383,7 @@ def materialize(assets: Iterable[AssetsDefinition], partition_key: str | None = 
     """Run these assets once (for ``partition_key``), store them, return Dagster's result object."""
     assets = list(assets)
     name = "materialize:" + ",".join(sorted(a.name for a in assets if isinstance(a, AssetsDefinition)))
-    job = define_asset_job(name, assets)
+    job = _asset_job(name, assets, None, None, None, None)
     return job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=raise_on_error,
                                   tags=tags, partition_key=partition_key, asset_selection=selection)
 

@@ -28,7 +28,7 @@ class Definitions:
         asset_checks: Iterable[Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        from nbflow.definitions.assets import define_asset_job
+        from nbflow.definitions.assets import UnresolvedAssetJob
 
         for argument, value, advice in (
             ("schedules", schedules, "Run a sensor with minimum_interval_seconds instead."),
@@ -44,10 +44,8 @@ class Definitions:
         self.sensors = {s.name: s for s in sensors or []}
         self.jobs: dict[str, Any] = {}
         for job in jobs or []:
-            selection = getattr(job, "asset_selection", None)
-            if selection is not None and self.assets and getattr(job, "is_asset_job", False):
-                job = define_asset_job(job.name, selection, job.partitions_def, job.tags,
-                                       job.default_run_config, job.description, pool=self.assets)
+            if isinstance(job, UnresolvedAssetJob):
+                job = job.resolve(self.assets or None)
             self.jobs[job.name] = job
 
     def get_job_def(self, name: str) -> Any:

@@ -294,6 +294,12 @@ def _check_partition_keys(sensor: SensorDefinition, evaluation: Any, instance: A
             )
 
 
+def _is_job(target: Any) -> bool:
+    from nbflow.definitions.assets import UnresolvedAssetJob
+
+    return isinstance(target, UnresolvedAssetJob) or (hasattr(target, "nodes") and hasattr(target, "name"))
+
+
 def _invocation_error(message: str) -> Exception:
     from nbflow.errors import DagsterInvalidInvocationError
 
@@ -353,13 +359,13 @@ def sensor(
         raise unsupported("@sensor", "required_resource_keys", "nbflow sensors have no resources: "
                           "use module-level objects in the sensor body instead.")
     if target is not None:  # Dagster's newer spelling: a job, or assets to materialize
-        if hasattr(target, "nodes") and hasattr(target, "name"):
+        if _is_job(target):
             job = target
         else:
             asset_selection = target
     targets = list(jobs) if jobs is not None else ([job] if job is not None else [])
     for one in targets:
-        if not hasattr(one, "nodes") or not hasattr(one, "name"):
+        if not _is_job(one):
             raise SensorDefinitionError(
                 f"@sensor(job=...) takes a job defined with @job or define_asset_job, got {one!r}."
             )
