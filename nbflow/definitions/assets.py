@@ -62,6 +62,17 @@ class AssetMaterialization:
         return f"AssetMaterialization({self.asset_key!r}, partition={self.partition!r})"
 
 
+class MaterializationEvent:
+    """The event part of a stored materialization (``entry.dagster_event``)."""
+
+    event_type_value = "ASSET_MATERIALIZATION"
+
+    def __init__(self, materialization: AssetMaterialization) -> None:
+        self.asset_key = materialization.asset_key
+        self.partition = materialization.partition
+        self.step_materialization_data = materialization
+
+
 class EventLogEntry:
     """A stored materialization: the run that made it, when, and the event itself."""
 
@@ -69,6 +80,7 @@ class EventLogEntry:
         self.run_id = run_id
         self.timestamp = timestamp
         self.asset_materialization = asset_materialization
+        self.dagster_event = MaterializationEvent(asset_materialization)
         self.dagster_event_type = "ASSET_MATERIALIZATION"
 
     def __repr__(self) -> str:
@@ -377,10 +389,19 @@ def _asset_job(name: str, selection: Any, partitions_def: Any, tags: Mapping[str
     return job
 
 
-def materialize(assets: Iterable[AssetsDefinition], partition_key: str | None = None, instance: Any = None,
-                run_config: Mapping[str, Any] | None = None, tags: Mapping[str, Any] | None = None,
-                raise_on_error: bool = True, selection: Any = None) -> Any:
-    """Run these assets once (for ``partition_key``), store them, return Dagster's result object."""
+def materialize(assets: Iterable[AssetsDefinition], run_config: Mapping[str, Any] | None = None,
+                instance: Any = None, resources: Mapping[str, Any] | None = None,
+                partition_key: str | None = None, raise_on_error: bool = True,
+                tags: Mapping[str, Any] | None = None, selection: Any = None) -> Any:
+    """Run these assets once (for ``partition_key``), store them, return Dagster's result object.
+
+    The parameters are Dagster's, in its order; ``selection`` runs only some of the assets.
+    """
+    from nbflow.errors import unsupported
+
+    if resources:
+        raise unsupported("materialize", "resources", "nbflow has no resources or IO managers: use "
+                          "module-level objects in asset bodies; outputs are stored in the DuckDB file.")
     assets = list(assets)
     name = "materialize:" + ",".join(sorted(a.name for a in assets if isinstance(a, AssetsDefinition)))
     job = _asset_job(name, assets, None, None, None, None)
@@ -388,10 +409,10 @@ def materialize(assets: Iterable[AssetsDefinition], partition_key: str | None = 
                                   tags=tags, partition_key=partition_key, asset_selection=selection)
 
 
-def materialize_to_memory(assets: Iterable[AssetsDefinition], partition_key: str | None = None,
-                          instance: Any = None, run_config: Mapping[str, Any] | None = None,
-                          tags: Mapping[str, Any] | None = None, raise_on_error: bool = True,
-                          selection: Any = None) -> Any:
+def materialize_to_memory(assets: Iterable[AssetsDefinition], run_config: Mapping[str, Any] | None = None,
+                          instance: Any = None, resources: Mapping[str, Any] | None = None,
+                          partition_key: str | None = None, raise_on_error: bool = True,
+                          tags: Mapping[str, Any] | None = None, selection: Any = None) -> Any:
     """Dagster's in-memory ``materialize``. nbflow stores every run, so this is :func:`materialize`
     (pass ``instance=Instance.ephemeral()`` to keep the run out of the project's store)."""
-    return materialize(assets, partition_key, instance, run_config, tags, raise_on_error, selection)
+    return materialize(assets, run_config, instance, resources, partition_key, raise_on_error, tags, selection)
