@@ -513,3 +513,33 @@ def test_asset_selection_run_request_partition_key():
 
             with pytest.raises(dg.DagsterUnknownPartitionError, match="Could not find a partition"):
                 invalid_req_sensor.evaluate_tick(context)
+
+
+# sensors.md: "Any sensor can emit log messages during its evaluation function" (logs_then_skips)
+def test_docs_logs_then_skips():
+    @dg.sensor(job=log_file_job)
+    def logs_then_skips(context):
+        context.log.info("Logging from a sensor!")
+        return dg.SkipReason("Nothing to do")
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        data = logs_then_skips.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert data.skip_message == "Nothing to do"
+        assert not data.run_requests
+
+
+# sensor_definition.py: sensor_A / sensor_B with minimum_interval_seconds, and default_status
+def test_docs_sensor_interval_and_default_status():
+    @dg.sensor(job=log_file_job, minimum_interval_seconds=30)
+    def sensor_a(_context):
+        yield dg.RunRequest(run_key=None, run_config={})
+
+    @dg.sensor(job=log_file_job, minimum_interval_seconds=45, default_status=dg.DefaultSensorStatus.RUNNING)
+    def sensor_b(_context):
+        yield dg.RunRequest(run_key=None, run_config={})
+
+    assert sensor_a.minimum_interval_seconds == 30
+    assert sensor_b.minimum_interval_seconds == 45
+    assert sensor_b.default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensor_a.job_name == "log_file_job"
+    assert sensor_a.name == "sensor_a"
