@@ -138,11 +138,16 @@ class SensorDefinition:
         return self.fn(context)
 
     def evaluate(self, context: Any = None) -> Any:
-        """Evaluate once and resolve the result, applying nothing (Dagster's ``evaluate_tick``)."""
+        """Evaluate once and resolve the result, applying nothing (Dagster's ``evaluate_tick``).
+
+        Without ``context``, the sensor sees the default instance (``nbflow.instance()``) and its
+        stored cursor is not used; pass ``build_sensor_context(instance=..., cursor=...)`` to choose.
+        """
         from nbflow.sensors.context import build_sensor_context
         from nbflow.sensors.evaluate import evaluate
 
-        context = context if context is not None else build_sensor_context(sensor_name=self.name)
+        if context is None:  # nbflow's shortcut: evaluate against the default instance, as a tick would
+            context = build_sensor_context(instance=_instance(None), sensor_name=self.name)
         if context.sensor_name is None:
             context.sensor_name = self.name
         evaluation = evaluate(self, context)

@@ -127,3 +127,14 @@ def test_sensor_context_without_an_instance():
     with pytest.raises(nf.DagsterInvariantViolationError, match=r"no instance reference was provided. Pass one: "
                        r"build_sensor_context\(instance=nbflow.Instance.ephemeral\(\)\)"):
         ctx.instance  # noqa: B018
+
+
+def test_evaluate_without_a_context_sees_the_default_instance():
+    @nf.sensor()
+    def counts(context):
+        return nf.SkipReason(f"{context.instance.count_dynamic_partitions('dapi_keys')} keys")
+
+    nf.instance().add_dynamic_partitions("dapi_keys", ["a", "b"])
+    assert counts.evaluate().skip_message == "2 keys"
+    with pytest.raises(nf.DagsterInvalidInvocationError, match="expected context argument"):
+        counts()  # calling it directly is Dagster's invocation: the context is required
