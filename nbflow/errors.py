@@ -58,6 +58,22 @@ class StepExecutionError(NbflowError):
     (``DagsterExecutionStepExecutionError``)."""
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """A run was interrupted from the keyboard and canceled; what finished is stored.
+
+    It is a ``KeyboardInterrupt``, so scripts stop as usual; in a notebook the cell shows
+    only the message, not a traceback (IPython renders ``_render_traceback_``). ``.run``
+    is the canceled run: ``err.run.rerun(failed=True)`` finishes it.
+    """
+
+    def __init__(self, message: str, run: object = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"RunInterrupted: {self.args[0]}"]
+
+
 class DuplicateMappingKeyError(DagsterInvariantViolationError):
     """An op yielded the same mapping key twice in one step."""
 

@@ -41,6 +41,7 @@ class Instance:
     """
 
     def __init__(self, path: str, lock_timeout: float | None = None, idle_release: float | None = None):
+        from nbflow.execution.limits import PoolSlots
         from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT
         from nbflow.store.store import Store
 
@@ -50,6 +51,7 @@ class Instance:
             DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
             DEFAULT_IDLE_RELEASE if idle_release is None else idle_release,
         )
+        self.pool_slots = PoolSlots()  # shared by every run of this process on this instance
 
     @classmethod
     def ephemeral(cls) -> Instance:
@@ -186,6 +188,34 @@ class Instance:
         partition = None if row.partition_key is None or row.partition_key != row.partition_key else row.partition_key
         return EventLogEntry(row.run_id, float(row.ts), AssetMaterialization(key, partition=partition))
 
+    # -- concurrency pools (Dagster's pools) ------------------------------------------------------
+    def set_pool_limit(self, pool: str, limit: int | None) -> None:
+        """At most ``limit`` steps of ops in ``pool`` (``@op(pool=...)``) run at once; None removes it.
+
+        The limit is stored, so it holds for every later run on this store, and every run of
+        this process shares its slots.
+
+        Examples
+        --------
+        >>> inst = Instance.ephemeral()
+        >>> inst.set_pool_limit("api", 4)
+        >>> inst.pool_limits()
+        {'api': 4}
+        """
+        from nbflow.errors import ConfigError
+
+        if not isinstance(pool, str) or not pool:
+            raise ConfigError(f"set_pool_limit: the pool must be a non-empty str, got {pool!r}.")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ConfigError(f"set_pool_limit: the limit of pool {pool!r} must be an int >= 1 (or None to "
+                              f"remove it), got {limit!r}.")
+        self.store.set_pool_limit(pool, limit)
+        self.pool_slots.limits = self.store.pool_limits()
+
+    def pool_limits(self) -> dict[str, int]:
+        """Every pool limit set on this store, ``{pool: limit}``."""
+        return self.store.pool_limits()
+
     def delete_run(self, run_id: str) -> None:
         """Delete a run with its steps, events and outputs (and the tables only it used)."""
         self.store.delete_run(self.store.run_row(run_id)["run_id"])
@@ -275,6 +305,9 @@ def launch(
     resume: Any = None,
     queued_run_id: str | None = None,
     observer: Any = None,
+    executor: Any = None,
+    background: bool = False,
+    wait: bool = True,
 ) -> Any:
     """Validate, run and store one run of ``job``; return its :class:`~nbflow.Run`.
 
@@ -284,11 +317,75 @@ def launch(
     told about the run as it progresses: ``on_start(run_id)``, then ``on_step``,
     ``on_item`` and ``on_reused`` (see :class:`~nbflow.execution.events.ObservedSink`),
     then ``on_finish(status)``.
+
+    ``executor`` picks where steps run (see :mod:`nbflow.definitions.executors`). With
+    ``background=True`` the run is coordinated by a thread of its own, so the caller can
+    follow, wait for or cancel it (``wait=False`` returns at once).
     """
-    from nbflow.definitions.config import resolve_run_config, with_config_inputs
-    from nbflow.execution.backend import InProcessBackend
-    from nbflow.execution.executor import Executor
+    from nbflow.background import Execution
     from nbflow.run import Run
+
+    prepared = _prepare(job, run_config, instance_, tags, partition_key, backend, parent, resume,
+                        queued_run_id, observer, executor)
+    if not background:
+        outcome = prepared.run_here()
+        run = Run(prepared.instance, prepared.run_id, job=prepared.job, outcome=outcome)
+        _raise_if_failed(run, outcome, raise_on_error)
+        return run
+    run = Run(prepared.instance, prepared.run_id, job=prepared.job)
+    run._execution = Execution(prepared, run)
+    run._execution.start()
+    if wait:
+        run.wait()
+        _raise_if_failed(run, run._outcome, raise_on_error)
+    return run
+
+
+def _raise_if_failed(run: Any, outcome: Any, raise_on_error: bool) -> None:
+    if outcome is None or outcome.status in ("SUCCESS", "CANCELED") or not raise_on_error:
+        return
+    raise run_failure(run._job.name, outcome.failed, outcome.exceptions,
+                      f"The run is stored in {run.instance.path}: instance.get_run({run.run_id!r}).steps() "
+                      "shows the tracebacks.")
+
+
+class PreparedRun:
+    """A run validated, recorded as started, with its executor built: ready to execute."""
+
+    def __init__(self, instance: Instance, job: Any, run_id: str, executor: Any, observer: Any) -> None:
+        self.instance, self.job, self.run_id = instance, job, run_id
+        self.executor, self.observer = executor, observer
+
+    def run_here(self) -> Any:
+        """Execute in the calling thread; return the executor's outcome."""
+        inst, run_id, observer = self.instance, self.run_id, self.observer
+        try:
+            outcome = self.executor.execute()
+        except KeyboardInterrupt:
+            inst.store.finish_run(run_id)  # recorded as CANCELED by the executor
+            if observer is not None:
+                _tell(observer.on_finish, "CANCELED")
+            raise
+        except BaseException as exc:  # nbflow's own failure, not a step's: never leave it STARTED
+            inst.store.mark_failed(run_id, f"The run stopped on an internal error: {type(exc).__name__}: {exc}")
+            if observer is not None:
+                _tell(observer.on_finish, "FAILURE")
+            raise
+        if outcome.status == "CANCELED":
+            inst.store.finish_run(run_id)
+        if observer is not None:
+            _tell(observer.on_finish, outcome.status)
+        return outcome
+
+
+def _prepare(job: Any, run_config: Any, instance_: Instance | None, tags: Any, partition_key: str | None,
+             backend: Any, parent: Any, resume: Any, queued_run_id: str | None, observer: Any,
+             executor: Any) -> PreparedRun:
+    from nbflow.definitions.config import resolve_run_config, with_config_inputs
+    from nbflow.definitions.executors import execution_config_of, resolve_executor
+    from nbflow.execution.backends import make_backend
+    from nbflow.execution.executor import Executor
+    from nbflow.execution.limits import Limits
     from nbflow.viz.shape import shape_to_json
 
     inst = instance_ if instance_ is not None else instance()
@@ -296,8 +393,11 @@ def launch(
     merged = {**job.default_run_config, **dict(run_config or {})}
     job = with_config_inputs(job, merged)  # run_config {"ops": {op: {"inputs": ...}}}
     configs = resolve_run_config(job, merged)  # raises before anything is stored or run
+    executor_def = resolve_executor(getattr(job, "executor_def", None), executor, execution_config_of(merged))
     check_partition(inst, job, partition_key)
-    backend = backend or InProcessBackend()
+    backend = backend or make_backend(executor_def)
+    inst.pool_slots.limits = inst.store.pool_limits()
+    limits = Limits(executor_def.tag_concurrency_limits, inst.pool_slots)
     run_id = queued_run_id or str(uuid.uuid4())
     all_tags = {**job.tags, **{str(k): str(v) for k, v in (tags or {}).items()}}
     writer: Any = inst.store.writer(run_id)
@@ -320,24 +420,6 @@ def launch(
     if observer is not None:
         _tell(observer.on_start, run_id, inst)
     versions = {name: code_version(node.op) for name, node in job.nodes.items()}
-    executor = Executor(job, run_id, configs, writer, backend, partition_key, merged, versions, resume)
-    try:
-        outcome = executor.execute()
-    except KeyboardInterrupt:
-        inst.store.finish_run(run_id)  # recorded as CANCELED by the executor
-        if observer is not None:
-            _tell(observer.on_finish, "CANCELED")
-        raise
-    except BaseException as exc:  # nbflow's own failure, not a step's: never leave it STARTED
-        inst.store.mark_failed(run_id, f"The run stopped on an internal error: {type(exc).__name__}: {exc}")
-        if observer is not None:
-            _tell(observer.on_finish, "FAILURE")
-        raise
-    run = Run(inst, run_id, job=job, outcome=outcome)
-    if observer is not None:
-        _tell(observer.on_finish, outcome.status)
-    if outcome.status != "SUCCESS" and raise_on_error:
-        raise run_failure(job.name, outcome.failed, outcome.exceptions,
-                          f"The run is stored in {inst.path}: instance.get_run({run_id!r}).steps() "
-                          "shows the tracebacks.")
-    return run
+    runner = Executor(job, run_id, configs, writer, backend, partition_key, merged, versions, resume,
+                      limits=limits, retries_enabled=executor_def.retries_enabled)
+    return PreparedRun(inst, job, run_id, runner, observer)

@@ -37,6 +37,9 @@ def rerun(
     failed: bool = False,
     raise_on_error: bool = False,
     observer: Any = None,
+    executor: Any = None,
+    background: bool = False,
+    wait: bool = True,
 ) -> Any:
     """Start a child run of ``run``; see :meth:`nbflow.Run.rerun` (``observer``: a live view)."""
     from nbflow.execution.resume import Resume, select_failed, select_op
@@ -67,4 +70,5 @@ def rerun(
     return launch(
         job, record["run_config"], run.instance, record["tags"], raise_on_error,
         record["partition_key"], parent=record, resume=resume, observer=observer,
+        executor=executor, background=background, wait=wait,
     )

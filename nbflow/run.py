@@ -23,6 +23,7 @@ class Run:
 
     _live_view: Any = None  # the live view job.run() showed for this run, if any
     _live_count: int | None = None  # ... in which cell (IPython execution count)
+    _execution: Any = None  # the coordinator of a run started in this process, while it is known
 
     def __init__(self, instance: Any, run_id: str, job: Any = None, outcome: Any = None) -> None:
         self.instance = instance
@@ -39,7 +40,63 @@ class Run:
 
     @property
     def status(self) -> str:
+        """``STARTED`` while the run goes on, then ``SUCCESS``, ``FAILURE`` or ``CANCELED``."""
+        if self._execution is not None and self._execution.running:
+            return "STARTED"
         return self._record()["status"]
+
+    @property
+    def is_running(self) -> bool:
+        """True while a run started in this process is still going on."""
+        return self._execution is not None and self._execution.running
+
+    # -- waiting and canceling -----------------------------------------------------------------
+    def wait(self, timeout: float | None = None) -> Run:
+        """Wait until the run ends (at most ``timeout`` seconds) and return it.
+
+        Interrupting the wait (Jupyter's interrupt button, Ctrl-C) cancels the run: what
+        finished stays stored, and ``run.rerun(failed=True)`` finishes the rest.
+
+        Examples
+        --------
+        >>> run = my_job.run(wait=False)     # doctest: +SKIP
+        >>> run.wait(timeout=60).status      # doctest: +SKIP
+        'SUCCESS'
+        """
+        execution = self._execution
+        if execution is None:
+            return self
+        try:
+            finished = execution.wait(timeout)
+        except KeyboardInterrupt:
+            from nbflow.background import RunInterrupted, summary
+
+            execution.cancel("the run was interrupted")
+            self._row = None
+            raise RunInterrupted(summary(self), self) from None
+        if finished:
+            self._row = None
+            error = execution.error
+            if isinstance(error, KeyboardInterrupt):  # an op itself was interrupted
+                from nbflow.background import RunInterrupted, summary
+
+                raise RunInterrupted(summary(self), self) from None
+            if error is not None:
+                raise error
+        return self
+
+    def cancel(self) -> Run:
+        """Cancel the run: start no more steps, stop running ones, keep every finished step.
+
+        Returns once the run is recorded CANCELED (a few seconds at most).
+        ``run.rerun(failed=True)`` later finishes what was canceled.
+        """
+        execution = self._execution
+        if execution is None or not execution.running:
+            return self
+        execution.cancel("the run was canceled")
+        self._row = None
+        return self
 
     @property
     def success(self) -> bool:
@@ -172,6 +229,8 @@ class Run:
         downstream: bool = True,
         failed: bool = False,
         raise_on_error: bool = False,
+        executor: Any = None,
+        wait: bool = True,
     ) -> Run:
         """Run again what is asked; load everything else from this run's stored outputs.
 
@@ -183,6 +242,7 @@ class Run:
 
         The code that runs is the kernel's current definition of every op. The new run
         links to this one (``parent``/``root_run_id``); reused steps show ``reused_from``.
+        ``executor`` and ``wait`` work as for ``job.run()``.
 
         Examples
         --------
@@ -193,7 +253,8 @@ class Run:
         from nbflow.widgets.live import live_view
 
         view = live_view(self.instance)
-        child = rerun(self, op, keys, downstream, failed, raise_on_error, observer=view)
+        child = rerun(self, op, keys, downstream, failed, raise_on_error, observer=view,
+                      executor=executor, background=True, wait=wait)
         child._live_view, child._live_count = view, _count_if(view)
         return child
 

@@ -8,8 +8,15 @@ import pytest
 
 import nbflow as nf
 from nbflow.execution.backend import InProcessBackend
+from nbflow.execution.processes import ProcessBackend
+from nbflow.execution.threads import ThreadBackend
 
-BACKENDS = {"in_process": InProcessBackend}
+# Every executor's back end; the in-process one is the oracle the others must agree with.
+BACKENDS = {
+    "in_process": InProcessBackend,
+    "thread": lambda: ThreadBackend(4),
+    "multiprocess": lambda: ProcessBackend(2),
+}
 
 
 @pytest.fixture

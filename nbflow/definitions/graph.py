@@ -107,6 +107,10 @@ class JobDefinition:
         self.default_run_config = dict(config or {})
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.partitions_def = partitions_def
+        if executor_def is not None:
+            from nbflow.definitions.executors import resolve_executor
+
+            executor_def = resolve_executor(executor_def, None, None)  # a clear error now, not at run time
         self.executor_def = executor_def
         self.is_asset_job = False
         self.assets: list[Any] = []
@@ -175,18 +179,28 @@ class JobDefinition:
         tags: Mapping[str, Any] | None = None,
         raise_on_error: bool = False,
         partition_key: str | None = None,
+        executor: Any = None,
+        wait: bool = True,
     ) -> Any:
         """Run the job, store everything, and return a :class:`~nbflow.Run` handle.
 
         In a notebook, a live view of the run (:class:`~nbflow.widgets.run_view.RunView`)
-        is shown as the run starts and follows it to the end.
+        is shown as the run starts and follows it to the end; its clicks answer while the
+        run goes on.
+
+        ``executor`` picks where steps run for this run (``nf.thread_executor``,
+        ``nf.multiprocess_executor``, ``nf.dask_executor``, each ``.configured({...})``, or a
+        ``distributed.Client``); by default the job's ``executor_def``, else in-process. With
+        ``wait=False`` the run goes on in the background and the handle returns at once:
+        ``run.status``, ``run.wait()``, ``run.cancel()``. Interrupting the kernel cancels the run.
         """
         from nbflow.instance import launch
         from nbflow.widgets.live import live_view
 
         view = live_view(instance, self)
         run = launch(self, run_config, instance, tags, raise_on_error=raise_on_error,
-                     partition_key=partition_key, observer=view)
+                     partition_key=partition_key, observer=view, executor=executor,
+                     background=True, wait=wait)
         if view is not None:
             from nbflow.widgets.live import execution_count
 
@@ -222,11 +236,13 @@ class JobDefinition:
     ) -> Any:
         """Dagster's entry point: run in this process and return a result object.
 
-        ``op_selection`` takes Dagster's query syntax (``"name"``, ``"*name"``, ``"name*"``,
-        ``"+name"``, ``"name+"``); ops it leaves out feed nothing, so their consumers' inputs
-        must come from ``run_config`` ``inputs`` (or input defaults). ``asset_selection``
-        (asset keys or asset definitions) does the same for an asset job.
+        As in Dagster, the run is always in this process and thread, whatever executor the job
+        names. ``op_selection`` takes Dagster's query syntax (``"name"``, ``"*name"``,
+        ``"name*"``, ``"+name"``, ``"name+"``); ops it leaves out feed nothing, so their
+        consumers' inputs must come from ``run_config`` ``inputs`` (or input defaults).
+        ``asset_selection`` (asset keys or asset definitions) does the same for an asset job.
         """
+        from nbflow.definitions.executors import in_process_executor
         from nbflow.errors import unsupported
         from nbflow.instance import launch
 
@@ -244,8 +260,10 @@ class JobDefinition:
             job = job.select_ops(op_selection)
         if asset_selection is not None:
             job = job.select_assets(asset_selection)
-        run = launch(job, run_config, instance, tags, raise_on_error=raise_on_error,
-                     partition_key=partition_key)
+        config = dict(run_config or {})
+        config.pop("execution", None)
+        run = launch(job, config, instance, tags, raise_on_error=raise_on_error,
+                     partition_key=partition_key, executor=in_process_executor)
         return run.as_execution_result()
 
     def select_ops(self, selection: Sequence[str] | str) -> JobDefinition:

@@ -8,7 +8,9 @@ are unit-tested.
 
 from __future__ import annotations
 
+import enum
 import inspect
+import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -138,26 +140,71 @@ class DynamicOutput:
         return f"DynamicOutput({self.value!r}, mapping_key={self.mapping_key!r})"
 
 
-class RetryPolicy:
-    """Retry a failing step up to ``max_retries`` more times, ``delay`` seconds apart.
+class Backoff(enum.Enum):
+    """How the delay between retries grows (Dagster's enum)."""
 
-    ``backoff`` multiplies the delay after each attempt (1 keeps it constant).
+    LINEAR = "LINEAR"
+    EXPONENTIAL = "EXPONENTIAL"
+
+
+class Jitter(enum.Enum):
+    """Random variation of the delay between retries (Dagster's enum)."""
+
+    FULL = "FULL"
+    PLUS_MINUS = "PLUS_MINUS"
+
+
+class RetryPolicy:
+    """Retry a failing step up to ``max_retries`` more times, waiting ``delay`` seconds first.
+
+    ``backoff`` grows the delay: ``Backoff.LINEAR`` waits ``delay * n`` before the n-th retry,
+    ``Backoff.EXPONENTIAL`` ``delay * (2**n - 1)``. ``jitter`` varies it: ``Jitter.FULL`` picks
+    a random delay between 0 and the computed one, ``Jitter.PLUS_MINUS`` adds up to ``delay``
+    either way. A number for ``backoff`` multiplies the delay after each attempt.
+
+    Examples
+    --------
+    >>> RetryPolicy(max_retries=3, delay=0.5, backoff=Backoff.EXPONENTIAL).delay_before(3)
+    3.5
     """
 
-    def __init__(self, max_retries: int = 1, delay: float | None = None, backoff: float = 1.0) -> None:
-        if not isinstance(max_retries, int) or max_retries < 0:
+    def __init__(self, max_retries: int = 1, delay: float | None = None,
+                 backoff: Backoff | float | None = None, jitter: Jitter | None = None) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise DefinitionError(f"RetryPolicy.max_retries must be an int >= 0, got {max_retries!r}.")
-        if delay is not None and delay < 0:
-            raise DefinitionError(f"RetryPolicy.delay must be >= 0 seconds, got {delay!r}.")
+        if delay is not None and (not isinstance(delay, int | float) or delay < 0):
+            raise DefinitionError(f"RetryPolicy.delay must be a number of seconds >= 0, got {delay!r}.")
+        if backoff is not None and not isinstance(backoff, Backoff | int | float):
+            raise DefinitionError(f"RetryPolicy.backoff must be Backoff.LINEAR, Backoff.EXPONENTIAL or a number, got {backoff!r}.")
+        if jitter is not None and not isinstance(jitter, Jitter):
+            raise DefinitionError(f"RetryPolicy.jitter must be Jitter.FULL or Jitter.PLUS_MINUS, got {jitter!r}.")
+        if (backoff is not None or jitter is not None) and delay is None:
+            raise DefinitionError("RetryPolicy: backoff and jitter need a delay; pass delay=<seconds> as well.")
         self.max_retries = max_retries
-        self.delay = delay or 0.0
+        self.delay = float(delay or 0.0)
         self.backoff = backoff
+        self.jitter = jitter
 
     def delay_before(self, retry_number: int) -> float:
-        return self.delay * (self.backoff ** max(retry_number - 1, 0))
+        """Seconds to wait before retry number ``retry_number`` (1 for the first retry)."""
+        n = max(retry_number, 1)
+        if self.backoff is Backoff.EXPONENTIAL:
+            wait = self.delay * (2**n - 1)
+        elif self.backoff is Backoff.LINEAR:
+            wait = self.delay * n
+        elif isinstance(self.backoff, int | float):
+            wait = self.delay * (self.backoff ** (n - 1))
+        else:
+            wait = self.delay
+        if self.jitter is Jitter.FULL:
+            wait = random.random() * wait
+        elif self.jitter is Jitter.PLUS_MINUS:
+            wait = max(0.0, wait + (2 * random.random() - 1) * self.delay)
+        return wait
 
     def __repr__(self) -> str:
-        return f"RetryPolicy(max_retries={self.max_retries}, delay={self.delay})"
+        extra = "".join(f", {n}={v!r}" for n, v in (("backoff", self.backoff), ("jitter", self.jitter)) if v is not None)
+        return f"RetryPolicy(max_retries={self.max_retries}, delay={self.delay}{extra})"
 
 
 def _takes_context(params: list[inspect.Parameter]) -> bool:
@@ -263,6 +310,7 @@ class OpDefinition:
         retry_policy: RetryPolicy | None = None,
         tags: Mapping[str, Any] | None = None,
         description: str | None = None,
+        pool: str | None = None,
     ) -> None:
         from nbflow.definitions.config import normalize_schema
 
@@ -272,11 +320,16 @@ class OpDefinition:
         self.config_schema = None if config_schema is None else normalize_schema(config_schema)
         self.retry_policy = retry_policy
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        if pool is not None and (not isinstance(pool, str) or not pool):
+            raise DefinitionError(f"op '{self.name}': pool must be a non-empty str naming a concurrency pool, got {pool!r}.")
+        self.pool = pool
         self.outs = _normalize_outs(out if out is not None else _outs_from_annotation(fn))
-        if any(o.is_dynamic for o in self.outs.values()):
+        # An async generator is a fan-out written with `async def ... yield`.
+        self.is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+        if any(o.is_dynamic for o in self.outs.values()) and not self.is_async:
             fn = _dynamic_body(fn, self.name, self.outs)
             self.fn = fn
-        self.is_generator = inspect.isgeneratorfunction(fn)
+        self.is_generator = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
         params = list(inspect.signature(fn).parameters.values())
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -356,8 +409,13 @@ def op(
     retry_policy: RetryPolicy | None = None,
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
+    pool: str | None = None,
 ) -> Any:
     """Define an op, bare (``@op``) or with options (``@op(out=DynamicOut())``).
+
+    ``pool`` names a concurrency pool: at most the pool's limit of its steps run at once
+    (``nbflow.instance().set_pool_limit("api", 4)``). ``async def`` ops run concurrently on an
+    event loop.
 
     Examples
     --------
@@ -369,6 +427,6 @@ def op(
     """
 
     def decorate(f: Callable[..., Any]) -> OpDefinition:
-        return OpDefinition(f, name, ins, out, config_schema, retry_policy, tags, description)
+        return OpDefinition(f, name, ins, out, config_schema, retry_policy, tags, description, pool)
 
     return decorate(fn) if fn is not None else decorate

@@ -1,18 +1,28 @@
 """Executor back ends: where steps run.
 
-Every back end has the same small interface -- submit a step, poll for reports,
-shut down -- so the executor does not care whether steps run inline, in a pool of
-processes or on Dask. Reports are :class:`~nbflow.execution.step.ItemReport` (an
-item yielded by a fan-out step) and :class:`~nbflow.execution.step.DoneReport`.
+Every back end has the same interface with a lifecycle and a capacity -- ``start``,
+``can_submit``, ``submit``, ``poll``, ``cancel``, ``abandon``, ``shutdown`` -- so the
+executor does not care whether steps run inline, in threads, in worker processes or on
+Dask. Reports are :class:`~nbflow.execution.step.ItemReport` (an item a fan-out step
+yielded, sent as soon as it is yielded) and :class:`~nbflow.execution.step.DoneReport`
+(the end of one attempt).
+
+The executor keeps the queue of ready steps itself and submits while ``can_submit()``,
+so pools, tag limits and cancellation are decided in one place.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Generator
 
+from nbflow.execution.aio import AsyncSteps, is_async
 from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step
+
+Report = ItemReport | DoneReport
 
 
 class Backend(ABC):
@@ -20,58 +30,108 @@ class Backend(ABC):
 
     name = "backend"
 
-    @abstractmethod
-    def submit(self, task: StepTask) -> None:
-        """Queue one attempt of one step."""
+    def start(self) -> None:  # noqa: B027 -- most back ends start lazily
+        """Get ready to run steps (start pools, connect to a cluster)."""
 
     @abstractmethod
-    def poll(self, timeout: float | None = None) -> list[ItemReport | DoneReport]:
-        """Return the reports that are ready, waiting up to ``timeout`` for the first."""
+    def can_submit(self) -> bool:
+        """Whether another step can be submitted now (the back end's capacity)."""
+
+    @abstractmethod
+    def submit(self, task: StepTask) -> None:
+        """Start one attempt of one step."""
+
+    @abstractmethod
+    def poll(self, timeout: float | None = None) -> list[Report]:
+        """Return the reports that are ready, waiting up to ``timeout`` seconds for the first."""
 
     @abstractmethod
     def in_flight(self) -> int:
         """How many submitted steps have not sent their final report yet."""
 
     @abstractmethod
-    def shutdown(self, cancel: bool = False) -> list[StepTask]:
-        """Stop; with ``cancel``, drop unfinished steps and return them."""
+    def cancel(self) -> list[StepTask]:
+        """Stop running work where it can be stopped at once (processes terminated, futures
+        cancelled); return the submitted steps that will never report. Steps that may still
+        finish (threads) stay in flight until :meth:`abandon`."""
+
+    def abandon(self) -> list[StepTask]:
+        """Give up on the steps still in flight after a cancel; return them."""
+        return []
+
+    def shutdown(self) -> None:  # noqa: B027 -- nothing to release by default
+        """Release pools, processes and connections."""
 
 
 class InProcessBackend(Backend):
-    """Runs steps one at a time in this process, interleaving fan-out generators.
+    """Runs steps one at a time in the thread that runs the job, interleaving fan-out generators.
 
     A fan-out step is advanced one item per poll and then goes back in the queue
     behind the steps its item made ready, so ``f[k]`` starts right after the
     fan-out op yields ``k`` and ``g[k]`` right after ``f[k]``: pipelined per key.
+    ``async def`` steps run concurrently on an event loop, up to ``max_concurrent``.
     """
 
     name = "in_process"
 
-    def __init__(self) -> None:
+    def __init__(self, max_concurrent: int = 32) -> None:
         self._queue: deque[tuple[StepTask, Generator]] = deque()
         self._current: tuple[StepTask, Generator] | None = None  # the step being advanced
+        self._reports: queue.SimpleQueue[Report] = queue.SimpleQueue()
+        self._async = AsyncSteps(max_concurrent, self._reports.put)
+        self._runner: int | None = None  # the thread advancing steps
+
+    def can_submit(self) -> bool:
+        return True
+
+    def interrupt_target(self) -> int | None:
+        """The thread running a step's code right now, if any (a cancel interrupts it)."""
+        return self._runner if self._current is not None else None
 
     def submit(self, task: StepTask) -> None:
-        self._queue.append((task, execute_step(task)))
+        if is_async(task):
+            self._async.submit(task)
+        else:
+            self._queue.append((task, execute_step(task)))
 
-    def poll(self, timeout: float | None = None) -> list[ItemReport | DoneReport]:
+    def poll(self, timeout: float | None = None) -> list[Report]:
+        ready = _drain(self._reports, None if self._queue else timeout, wait=not self._queue)
         if not self._queue:
-            return []
+            return ready
+        self._runner = threading.get_ident()
         entry = self._current = self._queue.popleft()
         report = next(entry[1])
         self._current = None
         if type(report) is ItemReport:
             self._queue.append(entry)
-        return [report]
+        ready.append(report)
+        return ready
 
     def in_flight(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + self._async.in_flight() + self._reports.qsize()
 
-    def shutdown(self, cancel: bool = False) -> list[StepTask]:
+    def cancel(self) -> list[StepTask]:
         entries = ([self._current] if self._current else []) + list(self._queue)
-        for _, it in entries:
-            it.close()
+        for entry in entries:
+            if entry is self._current and self._runner != threading.get_ident():
+                continue  # running in the coordinator thread, stuck: it is dropped, not closed
+            entry[1].close()
         self._queue.clear()
         self._current = None
-        dropped = [task for task, _ in entries]
-        return dropped
+        return [task for task, _ in entries] + self._async.cancel()
+
+    def shutdown(self) -> None:
+        self._async.shutdown()
+
+
+def _drain(reports: queue.SimpleQueue[Report], timeout: float | None, wait: bool = True,
+           limit: int = 50_000) -> list[Report]:
+    """Every report waiting in ``reports``; with ``wait``, block up to ``timeout`` for the first."""
+    found: list[Report] = []
+    try:
+        found.append(reports.get(timeout=timeout) if wait else reports.get_nowait())
+        while len(found) < limit:
+            found.append(reports.get_nowait())
+    except queue.Empty:
+        pass
+    return found

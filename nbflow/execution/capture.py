@@ -9,12 +9,17 @@ so capture costs nothing for steps that print nothing.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import threading
 import time
 from typing import Any
 
+# The current step's buffer is a context variable, not a thread-local: each thread starts
+# with its own (empty) context, and each asyncio task gets its own copy, so async steps
+# sharing one event-loop thread keep their output apart.
+_buffer: contextvars.ContextVar[list | None] = contextvars.ContextVar("nbflow_capture_buffer", default=None)
 _local = threading.local()
 _install_lock = threading.Lock()
 _installed = 0
@@ -22,13 +27,13 @@ _saved: dict[str, Any] = {}
 
 
 def current_buffer() -> list | None:
-    return getattr(_local, "buf", None)
+    return _buffer.get()
 
 
 def set_buffer(buf: list | None) -> list | None:
-    """Make ``buf`` the current thread's capture buffer; return the previous one."""
-    prev = getattr(_local, "buf", None)
-    _local.buf = buf
+    """Make ``buf`` the capture buffer of the current thread (or asyncio task); return the previous one."""
+    prev = _buffer.get()
+    _buffer.set(buf)
     return prev
 
 
@@ -42,7 +47,7 @@ class _Tee:
         self._real, self._stream = real, stream
 
     def write(self, text: str) -> int:
-        buf = getattr(_local, "buf", None)
+        buf = _buffer.get()
         if buf is not None and text:
             buf.append((time.time(), self._stream, "INFO", text))
         if getattr(_local, "quiet", False):
@@ -55,7 +60,7 @@ class _Tee:
 
 class _CaptureHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        buf = getattr(_local, "buf", None)
+        buf = _buffer.get()
         if buf is None:
             return
         try:

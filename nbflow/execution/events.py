@@ -11,6 +11,7 @@ Records are plain tuples, built once per step, so the hot path allocates little:
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Protocol
 
 
@@ -28,6 +29,7 @@ class MemorySink:
     """Keeps every record in lists; for tests and for runs that must not persist."""
 
     def __init__(self) -> None:
+        self.lock = threading.RLock()
         self.info: dict[str, Any] = {}
         self.steps: list[tuple] = []
         self.outputs: list[tuple] = []
@@ -71,6 +73,7 @@ class ObservedSink:
 
     def __init__(self, sink: EventSink, observer: Any) -> None:
         self.sink, self.observer = sink, observer
+        self.lock = getattr(sink, "lock", None)
 
     def run_started(self, info: dict[str, Any]) -> None:
         self.sink.run_started(info)

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import gc
 import heapq
+import threading
 import time
+from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +29,7 @@ from nbflow.definitions.compose import DEFAULT, ITEM, DynSource
 from nbflow.execution import capture
 from nbflow.execution.backend import Backend
 from nbflow.execution.events import EventSink
+from nbflow.execution.limits import Limits
 from nbflow.execution.plan import Plan
 from nbflow.execution.resume import Resume
 from nbflow.execution.reuse import ReuseMixin
@@ -44,6 +48,8 @@ from nbflow.execution.step import (
 )
 
 _GC_THRESHOLD = 50_000
+_WAKE = 0.1  # seconds: how often a waiting coordinator looks at cancel requests and pool slots
+CANCEL_GRACE = 2.0  # seconds running steps get to finish after a cancel before they are abandoned
 
 
 @dataclass
@@ -72,8 +78,19 @@ class Executor(ReuseMixin):
         run_config: dict | None = None,
         code_versions: dict[str, str] | None = None,
         resume: Resume | None = None,
+        limits: Limits | None = None,
+        retries_enabled: bool = True,
     ) -> None:
         self.job, self.run_id, self.configs = job, run_id, configs
+        self.limits = limits if limits is not None and limits.active else None
+        self.retries_enabled = retries_enabled
+        self.ready: deque[StepTask] = deque()  # holding their limit slots, waiting for the back end
+        self.waiting: dict[int, deque[StepTask]] = {}  # op id -> steps waiting for a limit slot
+        self.cancel_requested = threading.Event()
+        self.cancel_reason = ""
+        self._canceling = False
+        self._finalized = False  # the run's end is recorded: nothing more goes to the sink
+        self._finalize_lock = threading.Lock()
         self.resume = resume
         self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
         self._memo_ok: dict[str, bool] = {}
@@ -83,6 +100,7 @@ class Executor(ReuseMixin):
         self.code_versions = code_versions or {}
         self.plan = Plan.build(job.nodes)
         self.nodes = job.nodes
+        self.priority = _priorities(job.nodes)
         self.values: dict[tuple[str, str, str | None], Any] = {}
         self.shared: dict[str, dict[str, Any]] = {n: {} for n in self.nodes}
         self.unresolved = dict(self.plan.n_shared_inputs)
@@ -110,13 +128,18 @@ class Executor(ReuseMixin):
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], _GC_THRESHOLD), *thresholds[1:])
         try:
+            self.backend.start()
             status = self._loop()
         except KeyboardInterrupt:
-            self._cancel()
+            self._cancel(self.cancel_reason or "the run was interrupted")
             raise
         finally:
             gc.set_threshold(*thresholds)
             capture.uninstall()
+            self.backend.shutdown()
+        if status == CANCELED:
+            return Outcome(CANCELED, self.values, self.keys, self.outcome_failed, self.exceptions,
+                           self.cancel_reason)
         error = None
         if status == FAILURE:
             error = f"Steps failed: {self.outcome_failed}"
@@ -124,44 +147,108 @@ class Executor(ReuseMixin):
         self.sink.flush()
         return Outcome(status, self.values, self.keys, self.outcome_failed, self.exceptions, error)
 
+    def request_cancel(self, reason: str = "the run was canceled") -> None:
+        """Ask the run to stop (from any thread): no new steps start, running ones are stopped."""
+        self.cancel_reason = self.cancel_reason or reason
+        self.cancel_requested.set()
+
     def _loop(self) -> str:
-        if self.resume is not None:
-            self._seed_resume(self.resume)
-        for name in self.nodes:
-            if (not self.nodes[name].is_mapped and self.unresolved[name] == 0
-                    and self.state.get((name, None), _PENDING) == _PENDING):
-                self._submit(name, None)
-        backend = self.backend
+        lock = getattr(self.sink, "lock", None) or nullcontext()
+        with lock:
+            if self.resume is not None:
+                self._seed_resume(self.resume)
+            for name in self.nodes:
+                if (not self.nodes[name].is_mapped and self.unresolved[name] == 0
+                        and self.state.get((name, None), _PENDING) == _PENDING):
+                    self._submit(name, None)
+        backend, cancel = self.backend, self.cancel_requested
+        on_item, on_done = self._on_item, self._on_done
         while True:
+            if cancel.is_set():
+                self._cancel(self.cancel_reason or "the run was canceled")
+                return CANCELED
             if self.retries and self.retries[0][0] <= time.monotonic():
                 self._submit_task(heapq.heappop(self.retries)[2])
                 continue
+            if self.ready or self.waiting:
+                self._launch()
             if not backend.in_flight():
+                if self.ready or self.waiting:
+                    time.sleep(_WAKE / 10)  # slots held by another run of this process
+                    continue
                 if not self.retries:
                     break
-                time.sleep(max(0.0, self.retries[0][0] - time.monotonic()))
+                time.sleep(min(_WAKE, max(0.0, self.retries[0][0] - time.monotonic())))
                 continue
-            wait = self.retries[0][0] - time.monotonic() if self.retries else None
-            for report in backend.poll(wait):
-                if isinstance(report, ItemReport):
-                    self._on_item(report)
-                else:
-                    self._on_done(report)
+            wait = min(_WAKE, self.retries[0][0] - time.monotonic()) if self.retries else _WAKE
+            reports = backend.poll(max(wait, 0.0))
+            if not reports:
+                continue
+            with lock:  # one report's records land in one batch of the store's writer
+                if self._finalized:  # canceled from outside while a step ran: drop what it made
+                    return CANCELED
+                for report in reports:
+                    if type(report) is ItemReport:
+                        on_item(report)
+                    else:
+                        on_done(report)  # type: ignore[arg-type]  # the type() test narrows it
         self._skip_unreached()
         return FAILURE if self.outcome_failed else SUCCESS
 
-    def _cancel(self) -> None:
+    def cancel_from_outside(self, reason: str) -> None:
+        """Record the run CANCELED from another thread while the coordinator is stuck in a step."""
+        self.request_cancel(reason)
+        self._cancel(reason)
+
+    def _cancel(self, reason: str) -> None:
+        """Stop launching, stop running work, record what did not finish, end the run CANCELED."""
+        with self._finalize_lock:
+            if self._finalized:
+                return
+            self._finalized = True
+        self._canceling = True
+        self.cancel_reason = reason
+        lock = getattr(self.sink, "lock", None) or nullcontext()
         now = time.time()
-        for task in self.backend.shutdown(cancel=True):
-            self._record(task.node, task.key, CANCELED, now, now, "interrupted (KeyboardInterrupt)")
-        for _, _, task in self.retries:
-            self._record(task.node, task.key, CANCELED, now, now, "interrupted before its retry")
-        for name, node in self.nodes.items():  # what never started is recorded too
-            if not node.is_mapped and self.state.get((name, None), _PENDING) == _PENDING:
-                self._record(name, None, CANCELED, now, now, "not started: the run was interrupted")
-        self.sink.event((now, None, "RUN_CANCELED", "WARNING", "Run interrupted by KeyboardInterrupt"))
-        self.sink.run_finished(CANCELED, now, "interrupted (KeyboardInterrupt)")
+        with lock:
+            for task in self.backend.cancel():
+                self._record_canceled(task, now, f"stopped while running: {reason}")
+        deadline = time.monotonic() + CANCEL_GRACE
+        while self.backend.in_flight() and time.monotonic() < deadline:  # threads may still finish
+            reports = self.backend.poll(0.05)
+            with lock:
+                for report in reports:
+                    if isinstance(report, ItemReport):
+                        self._on_item(report)
+                    else:
+                        self._on_done(report)
+        now = time.time()
+        with lock:
+            for task in self.backend.abandon():
+                self._record_canceled(task, now, f"stopped while running: {reason} (still running after {CANCEL_GRACE:g} s, abandoned)")
+            not_started = [*self.ready, *(t for q in self.waiting.values() for t in q),
+                           *(t for _, _, t in self.retries)]
+            self.ready.clear()
+            self.waiting.clear()
+            self.retries.clear()
+            for task in not_started:
+                self._record_canceled(task, now, f"not started: {reason}")
+            for (name, key), state in list(self.state.items()):
+                if state == _PENDING:
+                    self.state[(name, key)] = _DONE
+                    self._record(name, key, CANCELED, now, now, f"not started: {reason}")
+            for name, node in self.nodes.items():  # what never became ready is recorded too
+                if not node.is_mapped and (name, None) not in self.state:
+                    self._record(name, None, CANCELED, now, now, f"not started: {reason}")
+            self.sink.event((now, None, "RUN_CANCELED", "WARNING", f"Run canceled: {reason}"))
+        self.sink.run_finished(CANCELED, now, reason)
         self.sink.flush()
+
+    def _record_canceled(self, task: StepTask, now: float, why: str) -> None:
+        if self.limits is not None:
+            self.limits.give_back(task.op)
+        self.state[(task.node, task.key)] = _DONE
+        self._record(task.node, task.key, CANCELED, now, now, why, task.retry_number + 1)
 
     # -- submitting ------------------------------------------------------------------------
     def _submit(self, name: str, key: str | None) -> None:
@@ -179,11 +266,37 @@ class Executor(ReuseMixin):
         index = None if key is None else self.key_index[node.scope][key]
         task = StepTask(name, key, index, node.op, inputs, self.configs.get(name),
                         self.run_id, self.partition_key, self.run_config)
+        task.priority = self.priority[name]
         self._submit_task(task)
 
     def _submit_task(self, task: StepTask) -> None:
+        if self._canceling:  # a step made ready by one that finished during the cancel
+            self.state[(task.node, task.key)] = _DONE
+            now = time.time()
+            self._record(task.node, task.key, CANCELED, now, now, f"not started: {self.cancel_reason}")
+            return
         self.state[(task.node, task.key)] = _RUNNING
+        limits = self.limits
+        if limits is not None and (self.waiting.get(id(task.op)) or not limits.try_take(task.op)):
+            self.waiting.setdefault(id(task.op), deque()).append(task)
+            return
+        if self.ready or not self.backend.can_submit():
+            self.ready.append(task)
+            return
         self.backend.submit(task)
+
+    def _launch(self) -> None:
+        """Move waiting steps that got a limit slot to the ready queue; submit what fits."""
+        limits = self.limits
+        if limits is not None:
+            for op_id, waiting in list(self.waiting.items()):
+                while waiting and limits.try_take(waiting[0].op):
+                    self.ready.append(waiting.popleft())
+                if not waiting:
+                    del self.waiting[op_id]
+        backend, ready = self.backend, self.ready
+        while ready and backend.can_submit():
+            backend.submit(ready.popleft())
 
     # -- reports ---------------------------------------------------------------------------
     def _on_item(self, report: ItemReport) -> None:
@@ -217,13 +330,15 @@ class Executor(ReuseMixin):
         task = report.task
         name, key = task.node, task.key
         attempts = self.attempts[task.step_key] = task.retry_number + 1
+        if self.limits is not None:
+            self.limits.give_back(task.op)
         self._store_logs(task.step_key, report.logs)
         if report.status == SUCCESS:
             self._record(name, key, SUCCESS, report.start, report.end, None, attempts)
             self.state[(name, key)] = _DONE
             self._publish(name, key, report.outputs, self.held.pop(name, ()))
             return
-        policy = task.op.retry_policy
+        policy = task.op.retry_policy if self.retries_enabled and not self._canceling else None
         if policy is not None and task.retry_number < policy.max_retries:
             self.held.pop(name, None)
             self.sink.event((report.end, task.step_key, "STEP_UP_FOR_RETRY", "WARNING",
@@ -231,6 +346,7 @@ class Executor(ReuseMixin):
             retry = StepTask(name, key, task.key_index, task.op, task.inputs, task.config,
                              task.run_id, task.partition_key, task.run_config)
             retry.retry_number = task.retry_number + 1
+            retry.priority = task.priority
             due = time.monotonic() + policy.delay_before(retry.retry_number)
             heapq.heappush(self.retries, (due, id(retry), retry))
             return
@@ -408,3 +524,20 @@ class Executor(ReuseMixin):
         if logs:
             for ts, kind, level, text in capture.join_chunks(logs):
                 self.sink.event((ts, step_key, kind, level, text))
+
+
+def _priorities(nodes: dict[str, Any]) -> dict[str, int]:
+    """Which steps go first when more are ready than workers are free (lower first).
+
+    Deeper steps first -- ``g[k]`` before the next key's ``f`` -- so keys flow through the
+    chain instead of every ``f`` finishing before any ``g``. Dagster's op tag
+    ``dagster/priority`` (higher runs first) comes before depth.
+    """
+    found = {}
+    for depth, (name, node) in enumerate(nodes.items()):  # creation order is topological
+        try:
+            tagged = int(node.op.tags.get("dagster/priority", 0))
+        except ValueError:
+            tagged = 0
+        found[name] = -tagged * 1_000_000 - depth
+    return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 from nbflow.definitions.op import DEFAULT_OUTPUT, DynamicOutput, Output
@@ -32,6 +32,7 @@ class StepTask:
         "node",
         "op",
         "partition_key",
+        "priority",
         "retry_number",
         "run_config",
         "run_id",
@@ -44,6 +45,7 @@ class StepTask:
         self.step_key = node if key is None else f"{node}[{key}]"
         self.inputs, self.config = inputs, config
         self.retry_number = 0
+        self.priority = 0  # lower runs first when steps wait for a worker (see Executor._submit)
         self.run_id, self.partition_key, self.run_config = run_id, partition_key, run_config
 
 
@@ -97,6 +99,43 @@ def _static_outputs(op: Any, result: Any) -> dict[str, Any]:
     )
 
 
+def _call_op(task: StepTask) -> Any:
+    """Check the inputs and call the op body; returns its result (a generator for fan-outs)."""
+    op = task.op
+    for name, value in task.inputs.items():
+        expected = op.ins[name].dagster_type
+        if expected is not None:
+            _check_type(op, "input", name, value, expected)
+    if op.takes_context:
+        ctx = OpExecutionContext(
+            task.run_id, task.node, task.step_key, task.config, task.key,
+            task.retry_number, task.partition_key, task.run_config,
+        )
+        return op.fn(ctx, **task.inputs)
+    return op.fn(**task.inputs)
+
+
+def _on_yielded(task: StepTask, item: Any, seen: dict[str, set], outputs: dict) -> ItemReport | None:
+    """An item a generator op yielded: an item report for a DynamicOutput, else None."""
+    op = task.op
+    if isinstance(item, DynamicOutput):
+        _check_dynamic(op, item, seen)
+        return ItemReport(task, item.output_name, item.mapping_key, item.value)
+    if isinstance(item, Output):
+        _check_static(op, item, outputs)
+        outputs[item.output_name] = item.value
+        return None
+    raise StepFailure(
+        f"op '{op.name}' yielded {item!r:.80}; a generator op must yield "
+        f"Output(...) or DynamicOutput(...)."
+    )
+
+
+def _failed(task: StepTask, exc: Exception, logs: list, start: float) -> DoneReport:
+    error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return DoneReport(task, FAILURE, {}, logs, start, time.time(), error, exc)
+
+
 def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, None]:
     """Run one attempt of ``task``; yield item reports, then a done report."""
     op = task.op
@@ -105,18 +144,7 @@ def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, Non
     outputs: dict[str, Any] = {}
     prev = capture.set_buffer(logs)
     try:
-        for name, value in task.inputs.items():
-            expected = op.ins[name].dagster_type
-            if expected is not None:
-                _check_type(op, "input", name, value, expected)
-        if op.takes_context:
-            ctx = OpExecutionContext(
-                task.run_id, task.node, task.step_key, task.config, task.key,
-                task.retry_number, task.partition_key, task.run_config,
-            )
-            result = op.fn(ctx, **task.inputs)
-        else:
-            result = op.fn(**task.inputs)
+        result = _call_op(task)
         if op.is_generator:
             seen: dict[str, set] = {}
             iterator = iter(result)
@@ -125,29 +153,51 @@ def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, Non
                     item = next(iterator)
                 except StopIteration:
                     break
-                if isinstance(item, DynamicOutput):
-                    _check_dynamic(op, item, seen)
+                report = _on_yielded(task, item, seen, outputs)
+                if report is not None:
                     capture.set_buffer(prev)
-                    yield ItemReport(task, item.output_name, item.mapping_key, item.value)
+                    yield report
                     prev = capture.set_buffer(logs)
-                elif isinstance(item, Output):
-                    _check_static(op, item, outputs)
-                    outputs[item.output_name] = item.value
-                else:
-                    raise StepFailure(
-                        f"op '{op.name}' yielded {item!r:.80}; a generator op must yield "
-                        f"Output(...) or DynamicOutput(...)."
-                    )
         else:
             outputs = _static_outputs(op, result)
         _check_outputs(op, outputs)
     except Exception as exc:  # the user's error: report it, the run goes on
         capture.set_buffer(prev)
-        error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        yield DoneReport(task, FAILURE, {}, logs, start, time.time(), error, exc)
+        yield _failed(task, exc, logs, start)
         return
     capture.set_buffer(prev)
     yield DoneReport(task, SUCCESS, outputs, logs, start, time.time())
+
+
+async def execute_step_async(task: StepTask, emit: Callable[[ItemReport | DoneReport], None]) -> None:
+    """Run one attempt of an ``async def`` op on the running event loop, calling ``emit`` with
+    each item report and then the done report.
+
+    Run it as its own asyncio task: capture buffers are context variables, so each task's
+    ``print`` and logging land in its own step even though the tasks share one thread.
+    """
+    op = task.op
+    logs: list = []
+    start = time.time()
+    outputs: dict[str, Any] = {}
+    capture.set_buffer(logs)
+    try:
+        result = _call_op(task)
+        if op.is_generator:
+            seen: dict[str, set] = {}
+            async for item in result:
+                report = _on_yielded(task, item, seen, outputs)
+                if report is not None:
+                    emit(report)
+        else:
+            outputs = _static_outputs(op, await result)
+        _check_outputs(op, outputs)
+    except Exception as exc:
+        capture.set_buffer(None)
+        emit(_failed(task, exc, logs, start))
+        return
+    capture.set_buffer(None)
+    emit(DoneReport(task, SUCCESS, outputs, logs, start, time.time()))
 
 
 def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set]) -> None:

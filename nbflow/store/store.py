@@ -91,6 +91,19 @@ class Store:
             con.execute("UPDATE runs SET status = 'FAILURE', error = ?, end_time = now() WHERE run_id = ? "
                         "AND status = 'QUEUED'", [error, run_id])
 
+    def pool_limits(self) -> dict[str, int]:
+        """Concurrency pool limits set on this store, ``{pool: limit}``."""
+        with self.holder.use() as con:
+            rows = con.execute("SELECT key, value FROM nbflow_meta WHERE starts_with(key, 'pool:')").fetchall()
+        return {key[len("pool:"):]: int(value) for key, value in rows}
+
+    def set_pool_limit(self, pool: str, limit: int | None) -> None:
+        """Set (or with None remove) the limit of one concurrency pool."""
+        with self.holder.transaction() as con:
+            con.execute("DELETE FROM nbflow_meta WHERE key = ?", [f"pool:{pool}"])
+            if limit is not None:
+                con.execute("INSERT INTO nbflow_meta VALUES (?, ?)", [f"pool:{pool}", limit])
+
     def delete_run(self, run_id: str) -> None:
         self.run_row(run_id)  # raises RunNotFoundError naming the store
         with self.holder.transaction() as con:

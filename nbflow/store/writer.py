@@ -1,14 +1,19 @@
 """The store's event sink: buffers what a run produces and writes it in batches.
 
 A batch is one transaction with one ``INSERT ... SELECT`` per table over an Arrow
-table, never a statement per step. Batches go out when enough rows are waiting or
-enough time has passed, so a long run's finished steps are on disk within about
-half a second, and a 100,000-step run costs a handful of statements.
+table, never a statement per step. A flusher thread writes what is buffered every half
+second, whatever the run is doing (a long step, a pool of workers), so a finished step is
+on disk within a second; a 100,000-step run still costs a handful of statements.
+
+The executor holds :attr:`RunWriter.lock` while it records what one report produced, so a
+step's row and its outputs always land in the same batch.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 import uuid
 from typing import Any
@@ -35,17 +40,33 @@ class RunWriter:
         self._partition_key: str | None = None
         self._last_flush = time.monotonic()
         self._tables = 0
+        self.lock = threading.RLock()  # guards the buffers; held by the executor per report
+        self._write_lock = threading.Lock()  # one batch at a time, in order
+        self._unwritten: tuple[list, list, list, list] = ([], [], [], [])  # a batch the store refused
+        self._stop_flusher = threading.Event()
+        self._flusher: threading.Thread | None = None
 
     # -- sink interface -------------------------------------------------------------------------
     def run_started(self, info: dict[str, Any]) -> None:
         self._parent = info.get("parent_run_id")
         self._assets, self._partition_key = info.get("assets") or [], info.get("partition_key")
         self.store.insert_run(info, info.get("reuse"))
+        self._flusher = threading.Thread(target=self._flush_every, name=f"nbflow-flush-{self.run_id[:8]}",
+                                         daemon=True)
+        self._flusher.start()
+
+    def _flush_every(self) -> None:
+        while not self._stop_flusher.wait(FLUSH_SECONDS):
+            try:
+                self.flush()
+            except Exception:  # the final flush reports it; the run must go on meanwhile
+                logging.getLogger("nbflow").debug("background flush failed", exc_info=True)
 
     def step(self, record: tuple) -> None:
-        # Flush before buffering: a step's row and the outputs the executor sends right
-        # after it must land in the same batch, or a crash could store one without the other.
-        self._maybe_flush()
+        # Before buffering: a step's row and the outputs the executor sends right after it
+        # must land in one batch. The flusher thread covers long steps; this covers memory.
+        if len(self._steps) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            self.flush()
         self._steps.append(record)
 
     def output(self, record: tuple) -> None:
@@ -58,22 +79,34 @@ class RunWriter:
         self._reused.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
+        self._stop_flusher.set()
+        if self._flusher is not None and self._flusher is not threading.current_thread():
+            self._flusher.join()
         self.flush(final=(status, end, error))
         self.store.finish_run(self.run_id, self._assets, self._partition_key)
 
     def flush(self, final: tuple | None = None) -> None:
-        """Write what is buffered. Only the final flush of a run waits for a locked store."""
-        steps, outputs, events, reused = self._steps, self._outputs, self._events, self._reused
-        self._last_flush = time.monotonic()
-        if not (steps or outputs or events or reused or final):
-            return
-        try:
-            self._write(steps, outputs, events, reused, final, lock_timeout=None if final else 0.0)
-        except StoreLockedError:
-            if final:
+        """Write what is buffered. Only the final flush of a run waits for a locked store;
+        rows a busy store refused stay buffered, ahead of newer ones, for the next flush."""
+        with self.lock:
+            fresh = (self._steps, self._outputs, self._events, self._reused)
+            self._steps, self._outputs, self._events, self._reused = [], [], [], []
+        with self._write_lock:
+            self._last_flush = time.monotonic()
+            batch = tuple(old + new for old, new in zip(self._unwritten, fresh, strict=True))
+            if not (any(batch) or final):
+                return
+            try:
+                self._write(batch[0], batch[1], batch[2], batch[3], final, None if final else 0.0)
+            except StoreLockedError:
+                self._unwritten = batch  # type: ignore[assignment]
+                if final:
+                    raise
+                return
+            except BaseException:
+                self._unwritten = batch  # type: ignore[assignment]
                 raise
-            return  # another process has its turn; the rows stay buffered for the next flush
-        self._steps, self._outputs, self._events, self._reused = [], [], [], []
+            self._unwritten = ([], [], [], [])
 
     def _write(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
                lock_timeout: float | None) -> None:
@@ -95,10 +128,6 @@ class RunWriter:
                     "UPDATE runs SET status = ?, end_time = to_timestamp(?), error = ? WHERE run_id = ?",
                     [status, end, error, self.run_id],
                 )
-
-    def _maybe_flush(self) -> None:
-        if len(self._steps) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
-            self.flush()
 
     # -- batch inserts --------------------------------------------------------------------------
     def _insert_steps(self, con: Any, steps: list[tuple]) -> None:

@@ -34,6 +34,10 @@ EXPECTED_RUNS = {
         ("materialize:summary,transcript,word_counts", "SUCCESS"),
     ],
     "04_sensors.ipynb": [("transcription_job", "SUCCESS")] * 4,
+    "05_parallel.ipynb": [
+        ("crawl", "SUCCESS"), ("crawl", "SUCCESS"), ("primes", "SUCCESS"),
+        ("transcription", "CANCELED"), ("transcription", "SUCCESS"),
+    ],
 }
 
 
@@ -80,8 +84,28 @@ def check_04(inst: nf.Instance) -> None:
     assert inst.store.sensors.run_keys("new_episode_sensor").run_key.tolist() == ["nbh-104"]
 
 
+def check_05(inst: nf.Instance) -> None:
+    """Threads with a pool limit, processes, a cancelled background run finished by a rerun."""
+    assert inst.pool_limits() == {"api": 4}
+    crawls = inst.sql("select run_id, backend from runs where job_name = 'crawl'")
+    assert sorted(crawls.backend) == ["in_process", "thread"]
+    totals = {inst.get_run(r).output("total") for r in crawls.run_id}
+    assert len(totals) == 1
+    primes = _only_run(inst, "primes", "SUCCESS")
+    assert primes.output("count_primes", key="below_300007") == 25997  # primes below 300,007
+    canceled = _only_run(inst, "transcription", "CANCELED")
+    finished = _only_run(inst, "transcription", "SUCCESS")
+    assert finished.parent_run_id == canceled.run_id
+    assert finished.output("total") == sum(i * 100 for i in range(12))
+    kept = canceled.steps().query("status == 'SUCCESS' and op == 'transcribe'")
+    assert len(kept) >= 1
+    reused = inst.sql("select step_key from steps where run_id = ? and reused_from is not null",
+                      [finished.run_id]).step_key
+    assert set(kept.step_key) <= set(reused)
+
+
 CHECKS: dict[str, Callable[[nf.Instance], None]] = {
-    "01_dynamic_fanout.ipynb": check_01, "04_sensors.ipynb": check_04,
+    "01_dynamic_fanout.ipynb": check_01, "04_sensors.ipynb": check_04, "05_parallel.ipynb": check_05,
 }
 
 

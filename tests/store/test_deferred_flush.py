@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 
 import nbflow as nf
 from nbflow.store import writer as writer_module
@@ -23,7 +24,7 @@ def test_rows_survive_a_locked_store_during_the_run(tmp_path, monkeypatch):
             yield con
 
     monkeypatch.setattr(holder, "transaction", sometimes_locked)
-    monkeypatch.setattr(writer_module, "FLUSH_SECONDS", 0.0)  # try to flush after every step
+    monkeypatch.setattr(writer_module, "FLUSH_SECONDS", 0.001)  # the flusher tries all the time
 
     @nf.op(out=nf.DynamicOut())
     def emit():
@@ -32,6 +33,7 @@ def test_rows_survive_a_locked_store_during_the_run(tmp_path, monkeypatch):
 
     @nf.op
     def double(x):
+        time.sleep(0.01)  # long enough for the flusher to try between steps
         return 2 * x
 
     @nf.job

@@ -1,0 +1,122 @@
+"""The loop a worker process runs: receive steps, run them, send reports back.
+
+Kept light (no store, no pandas): a worker never opens the store; it returns values,
+logs and errors to the process that runs the job, which alone writes them.
+
+Messages from the coordinator are pickled tuples: ``("op", op_id, op_bytes)`` once per op,
+then ``("run", [step_bytes, ...])``, each part cloudpickled (cell-defined functions and
+classes travel by value). Reports go back in batches: a sender thread sends whatever
+has piled up while the previous batch was on its way, so a fan-out's items arrive as
+they are yielded without one message per item when they come fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import queue
+import threading
+import time
+from typing import Any
+
+import cloudpickle
+
+from nbflow.execution import capture
+from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step, execute_step_async
+
+_STOP = None
+
+
+def encode_report(task_id: int, report: ItemReport | DoneReport) -> bytes:
+    """One report as bytes; a value that cannot be pickled becomes the step's failure."""
+    if isinstance(report, ItemReport):
+        payload: tuple = ("item", task_id, report.output_name, report.key, report.value)
+    else:
+        payload = ("done", task_id, report.status, report.outputs, report.logs, report.start,
+                   report.end, report.error, _portable(report.exception))
+    try:
+        return cloudpickle.dumps(payload)
+    except Exception as exc:
+        what = (f"the item {report.key!r} it yielded" if isinstance(report, ItemReport)
+                else "one of its outputs" if report.status == "SUCCESS" else "its error")
+        task = report.task
+        error = (
+            f"op '{task.op.name}' ran in a worker process, but {what} cannot be pickled to send it "
+            f"back: {type(exc).__name__}: {exc}. Return plain data (numbers, text, lists, dicts, "
+            f"DataFrames) instead of open files, connections, locks or generators, or run this job "
+            f"with the thread executor."
+        )
+        return cloudpickle.dumps(("done", task_id, "FAILURE", {}, getattr(report, "logs", []),
+                                  getattr(report, "start", time.time()), time.time(), error, None))
+
+
+def _portable(exc: BaseException | None) -> Any:
+    """The exception itself if it survives pickling, else None (its text is in the error)."""
+    if exc is None:
+        return None
+    try:
+        data = cloudpickle.dumps(exc)
+        pickle.loads(data)
+        return exc
+    except Exception:
+        return None
+
+
+def main(conn: Any) -> None:
+    """Entry point of a worker process."""
+    capture.install()
+    capture.set_quiet(True)  # output goes to the step's logs; the worker's terminal is nobody's
+    outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    sender = threading.Thread(target=_send_loop, args=(conn, outbox), daemon=True)
+    sender.start()
+    ops: dict[int, Any] = {}
+    try:
+        while True:
+            try:
+                message = conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            kind, *rest = pickle.loads(message)
+            if kind == "op":
+                ops[rest[0]] = cloudpickle.loads(rest[1])
+            elif kind == "run":
+                for blob in rest[0]:
+                    task_id, fields = cloudpickle.loads(blob)
+                    _run_one(task_id, StepTask(fields[0], fields[1], fields[2], ops[fields[3]], *fields[4:9]),
+                             fields[9], outbox)
+            elif kind == "stop":
+                break
+    finally:
+        outbox.put(_STOP)
+        sender.join(timeout=5)
+
+
+def _run_one(task_id: int, task: StepTask, retry_number: int, outbox: queue.SimpleQueue) -> None:
+    task.retry_number = retry_number
+    if task.op.is_async:
+        asyncio.run(execute_step_async(task, lambda report: outbox.put(encode_report(task_id, report))))
+        return
+    for report in execute_step(task):
+        outbox.put(encode_report(task_id, report))
+
+
+def _send_loop(conn: Any, outbox: queue.SimpleQueue) -> None:
+    while True:
+        first = outbox.get()
+        batch = [first]
+        stop = first is _STOP
+        while not stop:
+            try:
+                item = outbox.get_nowait()
+            except queue.Empty:
+                break
+            stop = item is _STOP
+            batch.append(item)
+        payload = [b for b in batch if b is not None]
+        if payload:
+            try:
+                conn.send_bytes(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+            except (OSError, ValueError):
+                return
+        if stop:
+            return
