@@ -577,3 +577,21 @@ def test_partitioned_run_requests_must_match_the_job(instance):
     bad_key = _sensor_returning(nf.RunRequest(partition_key="a\nb"), job=fruit_job).tick(instance=instance)
     assert "partition key" in bad_key.error and "control character" in bad_key.error
     assert instance.runs().empty
+
+
+def test_a_mapped_op_cannot_also_collect_its_own_fan_out():
+    with pytest.raises(nf.DynamicWiringError, match=r"In @job both_ways, op 'add' cannot both collect over dynamic "
+                       r"output \"emit:result\" \(input 'b'\) and be downstream of it. Collect in one op"):
+
+        @nf.job
+        def both_ways():
+            items = emit()
+            items.map(lambda x: add(x, items.collect()))
+
+    with pytest.raises(nf.DynamicWiringError, match=r"op 'add' cannot be both downstream of dynamic output "
+                       r"\"emit:result\" \(input 'b'\) and collect over it"):
+
+        @nf.job
+        def other_way():
+            items = emit()
+            items.map(lambda x: add(items.collect(), x))

@@ -139,6 +139,8 @@ class GraphBuilder:
         name = self.unique_name(base_name)
         inputs = self._bind_inputs(op_def, name, args, kwargs)
         scope = self._scope_of(name, op_def, inputs)
+        if scope is not None:
+            self._check_collect_of_own_scope(name, inputs, scope)
         if scope is not None and any(o.is_dynamic for o in op_def.outs.values()):
             raise DynamicWiringError(
                 f"op '{name}' declares a DynamicOut but is mapped over the dynamic output "
@@ -206,12 +208,38 @@ class GraphBuilder:
         mapped = [h for h in handles if isinstance(h, OutputHandle) and h.scope is not None]
         if mapped:
             raise DynamicWiringError(
-                f"In @{self.kind} {self.name}, input '{in_name}' of op '{name}' got a list holding the "
-                f"mapped output of op '{mapped[0].node}'. Use .collect() to gather a fan-out."
+                f'Problematic dependency on dynamic output "{mapped[0].scope}": in @{self.kind} '
+                f"{self.name}, input '{in_name}' of op '{name}' got a list holding the mapped output of "
+                f"op '{mapped[0].node}'. Use .collect() to gather a fan-out."
             )
         gather = fan_in_op(len(handles))
         node = self.add_node(gather, f"{name}__{in_name}__fan_in".rsplit(".", 1)[-1], tuple(handles), {})
         return Binding(VALUE, node.name, "result")
+
+    def _check_collect_of_own_scope(self, name: str, inputs: dict[str, Binding], scope: DynSource) -> None:
+        """As in Dagster, a mapped op cannot also take the collect of the fan-out it is mapped over."""
+        seen_item = seen_collect = False
+        for in_name, binding in inputs.items():
+            if binding.kind not in (ITEM, COLLECT):
+                continue
+            upstream = self.nodes[binding.node]  # type: ignore[index]
+            source = upstream.scope or DynSource(upstream.name, binding.output)  # type: ignore[arg-type]
+            if source != scope:
+                continue
+            if binding.kind == COLLECT and seen_item:
+                raise DynamicWiringError(
+                    f"In @{self.kind} {self.name}, op '{name}' cannot both collect over dynamic output "
+                    f'"{scope}" (input \'{in_name}\') and be downstream of it. Collect in one op, then '
+                    f"pass the list on, or map in another op."
+                )
+            if binding.kind == ITEM and seen_collect:
+                raise DynamicWiringError(
+                    f"In @{self.kind} {self.name}, op '{name}' cannot be both downstream of dynamic output "
+                    f'"{scope}" (input \'{in_name}\') and collect over it. Collect in one op, then pass '
+                    f"the list on, or map in another op."
+                )
+            seen_item |= binding.kind == ITEM
+            seen_collect |= binding.kind == COLLECT
 
     def _scope_of(self, name: str, op_def: Any, inputs: dict[str, Binding]) -> DynSource | None:
         scopes: dict[DynSource, str] = {}

@@ -898,3 +898,89 @@ def test_composite_multi_out():
 
     result = composite_multi.execute_in_process()
     assert result.success
+
+
+# -- dynamic_tests/test_not_allowed.py -------------------------------------------------------
+
+
+@dg.op(out=dg.DynamicOut())
+def dynamic_op():
+    yield dg.DynamicOutput(1, mapping_key="1")
+    yield dg.DynamicOutput(2, mapping_key="2")
+
+
+@dg.op
+def add(x, y):
+    return x + y
+
+
+@dg.op
+def echo_x(x):
+    return x
+
+
+# test_not_allowed.py::test_fan_in
+def test_not_allowed_fan_in():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match='Problematic dependency on dynamic output "dynamic_op:result"',
+    ):
+
+        @dg.job
+        def _should_fail():
+            numbers = []
+            dynamic_op().map(numbers.append)
+            echo_x(numbers)
+
+
+# test_not_allowed.py::test_multi_direct
+def test_not_allowed_multi_direct():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match="cannot be downstream of more than one dynamic output",
+    ):
+
+        @dg.job
+        def _should_fail():
+            def _add(x):
+                dynamic_op().map(lambda y: add(x, y))
+
+            dynamic_op().map(_add)
+
+
+# test_not_allowed.py::test_multi_indirect
+def test_not_allowed_multi_indirect():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match="cannot be downstream of more than one dynamic output",
+    ):
+
+        @dg.job
+        def _should_fail():
+            def _add(x):
+                dynamic_op().map(lambda y: add(x, y))
+
+            dynamic_op().map(lambda z: _add(echo_x(z)))
+
+
+# test_not_allowed.py::test_collect_and_dep
+def test_not_allowed_collect_and_dep():
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match="cannot both collect over dynamic output",
+    ):
+
+        @dg.job
+        def _bad():
+            x = dynamic_op()
+            x.map(lambda y: add(y, x.collect()))
+
+    with pytest.raises(
+        dg.DagsterInvalidDefinitionError,
+        match="cannot be both downstream of dynamic output",
+    ):
+
+        @dg.job
+        def _bad_other():
+            x = dynamic_op()
+            x.map(lambda y: add(x.collect(), y))

@@ -99,7 +99,7 @@ def test_fan_in_of_mapped_outputs_is_refused():
     def echo(x):
         return x
 
-    with pytest.raises(nf.DynamicWiringError, match=r"input 'x' of op 'echo_2' got a list holding the mapped output "
+    with pytest.raises(nf.DynamicWiringError, match=r"Problematic dependency on dynamic output \"emit:result\": in @job wrong, input 'x' of op 'echo_2' got a list holding the mapped output "
                        r"of op 'echo'. Use .collect\(\) to gather a fan-out."):
 
         @nf.job
