@@ -7,11 +7,16 @@ Importing nbflow is cheap: duckdb, pandas, IPython and widgets load on first use
 from __future__ import annotations
 
 from nbflow.definitions import (
+    AssetKey,
+    AssetMaterialization,
     AssetsDefinition,
+    AssetSelection,
+    Definitions,
     DynamicOut,
     DynamicOutput,
     Field,
     GraphDefinition,
+    GraphOut,
     In,
     JobDefinition,
     OpDefinition,
@@ -24,7 +29,9 @@ from nbflow.definitions import (
     graph,
     job,
     materialize,
+    materialize_to_memory,
     op,
+    validate_run_config,
 )
 from nbflow.definitions.executors import (
     ExecutorDefinition,
@@ -36,6 +43,13 @@ from nbflow.definitions.executors import (
 from nbflow.definitions.op import Backoff, Jitter
 from nbflow.errors import (
     ConfigError,
+    DagsterError,
+    DagsterExecutionStepExecutionError,
+    DagsterInvalidConfigError,
+    DagsterInvalidDefinitionError,
+    DagsterInvalidInvocationError,
+    DagsterInvariantViolationError,
+    DagsterUnknownPartitionError,
     DefinitionError,
     DuplicateMappingKeyError,
     DynamicWiringError,
@@ -49,6 +63,7 @@ from nbflow.errors import (
     StoreLockedError,
     StoreVersionError,
     UnknownPartitionError,
+    UnsupportedArgumentError,
 )
 from nbflow.execution.context import AssetExecutionContext, OpExecutionContext, build_op_context
 from nbflow.execution.resume import RerunSelectionError
@@ -76,6 +91,9 @@ from nbflow.sensors import (
     sensor,
 )
 
+#: Dagster's name for the instance, so ``dg.DagsterInstance.ephemeral()`` runs unchanged.
+DagsterInstance = Instance
+
 __version__ = "0.1.0"
 
 
@@ -89,11 +107,23 @@ def load_ipython_extension(ipython: object) -> None:
 __all__ = [
     "AddDynamicPartitionsRequest",
     "AssetExecutionContext",
+    "AssetKey",
+    "AssetMaterialization",
+    "AssetSelection",
     "AssetsDefinition",
     "Backoff",
     "ConfigError",
+    "DagsterError",
+    "DagsterExecutionStepExecutionError",
+    "DagsterInstance",
+    "DagsterInvalidConfigError",
+    "DagsterInvalidDefinitionError",
+    "DagsterInvalidInvocationError",
+    "DagsterInvariantViolationError",
+    "DagsterUnknownPartitionError",
     "DefaultSensorStatus",
     "DefinitionError",
+    "Definitions",
     "DeleteDynamicPartitionsRequest",
     "DuplicateMappingKeyError",
     "DynamicOut",
@@ -104,6 +134,7 @@ __all__ = [
     "ExecutorDefinition",
     "Field",
     "GraphDefinition",
+    "GraphOut",
     "In",
     "Instance",
     "InvalidKeyError",
@@ -135,6 +166,7 @@ __all__ = [
     "StoreLockedError",
     "StoreVersionError",
     "UnknownPartitionError",
+    "UnsupportedArgumentError",
     "asset",
     "build_op_context",
     "build_sensor_context",
@@ -147,9 +179,11 @@ __all__ = [
     "job",
     "load_ipython_extension",
     "materialize",
+    "materialize_to_memory",
     "multiprocess_executor",
     "op",
     "sensor",
     "thread_executor",
     "validate_key",
+    "validate_run_config",
 ]

@@ -14,15 +14,38 @@ class NbflowError(Exception):
     """Root of every error nbflow raises on purpose."""
 
 
+#: Dagster's root exception is nbflow's: ``except dg.DagsterError`` catches nbflow's errors.
+DagsterError = NbflowError
+
+
+class DagsterInvariantViolationError(NbflowError):
+    """Something that must hold did not (Dagster's name): a duplicate mapping key, a value
+    that was never produced, a context used without what it needs."""
+
+
+class DagsterInvalidInvocationError(NbflowError, TypeError):
+    """A definition was called directly in a way it cannot be (Dagster's name)."""
+
+
+class UnsupportedArgumentError(NbflowError, TypeError):
+    """A Dagster argument nbflow has no counterpart for: refused by name, never dropped."""
+
+
+def unsupported(where: str, argument: str, advice: str) -> UnsupportedArgumentError:
+    """The error for a Dagster argument that nbflow cannot honour, naming it."""
+    return UnsupportedArgumentError(f"{where}: the argument {argument}= is not supported by nbflow. {advice}")
+
+
 class DefinitionError(NbflowError):
-    """An op, graph or job is defined or wired in a way nbflow cannot run."""
+    """An op, graph or job is defined or wired in a way nbflow cannot run
+    (``DagsterInvalidDefinitionError``)."""
 
 
 class DynamicWiringError(DefinitionError):
     """A dynamic output is used in a way that is not allowed (see the message)."""
 
 
-class InvalidKeyError(NbflowError, ValueError):
+class InvalidKeyError(DefinitionError, ValueError):
     """A mapping key or partition key breaks the key rules."""
 
 
@@ -31,7 +54,8 @@ class ConfigError(NbflowError, ValueError):
 
 
 class StepExecutionError(NbflowError):
-    """A run failed; raised by ``execute_in_process(raise_on_error=True)``."""
+    """A run failed and no step's own exception is at hand to re-raise
+    (``DagsterExecutionStepExecutionError``)."""
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -50,11 +74,11 @@ class RunInterrupted(KeyboardInterrupt):
         return [f"RunInterrupted: {self.args[0]}"]
 
 
-class DuplicateMappingKeyError(NbflowError):
+class DuplicateMappingKeyError(DagsterInvariantViolationError):
     """An op yielded the same mapping key twice in one step."""
 
 
-class OutputNotFoundError(NbflowError, KeyError):
+class OutputNotFoundError(DagsterInvariantViolationError, KeyError):
     """A requested output was not produced (or not stored) by the run."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
@@ -85,6 +109,24 @@ class StoreLockedError(StoreError):
 
 class StoreVersionError(StoreError):
     """The store was written by a newer nbflow than this one."""
+
+
+DagsterInvalidDefinitionError = DefinitionError
+DagsterInvalidConfigError = ConfigError
+DagsterExecutionStepExecutionError = StepExecutionError
+DagsterUnknownPartitionError = UnknownPartitionError
+
+
+def run_failure(job_name: str, failed: list[str], exceptions: dict, where: str) -> BaseException:
+    """What ``raise_on_error=True`` raises for a failed run: the first failed step's own
+    exception (so ``except ValueError`` works, as in Dagster), with a note saying where the
+    run is stored; :class:`StepExecutionError` when no step exception is at hand."""
+    summary = f'Execution of run for "{job_name}" failed. Steps failed: {failed}.'
+    first = next(iter(exceptions.values()), None)
+    if isinstance(first, Exception):
+        first.add_note(f"{summary} {where}")
+        return first
+    return StepExecutionError(f"{summary} {where}")
 
 
 _MAX_COMPARED = 2_000  # difflib is slow: beyond this, compare only keys sharing a prefix

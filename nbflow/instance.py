@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from nbflow.errors import StepExecutionError
+from nbflow.errors import run_failure
 
 _instances: dict[str, Instance] = {}
 _instances_lock = threading.Lock()
@@ -57,6 +57,12 @@ class Instance:
     def ephemeral(cls) -> Instance:
         """An instance whose store lives in memory (for tests and throwaway work)."""
         return cls(":memory:")
+
+    def __enter__(self) -> Instance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- runs ------------------------------------------------------------------------------------
     def runs(self, job: str | None = None, status: str | None = None, limit: int | None = 100) -> Any:
@@ -163,6 +169,25 @@ class Instance:
             names = [getattr(target, "name", str(target))]
         return assets.asset_status(self.store, name, names)
 
+    def get_latest_materialization_event(self, asset_key: Any) -> Any:
+        """The newest successful materialization of an asset (Dagster's name), or None.
+
+        ``asset_key`` is an :class:`~nbflow.AssetKey`, an asset definition or a name; the
+        result has ``run_id``, ``timestamp`` and ``asset_materialization.partition``.
+        """
+        from nbflow.definitions.assets import AssetKey, AssetMaterialization, EventLogEntry
+
+        key = asset_key if isinstance(asset_key, AssetKey) else getattr(asset_key, "key", None)
+        key = key if key is not None else AssetKey.from_user_string(str(asset_key))
+        rows = self.sql(
+            "SELECT run_id, partition_key, epoch(ts) AS ts FROM materializations "
+            "WHERE asset = ? AND status = 'materialized' ORDER BY ts DESC LIMIT 1", [key.path[-1]])
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        partition = None if row.partition_key is None or row.partition_key != row.partition_key else row.partition_key
+        return EventLogEntry(row.run_id, float(row.ts), AssetMaterialization(key, partition=partition))
+
     # -- concurrency pools (Dagster's pools) ------------------------------------------------------
     def set_pool_limit(self, pool: str, limit: int | None) -> None:
         """At most ``limit`` steps of ops in ``pool`` (``@op(pool=...)``) run at once; None removes it.
@@ -224,7 +249,7 @@ def code_version(op_def: Any) -> str:
     except Exception:  # no source file, or a file that is not this code: hash the bytecode
         source = ""
     if not source:
-        code = op_def.fn.__code__
+        code = inspect.unwrap(op_def.fn).__code__  # the user's body, not nbflow's wrapper around it
         source = repr((code.co_code, code.co_consts, code.co_names))
     return hashlib.sha1(source.encode()).hexdigest()[:12]
 
@@ -319,11 +344,9 @@ def launch(
 def _raise_if_failed(run: Any, outcome: Any, raise_on_error: bool) -> None:
     if outcome is None or outcome.status in ("SUCCESS", "CANCELED") or not raise_on_error:
         return
-    first = next(iter(outcome.exceptions.values()), None)
-    raise StepExecutionError(
-        f'Execution of run for "{run._job.name}" failed. Steps failed: {outcome.failed}. '
-        f"The run is stored in {run.instance.path}: instance.get_run({run.run_id!r}).steps() shows the tracebacks."
-    ) from first
+    raise run_failure(run._job.name, outcome.failed, outcome.exceptions,
+                      f"The run is stored in {run.instance.path}: instance.get_run({run.run_id!r}).steps() "
+                      "shows the tracebacks.")
 
 
 class PreparedRun:
@@ -358,13 +381,14 @@ class PreparedRun:
 def _prepare(job: Any, run_config: Any, instance_: Instance | None, tags: Any, partition_key: str | None,
              backend: Any, parent: Any, resume: Any, queued_run_id: str | None, observer: Any,
              executor: Any) -> PreparedRun:
-    from nbflow.definitions.config import resolve_run_config
+    from nbflow.definitions.config import resolve_run_config, with_config_inputs
     from nbflow.definitions.executors import execution_config_of, resolve_executor
     from nbflow.execution.backends import make_backend
 
     inst = instance_ if instance_ is not None else instance()
     job = job.with_latest_ops()  # an op redefined in a cell since the job was built: run the new code
     merged = {**job.default_run_config, **dict(run_config or {})}
+    job = with_config_inputs(job, merged)  # run_config {"ops": {op: {"inputs": ...}}}
     configs = resolve_run_config(job, merged)  # raises before anything is stored or run
     executor_def = resolve_executor(getattr(job, "executor_def", None), executor, execution_config_of(merged))
     check_partition(inst, job, partition_key)

@@ -334,6 +334,31 @@ class ExecuteInProcessResult:
             pass
         raise OutputNotFoundError(f"No outputs found for output '{output_name}' from node '{node_str}'.")
 
+    def output_value(self, output_name: str = "result") -> Any:
+        """An output of the job's top-level graph (a graph run with ``execute_in_process``)."""
+        job = self.run._job
+        handles = getattr(job, "top_outputs", {}) if job is not None else {}
+        if output_name not in handles:
+            raise OutputNotFoundError(
+                f"The graph has no output '{output_name}'; it has {sorted(handles)}. Return a dict of "
+                "op outputs from the graph body to give it named outputs."
+            )
+        handle = handles[output_name]
+        return self.output_for_node(handle.node, handle.output)
+
+    @property
+    def all_events(self) -> list[Any]:
+        """The run's events with Dagster's type names (``event_type_value``), oldest first."""
+        from nbflow.result_events import run_events
+
+        return run_events(self.run)
+
+    def events_for_node(self, node_name: str) -> list[Any]:
+        """The events of one node's steps (all of its mapped steps)."""
+        from nbflow.result_events import node_events
+
+        return node_events(self.run, node_name)
+
     def __repr__(self) -> str:
         return f"<ExecuteInProcessResult success={self.success} run_id={self.run_id[:8]}>"
 

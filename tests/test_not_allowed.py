@@ -51,7 +51,7 @@ def test_dynamic_output_passed_straight_into_an_op():
     with pytest.raises(
         nf.DynamicWiringError,
         match=r"In @job direct, op 'echo' received the dynamic output 'result' from op 'emit' directly "
-        r"\(input 'x'\). A dynamic output must be unpacked with .map\(fn\) or .collect\(\).",
+        r"\(input 'x'\). Dynamic output must be unpacked by invoking map or collect: .map\(fn\) or .collect\(\).",
     ):
 
         @nf.job
@@ -108,7 +108,6 @@ def test_map_function_returning_an_unmapped_output_is_refused():
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (lambda: add(emit().collect()), r"op 'add' is missing input 'b'. Pass the output of another op"),
         (
             lambda: echo(emit().collect(), emit2().collect()),
             r"op 'echo' takes 1 input\(s\) \(x\) but was called with 2 positional argument\(s\)",
@@ -116,19 +115,19 @@ def test_map_function_returning_an_unmapped_output_is_refused():
         (lambda: echo(y=emit().collect()), r"op 'echo' has no input 'y'; its inputs are \['x'\]"),
         (lambda: echo(3), r"input 'x' of op 'echo' got the plain value 3. Inside a job, inputs come from other ops"),
     ],
-    ids=["missing-input", "too-many", "unknown-keyword", "plain-value"],
+    ids=["too-many", "unknown-keyword", "plain-value"],
 )
 def test_wrong_arity_and_inputs(body, message):
     with pytest.raises(nf.DefinitionError, match=message):
         nf.job(name="arity")(body)
 
 
-def test_a_job_that_wires_nothing():
-    with pytest.raises(nf.DefinitionError, match=r"@job empty wires no ops; call at least one op in its body."):
+def test_a_job_that_wires_nothing_runs_and_succeeds(instance):
+    @nf.job  # as in Dagster: an empty job is allowed
+    def empty():
+        pass
 
-        @nf.job
-        def empty():
-            pass
+    assert empty.execute_in_process(instance=instance).success
 
 
 def test_map_outside_a_job_body():
@@ -141,12 +140,19 @@ def test_map_outside_a_job_body():
         g()
 
 
-def test_dynamic_out_needs_a_generator():
-    with pytest.raises(nf.DefinitionError, match=r"op 'returns' declares a DynamicOut, so its body must `yield"):
+def test_dynamic_out_needs_dynamic_outputs(instance):
+    @nf.op(out=nf.DynamicOut())
+    def returns():
+        return [1, 2]
 
-        @nf.op(out=nf.DynamicOut())
-        def returns():
-            return [1, 2]
+    @nf.job
+    def plain_list():
+        returns()
+
+    with pytest.raises(nf.DagsterInvariantViolationError,
+                       match=r'Compute for op "returns" for output "result" defined as dynamic must yield '
+                       r"DynamicOutput, got int. Yield \(or return a list of\) DynamicOutput"):
+        plain_list.execute_in_process(instance=instance)
 
 
 def test_star_args_are_not_inputs():
@@ -206,13 +212,86 @@ def test_bad_config_fails_before_running(run_config, message, instance):
     assert instance.runs().empty, "nothing may be stored for a run that never started"
 
 
-def test_config_for_an_op_without_schema():
+def test_config_for_an_op_without_schema_is_taken_as_is():
+    @nf.op
+    def reads(context):
+        return context.op_config
+
     @nf.job
     def plain():
+        reads()
+
+    run = plain.run(run_config={"ops": {"reads": {"config": {"a": 1}}}}, instance=nf.Instance.ephemeral())
+    assert run.output("reads") == {"a": 1}  # as in Dagster: no schema, any config
+
+
+def test_an_input_no_op_feeds_needs_run_config(instance):
+    @nf.job
+    def half_wired():
+        add(emit().collect())
+
+    with pytest.raises(nf.ConfigError, match=r'Missing required config entry "inputs" for input \'b\' of op \'add\': '
+                       r"no op feeds it in this run. Give it in run_config"):
+        half_wired.run(instance=instance)
+    assert instance.runs().empty
+    run = half_wired.run(run_config={"ops": {"add": {"inputs": {"b": {"value": ["b"]}}}}}, instance=instance)
+    assert run.output("add")[-1] == "b"
+
+
+def test_config_inputs_errors(instance):
+    @nf.job
+    def fed():
         echo.alias("e")(emit().collect())
 
-    with pytest.raises(nf.ConfigError, match=r"Op 'e' takes no config \(it has no config_schema\)"):
-        plain.run(run_config={"ops": {"e": {"config": {"a": 1}}}}, instance=nf.Instance.ephemeral())
+    with pytest.raises(nf.ConfigError, match=r"run_config gives input 'x' of op 'e', but that input is fed by op 'emit'"):
+        fed.run(run_config={"ops": {"e": {"inputs": {"x": [1]}}}}, instance=instance)
+    with pytest.raises(nf.ConfigError, match=r"run_config gives input 'y' to op 'e', which has no such input"):
+        fed.run(run_config={"ops": {"e": {"inputs": {"y": 1}}}}, instance=instance)
+    with pytest.raises(nf.ConfigError, match=r'Missing required config entry "inputs" for input \'x\' of op \'e\''):
+        fed.execute_in_process(op_selection=["e"], instance=instance)
+    assert instance.runs().empty
+
+
+def test_op_selection_errors(instance):
+    @nf.job
+    def sel():
+        echo.alias("e")(emit().map(echo).collect())
+
+    with pytest.raises(nf.DefinitionError, match=r"op_selection names 'nope', which is not an op or graph of job 'sel'"):
+        sel.execute_in_process(op_selection=["nope"], instance=instance)
+    with pytest.raises(nf.DefinitionError, match=r"op_selection entry 'e\*\+' is not a query"):
+        sel.execute_in_process(op_selection=["e*+"], instance=instance)
+    with pytest.raises(nf.DefinitionError, match=r"keeps op 'echo', which is mapped over the items of 'emit:result', "
+                       r"but not the fan-out op 'emit'"):
+        sel.execute_in_process(op_selection=["echo"], instance=instance)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda j: j.execute_in_process(run_confg={}), r"unexpected keyword argument 'run_confg'"),
+        (lambda j: j.execute_in_process(resources={"db": 1}),
+         r"execute_in_process: the argument resources= is not supported by nbflow. nbflow has no resources"),
+        (lambda j: j.execute_in_process(run_id="x"), r"the argument run_id= is not supported by nbflow"),
+        (lambda j: nf.RunRequest(partiton_key="a"), r"unexpected keyword argument 'partiton_key'"),
+        (lambda j: nf.RunRequest(stale_assets_only=True), r"RunRequest: the argument stale_assets_only= is not supported"),
+        (lambda j: nf.SensorResult(asset_events=[1]), r"SensorResult: the argument asset_events= is not supported"),
+        (lambda j: nf.build_sensor_context(cursr="a"), r"unexpected keyword argument 'cursr'"),
+        (lambda j: nf.build_sensor_context(resources={"a": 1}), r"build_sensor_context: the argument resources="),
+        (lambda j: nf.sensor(job=j, minimum_interval_second=3), r"unexpected keyword argument 'minimum_interval_second'"),
+        (lambda j: nf.sensor(job=j, required_resource_keys={"db"}), r"@sensor: the argument required_resource_keys="),
+        (lambda j: nf.Definitions(schedules=[1]), r"Definitions: the argument schedules= is not supported"),
+    ],
+    ids=["eip-typo", "eip-resources", "eip-run-id", "rr-typo", "rr-stale", "sr-asset-events", "bsc-typo",
+         "bsc-resources", "sensor-typo", "sensor-resources", "defs-schedules"],
+)
+def test_dagster_arguments_are_never_dropped(call, message):
+    @nf.job
+    def target():
+        emit()
+
+    with pytest.raises(TypeError, match=message):
+        call(target)
 
 
 # -- keys: refused in the step that makes them -----------------------------------------------
@@ -259,13 +338,14 @@ def test_duplicate_mapping_key_fails_the_step_naming_op_and_key(instance):
     def dup_job():
         total(dup().map(echo).collect())
 
-    with pytest.raises(nf.StepExecutionError) as info:
+    with pytest.raises(nf.DagsterInvariantViolationError) as info:
         dup_job.execute_in_process(instance=instance)
-    assert isinstance(info.value.__cause__, nf.DuplicateMappingKeyError)
-    assert str(info.value.__cause__) == (
-        "op 'dup' yielded the mapping key 'a' twice. Mapping keys must be unique within one step."
+    assert isinstance(info.value, nf.DuplicateMappingKeyError)
+    assert str(info.value) == (
+        'Compute for op "dup" yielded a DynamicOutput with mapping_key "a" multiple times. '
+        "Mapping keys must be unique within one step."
     )
-    steps = instance.get_run(info.value.args[0].split("get_run('")[1][:36]).steps().set_index("step_key")
+    steps = instance.get_run(instance.runs().run_id.iloc[0]).steps().set_index("step_key")
     assert steps.loc["total", "status"] == "SKIPPED"
 
 
@@ -469,8 +549,11 @@ def test_sensor_definition_mistakes():
         nf.sensor(job=sensed_job, jobs=[sensed_job])
     with pytest.raises(nf.SensorDefinitionError, match="takes a job defined with @job"):
         nf.sensor(job="sensed_job")
-    with pytest.raises(nf.SensorDefinitionError, match="no job of that name is defined in this kernel"):
-        nf.sensor("no_such_job")
+    # A job_name may name a job defined later (as in Dagster); evaluating before it exists says so.
+    later = nf.sensor("no_such_job")(lambda context: nf.RunRequest(run_key="a"))
+    with pytest.raises(nf.SensorDefinitionError, match="targets job_name='no_such_job', but no job of that "
+                       "name is defined in this kernel"):
+        later.evaluate(nf.build_sensor_context(instance=nf.Instance.ephemeral()))
     with pytest.raises(nf.SensorDefinitionError, match="minimum_interval_seconds must be a positive number"):
         nf.sensor(minimum_interval_seconds=0)(lambda context: None)
     with pytest.raises(nf.SensorDefinitionError, match="max_consecutive_failures must be an int of at least 1"):
@@ -494,3 +577,21 @@ def test_partitioned_run_requests_must_match_the_job(instance):
     bad_key = _sensor_returning(nf.RunRequest(partition_key="a\nb"), job=fruit_job).tick(instance=instance)
     assert "partition key" in bad_key.error and "control character" in bad_key.error
     assert instance.runs().empty
+
+
+def test_a_mapped_op_cannot_also_collect_its_own_fan_out():
+    with pytest.raises(nf.DynamicWiringError, match=r"In @job both_ways, op 'add' cannot both collect over dynamic "
+                       r"output \"emit:result\" \(input 'b'\) and be downstream of it. Collect in one op"):
+
+        @nf.job
+        def both_ways():
+            items = emit()
+            items.map(lambda x: add(x, items.collect()))
+
+    with pytest.raises(nf.DynamicWiringError, match=r"op 'add' cannot be both downstream of dynamic output "
+                       r"\"emit:result\" \(input 'b'\) and collect over it"):
+
+        @nf.job
+        def other_way():
+            items = emit()
+            items.map(lambda x: add(items.collect(), x))

@@ -1,8 +1,17 @@
 """Definitions: ops, graphs, jobs, fan-out and config. Pure and cheap to import."""
 
-from nbflow.definitions.assets import AssetsDefinition, asset, define_asset_job, materialize
-from nbflow.definitions.config import Field
-from nbflow.definitions.graph import JOBS, GraphDefinition, JobDefinition, graph, job
+from nbflow.definitions.assets import (
+    AssetKey,
+    AssetMaterialization,
+    AssetsDefinition,
+    AssetSelection,
+    asset,
+    define_asset_job,
+    materialize,
+    materialize_to_memory,
+)
+from nbflow.definitions.config import Field, validate_run_config
+from nbflow.definitions.graph import JOBS, GraphDefinition, GraphOut, JobDefinition, graph, job
 from nbflow.definitions.op import (
     DynamicOut,
     DynamicOutput,
@@ -13,15 +22,21 @@ from nbflow.definitions.op import (
     RetryPolicy,
     op,
 )
+from nbflow.definitions.repository import Definitions
 from nbflow.definitions.utils import file_relative_path
 
 __all__ = [
     "JOBS",
+    "AssetKey",
+    "AssetMaterialization",
+    "AssetSelection",
     "AssetsDefinition",
+    "Definitions",
     "DynamicOut",
     "DynamicOutput",
     "Field",
     "GraphDefinition",
+    "GraphOut",
     "In",
     "JobDefinition",
     "OpDefinition",
@@ -34,5 +49,7 @@ __all__ = [
     "graph",
     "job",
     "materialize",
+    "materialize_to_memory",
     "op",
+    "validate_run_config",
 ]

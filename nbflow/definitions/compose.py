@@ -139,6 +139,8 @@ class GraphBuilder:
         name = self.unique_name(base_name)
         inputs = self._bind_inputs(op_def, name, args, kwargs)
         scope = self._scope_of(name, op_def, inputs)
+        if scope is not None:
+            self._check_collect_of_own_scope(name, inputs, scope)
         if scope is not None and any(o.is_dynamic for o in op_def.outs.values()):
             raise DynamicWiringError(
                 f"op '{name}' declares a DynamicOut but is mapped over the dynamic output "
@@ -167,13 +169,10 @@ class GraphBuilder:
                 raise DefinitionError(f"In @{self.kind} {self.name}, op '{name}' got input '{key}' twice.")
             given[key] = value
         bindings = {}
-        for in_name, spec in op_def.ins.items():
+        for in_name in op_def.ins:
             if in_name not in given:
-                if not spec.has_default:
-                    raise DefinitionError(
-                        f"In @{self.kind} {self.name}, op '{name}' is missing input '{in_name}'. "
-                        f"Pass the output of another op, or give the input a default value."
-                    )
+                # As in Dagster, an input no op feeds may get its value from run config
+                # ("inputs"); a run without one is refused before it starts.
                 bindings[in_name] = Binding(DEFAULT)
                 continue
             bindings[in_name] = self._binding_for(name, in_name, given[in_name])
@@ -184,12 +183,14 @@ class GraphBuilder:
             raise DynamicWiringError(
                 f"In @{self.kind} {self.name}, op '{name}' received the dynamic output "
                 f"'{value.output}' from op '{value.node}' directly (input '{in_name}'). "
-                f"A dynamic output must be unpacked with .map(fn) or .collect()."
+                f"Dynamic output must be unpacked by invoking map or collect: .map(fn) or .collect()."
             )
         if isinstance(value, CollectHandle):
             return Binding(COLLECT, value.node, value.output)
         if isinstance(value, OutputHandle):
             return Binding(ITEM if value.scope else VALUE, value.node, value.output)
+        if isinstance(value, list) and value and all(isinstance(v, (OutputHandle, CollectHandle)) for v in value):
+            return self._fan_in(name, in_name, value)
         if isinstance(value, tuple) and value and all(isinstance(v, OutputHandle) for v in value):
             raise DefinitionError(
                 f"In @{self.kind} {self.name}, input '{in_name}' of op '{name}' got all outputs of a "
@@ -200,6 +201,45 @@ class GraphBuilder:
             f"{value!r}. Inside a job, inputs come from other ops' outputs; pass constants "
             f"through op config or as an input default value."
         )
+
+    def _fan_in(self, name: str, in_name: str, handles: list) -> Binding:
+        """A list of outputs passed as one input (Dagster's fan-in): a small gathering node,
+        ``<op>__<input>__fan_in``, makes the list, in the order given."""
+        mapped = [h for h in handles if isinstance(h, OutputHandle) and h.scope is not None]
+        if mapped:
+            raise DynamicWiringError(
+                f'Problematic dependency on dynamic output "{mapped[0].scope}": in @{self.kind} '
+                f"{self.name}, input '{in_name}' of op '{name}' got a list holding the mapped output of "
+                f"op '{mapped[0].node}'. Use .collect() to gather a fan-out."
+            )
+        gather = fan_in_op(len(handles))
+        node = self.add_node(gather, f"{name}__{in_name}__fan_in".rsplit(".", 1)[-1], tuple(handles), {})
+        return Binding(VALUE, node.name, "result")
+
+    def _check_collect_of_own_scope(self, name: str, inputs: dict[str, Binding], scope: DynSource) -> None:
+        """As in Dagster, a mapped op cannot also take the collect of the fan-out it is mapped over."""
+        seen_item = seen_collect = False
+        for in_name, binding in inputs.items():
+            if binding.kind not in (ITEM, COLLECT):
+                continue
+            upstream = self.nodes[binding.node]  # type: ignore[index]
+            source = upstream.scope or DynSource(upstream.name, binding.output)  # type: ignore[arg-type]
+            if source != scope:
+                continue
+            if binding.kind == COLLECT and seen_item:
+                raise DynamicWiringError(
+                    f"In @{self.kind} {self.name}, op '{name}' cannot both collect over dynamic output "
+                    f'"{scope}" (input \'{in_name}\') and be downstream of it. Collect in one op, then '
+                    f"pass the list on, or map in another op."
+                )
+            if binding.kind == ITEM and seen_collect:
+                raise DynamicWiringError(
+                    f"In @{self.kind} {self.name}, op '{name}' cannot be both downstream of dynamic output "
+                    f'"{scope}" (input \'{in_name}\') and collect over it. Collect in one op, then pass '
+                    f"the list on, or map in another op."
+                )
+            seen_item |= binding.kind == ITEM
+            seen_collect |= binding.kind == COLLECT
 
     def _scope_of(self, name: str, op_def: Any, inputs: dict[str, Binding]) -> DynSource | None:
         scopes: dict[DynSource, str] = {}
@@ -275,3 +315,19 @@ class AliasedOp:
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.op_def, attr)
+
+
+def gather_inputs(**values: Any) -> list:
+    """The body of a fan-in node: its inputs ``i0, i1, ...`` as one list, in order."""
+    return [values[f"i{n}"] for n in range(len(values))]
+
+
+def fan_in_op(count: int) -> Any:
+    """An op taking ``count`` inputs and returning them as a list."""
+    from nbflow.definitions.op import In, OpDefinition, _placeholder_fan_in
+
+    op_def = OpDefinition(_placeholder_fan_in, name="fan_in")
+    op_def.fn = gather_inputs
+    op_def.ins = {f"i{n}": In() for n in range(count)}
+    op_def.latest = lambda: op_def  # type: ignore[method-assign]  # never swapped for a newer one
+    return op_def

@@ -159,7 +159,10 @@ def _flatten_ops(ops: Any, prefix: str, out: dict[str, Any]) -> None:
             continue
         extra = sorted(set(entry) - {"config", "inputs"})
         if extra:
-            raise ConfigError(f"run_config for op '{full}' has unknown key(s) {extra}; use {{'config': ...}}.")
+            raise ConfigError(
+                f"run_config for op '{full}' has unknown key(s) {extra}; use {{'config': ...}} "
+                "(and {'inputs': {...}} for input values)."
+            )
         out[full] = entry.get("config")
 
 
@@ -186,9 +189,102 @@ def resolve_run_config(job: Any, run_config: dict | None) -> dict[str, Any]:
     resolved = {}
     for name, node in job.nodes.items():
         schema = node.op.config_schema
-        if schema is None:
+        if schema is None:  # as in Dagster, an op without a schema takes any config
             if given.get(name) is not None:
-                raise ConfigError(f"Op '{name}' takes no config (it has no config_schema), but run_config gives {given[name]!r}.")
+                resolved[name] = given[name]
             continue
         resolved[name] = resolve_op_config(name, schema, given.get(name))
     return resolved
+
+
+def config_inputs(run_config: dict | None) -> dict[str, dict[str, Any]]:
+    """The input values a run config gives, by op: ``{"ops": {op: {"inputs": {name: value}}}}``.
+
+    A value may be written plain or, as Dagster also accepts, ``{"value": v}``.
+    """
+    found: dict[str, dict[str, Any]] = {}
+
+    def walk(ops: Any, prefix: str) -> None:
+        if not isinstance(ops, dict):
+            return
+        for name, entry in ops.items():
+            full = f"{prefix}.{name}" if prefix else name
+            if not isinstance(entry, dict):
+                continue
+            if "ops" in entry and "config" not in entry:
+                walk(entry["ops"], full)
+            inputs = entry.get("inputs")
+            if inputs is None:
+                continue
+            if not isinstance(inputs, dict):
+                raise ConfigError(f"run_config 'inputs' of op '{full}' must be a dict of input values, got {inputs!r}.")
+            found[full] = {k: (v["value"] if isinstance(v, dict) and set(v) == {"value"} else v)
+                           for k, v in inputs.items()}
+
+    walk(dict(run_config or {}).get("ops", {}), "")
+    return found
+
+
+def with_config_inputs(job: Any, run_config: dict | None) -> Any:
+    """``job`` with the input values of ``run_config`` given to the ops as their defaults.
+
+    Only inputs that no upstream op feeds can be given this way (as in Dagster); an input
+    left unfed and without a value is an error naming it, raised before the run starts.
+    """
+    import copy
+    from dataclasses import replace
+
+    from nbflow.definitions.compose import DEFAULT, Binding
+    from nbflow.definitions.op import In
+    from nbflow.errors import did_you_mean
+
+    given = config_inputs(run_config)
+    changed = {}
+    for name, values in given.items():
+        if name not in job.nodes:
+            raise ConfigError(
+                f"run_config gives inputs to op '{name}', which is not in job '{job.name}'. "
+                f"{did_you_mean(name, job.nodes)}"
+            )
+        node = job.nodes[name]
+        op = copy.copy(node.op)
+        op.ins = dict(op.ins)
+        for in_name, value in values.items():
+            if in_name not in op.ins:
+                raise ConfigError(
+                    f"run_config gives input '{in_name}' to op '{name}', which has no such input; "
+                    f"its inputs are {list(op.ins)}."
+                )
+            if node.inputs[in_name].kind != DEFAULT:
+                raise ConfigError(
+                    f"run_config gives input '{in_name}' of op '{name}', but that input is fed by "
+                    f"op '{node.inputs[in_name].node}'. Only inputs no op feeds take values from config."
+                )
+            spec = op.ins[in_name]
+            op.ins[in_name] = In(spec.dagster_type, spec.description, value, spec.metadata)
+        changed[name] = replace(node, op=op, inputs={**node.inputs, **{k: Binding(DEFAULT) for k in values}})
+    for name, node in job.nodes.items():
+        op = changed[name].op if name in changed else node.op
+        for in_name, binding in node.inputs.items():
+            if binding.kind == DEFAULT and not op.ins[in_name].has_default:
+                raise ConfigError(
+                    f'Missing required config entry "inputs" for input \'{in_name}\' of op \'{name}\': '
+                    f"no op feeds it in this run. Give it in run_config, e.g. "
+                    f'{{"ops": {{"{name}": {{"inputs": {{"{in_name}": ...}}}}}}}}.'
+                )
+    if not changed:
+        return job
+    clone = copy.copy(job)
+    clone.nodes = {**job.nodes, **changed}
+    return clone
+
+
+def validate_run_config(job: Any, run_config: dict | None = None) -> dict[str, Any]:
+    """Check ``run_config`` against ``job`` without running it (Dagster's function).
+
+    Returns the config with defaults filled in, ``{"ops": {op: {"config": ...}}}``; raises
+    :class:`ConfigError` (``DagsterInvalidConfigError``) naming what is wrong.
+    """
+    merged = {**getattr(job, "default_run_config", {}), **dict(run_config or {})}
+    resolved = resolve_run_config(with_config_inputs(job, merged), merged)
+    return {"ops": {name: {"config": value} for name, value in resolved.items()}}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from nbflow.definitions.compose import (
     GraphBuilder,
@@ -29,11 +29,19 @@ JOBS: dict[str, JobDefinition] = {}
 class GraphDefinition:
     """A reusable wiring of ops; call it inside a job body (or ``.map()`` over it)."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None, description: str | None = None):
+    def __init__(self, fn: Callable[..., Any], name: str | None = None, description: str | None = None,
+                 out: Any = None):
         self.fn = fn
         self.name = name or fn.__name__
         self.description = description or inspect.getdoc(fn)
         self.input_names = list(inspect.signature(fn).parameters)
+        self.out = dict(out) if isinstance(out, Mapping) else ({"result": out} if out is not None else None)
+
+    def execute_in_process(self, run_config: Mapping[str, Any] | None = None, instance: Any = None,
+                           **kwargs: Any) -> Any:
+        """Run this graph as a job in this process (Dagster's ``graph.execute_in_process``);
+        ``result.output_value(name)`` gives the graph's outputs. Keywords as for a job's."""
+        return self.to_job().execute_in_process(run_config, instance, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not is_composing():
@@ -54,7 +62,10 @@ class GraphDefinition:
         if isinstance(result, OutputHandle):
             builder.graph_outputs[full] = {"result": result}
         elif isinstance(result, Mapping):
-            builder.graph_outputs[full] = dict(result)
+            builder.graph_outputs[full] = {k: v for k, v in result.items() if isinstance(v, OutputHandle)}
+            # as in Dagster, several outputs unpack in order: `one, numbers = my_graph()`
+            fields = NamedTuple(f"{self.name}_outputs", [(str(k), Any) for k in result])  # type: ignore[misc]
+            return fields(*result.values())
         return result
 
     def to_job(self, name: str | None = None, **kwargs: Any) -> JobDefinition:
@@ -103,13 +114,14 @@ class JobDefinition:
         self.executor_def = executor_def
         self.is_asset_job = False
         self.assets: list[Any] = []
+        self.asset_selection: Any = None  # for an asset job: what define_asset_job was given
         builder = GraphBuilder("job", self.name)
         with builder:
-            fn()
-        if not builder.nodes:
-            raise DefinitionError(f"@job {self.name} wires no ops; call at least one op in its body.")
-        self.nodes: dict[str, Node] = builder.nodes
+            returned = fn()
+        self.nodes: dict[str, Node] = builder.nodes  # an empty job runs and succeeds, as in Dagster
         self.graph_outputs = builder.graph_outputs
+        #: What the body returned, by output name: a graph run as a job has outputs.
+        self.top_outputs: dict[str, OutputHandle] = top_level_outputs(returned)
         JOBS[self.name] = self
 
     # -- structure ---------------------------------------------------------------------------
@@ -213,21 +225,65 @@ class JobDefinition:
         self,
         run_config: Mapping[str, Any] | None = None,
         instance: Any = None,
-        raise_on_error: bool = True,
-        tags: Mapping[str, Any] | None = None,
         partition_key: str | None = None,
-        **_ignored: Any,
+        raise_on_error: bool = True,
+        op_selection: Sequence[str] | None = None,
+        asset_selection: Sequence[Any] | None = None,
+        run_id: str | None = None,
+        input_values: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> Any:
-        """Dagster's entry point: run in this process and return a result object."""
+        """Dagster's entry point: run in this process and return a result object.
+
+        As in Dagster, the run is always in this process and thread, whatever executor the job
+        names. ``op_selection`` takes Dagster's query syntax (``"name"``, ``"*name"``,
+        ``"name*"``, ``"+name"``, ``"name+"``); ops it leaves out feed nothing, so their
+        consumers' inputs must come from ``run_config`` ``inputs`` (or input defaults).
+        ``asset_selection`` (asset keys or asset definitions) does the same for an asset job.
+        """
         from nbflow.definitions.executors import in_process_executor
+        from nbflow.errors import unsupported
         from nbflow.instance import launch
 
-        # As in Dagster, always in this process and thread, whatever executor the job names.
+        where = f"{self.name}.execute_in_process"
+        if run_id is not None:
+            raise unsupported(where, "run_id", "nbflow gives each run a new id: read it from result.run_id.")
+        if input_values:
+            raise unsupported(where, "input_values", "Give top-level input values in run_config "
+                              '{"ops": {op: {"inputs": {...}}}}.')
+        if resources:
+            raise unsupported(where, "resources", "nbflow has no resources: use module-level objects "
+                              "(a client, a connection) in the op body instead.")
+        job = self
+        if op_selection is not None:
+            job = job.select_ops(op_selection)
+        if asset_selection is not None:
+            job = job.select_assets(asset_selection)
         config = dict(run_config or {})
         config.pop("execution", None)
-        run = launch(self, config, instance, tags, raise_on_error=raise_on_error,
+        run = launch(job, config, instance, tags, raise_on_error=raise_on_error,
                      partition_key=partition_key, executor=in_process_executor)
         return run.as_execution_result()
+
+    def select_ops(self, selection: Sequence[str] | str) -> JobDefinition:
+        """This job restricted to the ops matched by Dagster-style queries (see execute_in_process)."""
+        from nbflow.definitions.selection import select_ops, subset_job
+
+        return subset_job(self, select_ops(self, selection))
+
+    def select_assets(self, selection: Any) -> JobDefinition:
+        """This asset job restricted to some of its assets (asset keys or definitions)."""
+        from nbflow.definitions.selection import asset_names, subset_job
+
+        names = asset_names(selection)
+        unknown = sorted(set(names) - set(self.nodes))
+        if unknown:
+            raise DefinitionError(
+                f"asset_selection names {unknown}, which job '{self.name}' does not materialize. "
+                f"{did_you_mean(unknown[0], self.nodes)}"
+            )
+        return subset_job(self, set(names))
 
     def __repr__(self) -> str:
         return f"<job {self.name}: {len(self.nodes)} ops>"
@@ -243,11 +299,31 @@ class JobDefinition:
         return JobView(self)._repr_mimebundle_()
 
 
-def graph(fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:
+class GraphOut:
+    """An output of a graph (``@graph(out={"a": GraphOut(), ...})``): the graph returns a dict
+    of op outputs by these names, or one op output for a single ``GraphOut()``."""
+
+    def __init__(self, description: str | None = None) -> None:
+        self.description = description
+
+
+def top_level_outputs(returned: Any) -> dict[str, OutputHandle]:
+    """A job body's return value as named outputs (a graph run as a job returns its outputs)."""
+    if isinstance(returned, OutputHandle):
+        return {"result": returned}
+    if isinstance(returned, Mapping):
+        return {str(k): v for k, v in returned.items() if isinstance(v, OutputHandle)}
+    if isinstance(returned, tuple) and hasattr(returned, "_fields"):
+        return {k: v for k, v in zip(returned._fields, returned, strict=True) if isinstance(v, OutputHandle)}
+    return {}
+
+
+def graph(fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
+          out: Any = None) -> Any:
     """Define a graph: a function wiring ops, reusable inside jobs and in ``.map()``."""
 
     def decorate(f: Callable[..., Any]) -> GraphDefinition:
-        return GraphDefinition(f, name, description)
+        return GraphDefinition(f, name, description, out)
 
     return decorate(fn) if fn is not None else decorate
 

@@ -130,6 +130,12 @@ class DynamicOutput:
         self.output_name = output_name
         self.metadata = metadata
 
+    def __class_getitem__(cls, item: Any) -> Any:
+        # ``DynamicOutput[str]`` in annotations (``-> list[DynamicOutput[str]]``), as in Dagster.
+        import types
+
+        return types.GenericAlias(cls, item)
+
     def __repr__(self) -> str:
         return f"DynamicOutput({self.value!r}, mapping_key={self.mapping_key!r})"
 
@@ -210,6 +216,72 @@ def _takes_context(params: list[inspect.Parameter]) -> bool:
     return first.name in _CONTEXT_NAMES or str(ann_name).endswith("Context")
 
 
+def _outs_from_annotation(fn: Callable[..., Any]) -> Any:
+    """``-> list[DynamicOutput[T]]`` (or an iterator of them) declares a DynamicOut, as in Dagster."""
+    import typing
+
+    try:
+        annotation = typing.get_type_hints(fn).get("return")
+    except Exception:  # unresolvable string annotations: no inference
+        return None
+    args = typing.get_args(annotation)
+    if args and (args[0] is DynamicOutput or typing.get_origin(args[0]) is DynamicOutput):
+        return DynamicOut()
+    return None
+
+
+def _dynamic_body(fn: Callable[..., Any], op_name: str, outs: dict[str, Out]) -> Callable[..., Any]:
+    """The body of an op with a DynamicOut, as a generator that checks what it yields.
+
+    Dagster lets such an op yield its DynamicOutputs or return a list of them; a
+    duplicate mapping key or an ``Output`` for a dynamic output fails the step with
+    Dagster's message.
+    """
+    import functools
+
+    from nbflow.errors import DagsterInvariantViolationError, DuplicateMappingKeyError
+
+    dynamic = {name for name, o in outs.items() if o.is_dynamic}
+
+    def items(result: Any) -> Any:
+        if inspect.isgenerator(result):
+            return result
+        if result is None:
+            return ()
+        if isinstance(result, (DynamicOutput, Output)):
+            return (result,)
+        if isinstance(result, (list, tuple)):
+            return result
+        raise DagsterInvariantViolationError(
+            f'Compute for op "{op_name}" for output "{next(iter(dynamic))}" defined as dynamic '
+            f"must yield DynamicOutput, got {type(result).__name__}. Yield (or return a list of) "
+            "DynamicOutput(value, mapping_key=...)."
+        )
+
+    @functools.wraps(fn)
+    def body(*args: Any, **kwargs: Any) -> Any:
+        seen: dict[str, set[str]] = {}
+        for item in items(fn(*args, **kwargs)):
+            if isinstance(item, DynamicOutput):
+                keys = seen.setdefault(item.output_name, set())
+                if item.mapping_key in keys:
+                    raise DuplicateMappingKeyError(
+                        f'Compute for op "{op_name}" yielded a DynamicOutput with mapping_key '
+                        f'"{item.mapping_key}" multiple times. Mapping keys must be unique within one step.'
+                    )
+                keys.add(item.mapping_key)
+            elif not isinstance(item, Output) or item.output_name in dynamic:
+                raise DagsterInvariantViolationError(
+                    f'Compute for op "{op_name}" for output "{getattr(item, "output_name", next(iter(dynamic)))}" '
+                    f"defined as dynamic must yield DynamicOutput, got {type(item).__name__}. Yield (or "
+                    "return a list of) DynamicOutput(value, mapping_key=...)."
+                )
+            yield item
+
+    body.__nbflow_body__ = fn  # type: ignore[attr-defined]  # called as is outside a job
+    return body
+
+
 def _normalize_outs(out: Any) -> dict[str, Out]:
     if out is None:
         return {DEFAULT_OUTPUT: Out()}
@@ -251,9 +323,12 @@ class OpDefinition:
         if pool is not None and (not isinstance(pool, str) or not pool):
             raise DefinitionError(f"op '{self.name}': pool must be a non-empty str naming a concurrency pool, got {pool!r}.")
         self.pool = pool
-        self.outs = _normalize_outs(out)
+        self.outs = _normalize_outs(out if out is not None else _outs_from_annotation(fn))
         # An async generator is a fan-out written with `async def ... yield`.
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+        if any(o.is_dynamic for o in self.outs.values()) and not self.is_async:
+            fn = _dynamic_body(fn, self.name, self.outs)
+            self.fn = fn
         self.is_generator = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
         params = list(inspect.signature(fn).parameters.values())
         for p in params:
@@ -262,11 +337,6 @@ class OpDefinition:
         self.takes_context = _takes_context(params)
         input_params = params[1:] if self.takes_context else params
         self.ins = self._build_ins(input_params, dict(ins or {}))
-        if any(o.is_dynamic for o in self.outs.values()) and not self.is_generator:
-            raise DefinitionError(
-                f"op '{self.name}' declares a DynamicOut, so its body must `yield "
-                f"DynamicOutput(value, mapping_key=...)` for each item (it returns instead)."
-            )
         OPS[self.registry_key] = self
 
     @property
@@ -313,15 +383,20 @@ class OpDefinition:
         return f"<op {self.name}({', '.join(self.ins)}) -> {', '.join(self.outs)}>"
 
 
+def _placeholder_fan_in() -> None:
+    """Stands in for a fan-in node's body while its op is built (see compose.fan_in_op)."""
+
+
 def invoke_directly(op_def: OpDefinition, args: tuple, kwargs: dict) -> Any:
     """Run the op body outside a job, for unit tests: ``my_op(build_op_context(), x)``."""
+    fn = getattr(op_def.fn, "__nbflow_body__", op_def.fn)
     if op_def.takes_context:
         from nbflow.execution.context import OpExecutionContext, build_op_context
 
         if args and isinstance(args[0], OpExecutionContext):
-            return op_def.fn(*args, **kwargs)
-        return op_def.fn(build_op_context(), *args, **kwargs)
-    return op_def.fn(*args, **kwargs)
+            return fn(*args, **kwargs)
+        return fn(build_op_context(), *args, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def op(

@@ -85,6 +85,23 @@ class OpExecutionContext:
             )
         return self._partition_key
 
+    @property
+    def partition_keys(self) -> list[str]:
+        """The partition keys of this run (one: nbflow runs one partition per run)."""
+        return [self.partition_key]
+
+    def asset_partition_key_for_input(self, input_name: str) -> str:
+        """The partition of the upstream asset feeding ``input_name``: the run's own, since
+        nbflow's assets in one run share one dynamic partitions definition."""
+        return self.partition_key
+
+    def asset_partition_keys_for_input(self, input_name: str) -> list[str]:
+        """The partitions of the upstream asset feeding ``input_name`` (see above)."""
+        return [self.partition_key]
+
+    def asset_partition_key_for_output(self, output_name: str = "result") -> str:
+        return self.partition_key
+
     def __repr__(self) -> str:
         return f"<OpExecutionContext {self.step_key} run={self.run_id[:8]}>"
 

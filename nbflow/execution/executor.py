@@ -111,6 +111,8 @@ class Executor(ReuseMixin):
         self.key_index: dict[DynSource, dict[str, int]] = {}
         self.source_status: dict[DynSource, str] = {}
         self.n_ok: dict[tuple[str, str], int] = {}
+        # keys whose mapped step succeeded without producing an optional output
+        self.n_missing: dict[tuple[str, str], set[str]] = {}
         self.collect_done: set[tuple[str, str]] = set()
         self.held: dict[str, list[ItemReport]] = {}
         self.retries: list[tuple[float, int, StepTask]] = []
@@ -419,7 +421,8 @@ class Executor(ReuseMixin):
         if (name, out_name) in self.collect_done or self.source_status.get(source) != SUCCESS:
             return
         keys = self.keys.get(source, [])
-        complete = node.scope is None or self.n_ok.get((name, out_name), 0) == len(keys)
+        missing = self.n_missing.get((name, out_name), set())
+        complete = node.scope is None or self.n_ok.get((name, out_name), 0) + len(missing) == len(keys)
         if not complete:
             return
         self.collect_done.add((name, out_name))
@@ -428,7 +431,12 @@ class Executor(ReuseMixin):
             for consumer, _ in consumers:
                 self._skip_node(consumer, f"the fan-out {source} yielded no items (is_required=False)")
             return
-        collected = CollectedInput(name, out_name, keys)
+        present = [k for k in keys if k not in missing] if missing else keys
+        if keys and not present:  # as in Dagster: collect what was produced, skip if nothing was
+            for consumer, _ in consumers:
+                self._skip_node(consumer, f"no step of {name} produced its optional output '{out_name}'")
+            return
+        collected = CollectedInput(name, out_name, present)
         for consumer, in_name in consumers:
             self._resolve_shared(consumer, in_name, collected)
 
@@ -464,8 +472,12 @@ class Executor(ReuseMixin):
 
     def _output_missing(self, name: str, key: str | None, out_name: str) -> None:
         reason = f"optional output '{out_name}' of {name if key is None else f'{name}[{key}]'} was not produced"
-        if key is not None:
-            self._item_bad(name, key, out_name, reason)
+        if key is not None:  # its mapped consumers skip; a collect gathers the other keys
+            for consumer, _ in self.plan.item_consumers.get((name, out_name), ()):
+                if self.state.get((consumer, key)) == _PENDING:
+                    self._skip_mapped(consumer, key, reason)
+            self.n_missing.setdefault((name, out_name), set()).add(key)
+            self._check_collect(name, out_name)
             return
         for consumer, _ in self.plan.value_consumers.get((name, out_name), ()):
             self._skip_node(consumer, reason)

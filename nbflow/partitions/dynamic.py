@@ -35,7 +35,10 @@ class AddDynamicPartitionsRequest:
     """Add these keys to the named definition (applied by the instance, or by a sensor tick)."""
 
     partitions_def_name: str
-    partition_keys: tuple[str, ...]
+    partition_keys: list[str]
+
+    def __hash__(self) -> int:  # the keys are a list, as in Dagster; hash them as a tuple
+        return hash((self.partitions_def_name, tuple(self.partition_keys)))
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,10 @@ class DeleteDynamicPartitionsRequest:
     """Delete these keys from the named definition."""
 
     partitions_def_name: str
-    partition_keys: tuple[str, ...]
+    partition_keys: list[str]
+
+    def __hash__(self) -> int:  # the keys are a list, as in Dagster; hash them as a tuple
+        return hash((self.partitions_def_name, tuple(self.partition_keys)))
 
 
 class DynamicPartitionsDefinition:
@@ -53,7 +59,7 @@ class DynamicPartitionsDefinition:
     --------
     >>> episodes = DynamicPartitionsDefinition(name="podcast_episodes")
     >>> episodes.build_add_request(["ep-1", "ep 2"]).partition_keys
-    ('ep-1', 'ep 2')
+    ['ep-1', 'ep 2']
     """
 
     def __init__(self, name: str | None = None, partition_fn: Any = None) -> None:
@@ -70,12 +76,10 @@ class DynamicPartitionsDefinition:
 
     # -- requests (pure) ------------------------------------------------------------------------
     def build_add_request(self, partition_keys: Iterable[str]) -> AddDynamicPartitionsRequest:
-        return AddDynamicPartitionsRequest(self.name, tuple(_key_list(partition_keys, "build_add_request")))
+        return AddDynamicPartitionsRequest(self.name, _key_list(partition_keys, "build_add_request"))
 
     def build_delete_request(self, partition_keys: Iterable[str]) -> DeleteDynamicPartitionsRequest:
-        return DeleteDynamicPartitionsRequest(
-            self.name, tuple(_key_list(partition_keys, "build_delete_request"))
-        )
+        return DeleteDynamicPartitionsRequest(self.name, _key_list(partition_keys, "build_delete_request"))
 
     # -- bound to an instance ------------------------------------------------------------------
     @staticmethod
@@ -89,6 +93,11 @@ class DynamicPartitionsDefinition:
     def get_partition_keys(self, current_time: Any = None, dynamic_partitions_store: Any = None) -> list[str]:
         """The keys in insertion order (Dagster's signature; the default instance if none given)."""
         return self._instance(dynamic_partitions_store).get_dynamic_partitions(self.name)
+
+    def has_partition_key(self, partition_key: str, current_time: Any = None,
+                          dynamic_partitions_store: Any = None) -> bool:
+        """Whether the key is in the set (Dagster's signature; the default instance if none given)."""
+        return self._instance(dynamic_partitions_store).has_dynamic_partition(self.name, partition_key)
 
     def add(self, keys: Iterable[str], instance: Any = None, restore_outputs: bool = False) -> Any:
         """Add keys; returns which were new and which existed already."""

@@ -41,6 +41,8 @@ class SensorEvaluationContext:
         self.last_sensor_start_time = last_sensor_start_time
         self.is_first_tick_since_sensor_start = is_first_tick_since_sensor_start
         self.log = logging.getLogger(f"nbflow.sensor.{sensor_name or 'sensor'}")
+        self.definitions: Any = None
+        self.repository_name: str | None = None
 
     @property
     def cursor(self) -> str | None:
@@ -58,12 +60,26 @@ class SensorEvaluationContext:
 
     @property
     def instance(self) -> Any:
-        """The instance the tick applies to (the default one when none was given)."""
-        if self._instance is None:
-            from nbflow.instance import instance
+        """The instance the tick applies to.
 
-            self._instance = instance()
+        A context from ``build_sensor_context()`` without an instance has none, as in Dagster;
+        ``sensor.tick(instance=...)`` gives it the instance the tick applies to.
+        """
+        if self._instance is None:
+            from nbflow.errors import DagsterInvariantViolationError
+
+            raise DagsterInvariantViolationError(
+                "Attempted to initialize dagster instance, but no instance reference was provided. "
+                "Pass one: build_sensor_context(instance=nbflow.Instance.ephemeral()) for a test, "
+                "or nbflow.instance() for the project's store."
+            )
         return self._instance
+
+    def __enter__(self) -> SensorEvaluationContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     @property
     def resources(self) -> Any:
@@ -74,13 +90,18 @@ class SensorEvaluationContext:
 
 
 def build_sensor_context(
-    cursor: str | None = None,
     instance: Any = None,
+    cursor: str | None = None,
+    repository_name: str | None = None,
+    repository_def: Any = None,
     sensor_name: str | None = None,
+    resources: Any = None,
+    definitions: Any = None,
+    instance_ref: Any = None,
+    last_sensor_start_time: float | None = None,
+    *,
     last_run_key: str | None = None,
     last_tick_completion_time: float | None = None,
-    last_sensor_start_time: float | None = None,
-    **_dagster_only: Any,
 ) -> SensorEvaluationContext:
     """A context for calling or testing a sensor outside its loop.
 
@@ -97,12 +118,19 @@ def build_sensor_context(
     >>> nothing.evaluate(build_sensor_context(cursor="7")).skip_message
     'cursor is 7'
     """
-    if instance is None:
-        instance = _dagster_instance_ref(_dagster_only)
-    return SensorEvaluationContext(cursor, instance, sensor_name, last_run_key,
-                                   last_tick_completion_time, last_sensor_start_time)
+    from nbflow.errors import unsupported
 
-
-def _dagster_instance_ref(extra: dict[str, Any]) -> Any:
-    ref = extra.get("instance_ref")
-    return ref if ref is not None and hasattr(ref, "store") else None
+    if resources:
+        raise unsupported("build_sensor_context", "resources", "nbflow sensors have no resources: "
+                          "use module-level objects in the sensor body instead.")
+    if instance is None and instance_ref is not None:
+        if not hasattr(instance_ref, "store"):
+            raise unsupported("build_sensor_context", "instance_ref", "Pass the nbflow Instance "
+                              "itself as instance=.")
+        instance = instance_ref
+    context = SensorEvaluationContext(cursor, instance, sensor_name, last_run_key,
+                                      last_tick_completion_time, last_sensor_start_time)
+    # Jobs named by job_name= are looked up here first (Dagster resolves them from these).
+    context.definitions = definitions if definitions is not None else repository_def
+    context.repository_name = repository_name
+    return context

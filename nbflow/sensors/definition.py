@@ -56,7 +56,11 @@ class SensorDefinition:
 
         self.fn = fn
         self.name = validate_key(name or fn.__name__, "sensor name")
-        self.jobs = list(jobs)
+        self._jobs = list(jobs)
+        self._job_name: str | None = None  # a job named before it is defined: looked up at use
+        self.tags: dict[str, Any] = {}
+        self.metadata: dict[str, Any] = {}
+        self.owners: list[str] = []
         interval = DEFAULT_INTERVAL if minimum_interval_seconds is None else minimum_interval_seconds
         if not isinstance(interval, int | float) or isinstance(interval, bool) or interval <= 0:
             raise SensorDefinitionError(
@@ -71,26 +75,85 @@ class SensorDefinition:
         self.description = description or (fn.__doc__ or "").strip() or None
         self.max_consecutive_failures = max_consecutive_failures
 
+    @property
+    def jobs(self) -> list[Any]:
+        """The jobs the sensor's run requests launch (a ``job_name=`` is looked up now)."""
+        if self._job_name is not None and not self._jobs:
+            from nbflow.definitions.graph import JOBS
+
+            return [JOBS[self._job_name]] if self._job_name in JOBS else []
+        return self._jobs
+
+    @property
+    def job_name(self) -> str | None:
+        """The name of the one job the sensor targets (Dagster's ``job_name``)."""
+        if self._job_name is not None:
+            return self._job_name
+        return self._jobs[0].name if len(self._jobs) == 1 else None
+
+    @property
+    def job(self) -> Any:
+        jobs = self.jobs
+        if len(jobs) != 1:
+            raise SensorDefinitionError(f"Sensor {self.name} targets {len(jobs)} jobs; use .jobs.")
+        return jobs[0]
+
     # -- evaluation (no store writes) -------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function directly and get its raw return value (as in Dagster)."""
-        if not args and not kwargs:
+        from nbflow.sensors.evaluate import context_param
+
+        param = context_param(self.fn)
+        if param is None:
+            if args or kwargs:
+                raise _invocation_error(
+                    "Sensor decorated function has no arguments, but arguments were provided to invocation."
+                )
+            return self.fn()
+        if args and kwargs:
+            raise _invocation_error(
+                "Sensor invocation received multiple non-resource arguments. Only a first positional "
+                "context parameter should be provided when invoking."
+            )
+        if kwargs:
+            if set(kwargs) != {param}:
+                raise _invocation_error(f"Sensor invocation expected argument '{param}'.")
+            context = kwargs[param]
+        elif len(args) == 1:
+            context = args[0]
+        elif not args:
+            raise _invocation_error(
+                "Sensor evaluation function expected context argument, but no context argument was "
+                "provided when invoking."
+            )
+        else:
+            raise _invocation_error(
+                "Sensor invocation received multiple non-resource arguments. Only a first positional "
+                "context parameter should be provided when invoking."
+            )
+        if context is None:
             from nbflow.sensors.context import build_sensor_context
 
-            args = (build_sensor_context(sensor_name=self.name),)
-        from nbflow.sensors.evaluate import call_sensor_fn
-
-        return call_sensor_fn(self.fn, args[0]) if args else self.fn(**kwargs)
+            context = build_sensor_context(sensor_name=self.name)
+        return self.fn(context)
 
     def evaluate(self, context: Any = None) -> Any:
-        """Evaluate once and resolve the result, applying nothing (Dagster's ``evaluate_tick``)."""
+        """Evaluate once and resolve the result, applying nothing (Dagster's ``evaluate_tick``).
+
+        Without ``context``, the sensor sees the default instance (``nbflow.instance()``) and its
+        stored cursor is not used; pass ``build_sensor_context(instance=..., cursor=...)`` to choose.
+        """
         from nbflow.sensors.context import build_sensor_context
         from nbflow.sensors.evaluate import evaluate
 
-        context = context if context is not None else build_sensor_context(sensor_name=self.name)
+        if context is None:  # nbflow's shortcut: evaluate against the default instance, as a tick would
+            context = build_sensor_context(instance=_instance(None), sensor_name=self.name)
         if context.sensor_name is None:
             context.sensor_name = self.name
-        return evaluate(self, context)
+        evaluation = evaluate(self, context)
+        if context._instance is not None:  # a tick checks this itself, against the store it applies to
+            _check_partition_keys(self, evaluation, context._instance)
+        return evaluation
 
     evaluate_tick = evaluate
 
@@ -98,6 +161,13 @@ class SensorDefinition:
         if name is None:
             return self.jobs[0]
         return next(job for job in self.jobs if job.name == name)
+
+    def job_for(self, job_name: str | None, asset_selection: list[str] | None = None) -> Any:
+        """The job a run request launches: ``job_name``'s, narrowed to ``asset_selection``."""
+        job = self.job_named(job_name)
+        if asset_selection is not None:
+            job = job.select_assets(asset_selection)
+        return job
 
     # -- ticks (apply to a store) ----------------------------------------------------------------
     def tick(self, instance: Any = None, execute: bool = True, context: Any = None) -> Any:
@@ -203,6 +273,51 @@ def _instance(instance: Any) -> Any:
     return default_instance()
 
 
+def _check_partition_keys(sensor: SensorDefinition, evaluation: Any, instance: Any) -> None:
+    """Dagster's ``evaluate_tick`` refuses a request for a partition that does not exist;
+    keys this evaluation adds count as existing (they will when a tick applies it)."""
+    from nbflow.errors import UnknownPartitionError, did_you_mean
+    from nbflow.partitions.dynamic import AddDynamicPartitionsRequest, DeleteDynamicPartitionsRequest
+
+    added: dict[str, set[str]] = {}
+    deleted: dict[str, set[str]] = {}
+    for request in evaluation.dynamic_partitions_requests:
+        into = added if isinstance(request, AddDynamicPartitionsRequest) else deleted
+        if isinstance(request, AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest):
+            into.setdefault(request.partitions_def_name, set()).update(request.partition_keys)
+    for request in evaluation.run_requests:
+        pdef = getattr(sensor.job_named(request.job_name), "partitions_def", None)
+        key = request.partition_key
+        if pdef is None or key is None or key in added.get(pdef.name, ()):
+            continue
+        if key in deleted.get(pdef.name, ()) or not instance.has_dynamic_partition(pdef.name, key):
+            raise UnknownPartitionError(
+                f"Could not find a partition with key {key!r} in DynamicPartitionsDefinition "
+                f"'{pdef.name}' for a RunRequest of sensor {sensor.name}. Add it beforehand, or in the "
+                "same SensorResult: dynamic_partitions_requests=[partitions_def.build_add_request([...])]. "
+                f"{did_you_mean(key, instance.get_dynamic_partitions(pdef.name))}"
+            )
+
+
+def _is_job(target: Any) -> bool:
+    from nbflow.definitions.assets import UnresolvedAssetJob
+
+    return isinstance(target, UnresolvedAssetJob) or (hasattr(target, "nodes") and hasattr(target, "name"))
+
+
+def _invocation_error(message: str) -> Exception:
+    from nbflow.errors import DagsterInvalidInvocationError
+
+    return DagsterInvalidInvocationError(message)
+
+
+def _asset_job(sensor_name: str, selection: Any) -> Any:
+    """The job an ``asset_selection=`` sensor launches: its assets, as one asset job."""
+    from nbflow.definitions.assets import define_asset_job
+
+    return define_asset_job(f"__asset_job_{sensor_name}", selection)
+
+
 def sensor(
     job_name: str | None = None,
     *,
@@ -212,8 +327,13 @@ def sensor(
     job: Any = None,
     jobs: Sequence[Any] | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
+    asset_selection: Any = None,
+    required_resource_keys: Any = None,
+    tags: Any = None,
+    metadata: Any = None,
+    target: Any = None,
+    owners: Any = None,
     max_consecutive_failures: int = DEFAULT_MAX_FAILURES,
-    **_dagster_only: Any,
 ) -> Callable[[Callable[..., Any]], SensorDefinition]:
     """Define a sensor; ``job`` / ``jobs`` are what its run requests launch.
 
@@ -234,27 +354,38 @@ def sensor(
     """
     if callable(job_name) and not isinstance(job_name, str):
         raise SensorDefinitionError("Use @sensor(...) with parentheses, e.g. @sensor(job=my_job).")
-    if job is not None and jobs is not None:
-        raise SensorDefinitionError("Give @sensor either job= or jobs=, not both.")
-    targets = list(jobs) if jobs is not None else ([job] if job is not None else [])
-    for target in targets:
-        if not hasattr(target, "nodes") or not hasattr(target, "name"):
-            raise SensorDefinitionError(
-                f"@sensor(job=...) takes a job defined with @job or define_asset_job, got {target!r}."
-            )
-    if job_name is not None and not targets:
-        from nbflow.definitions.graph import JOBS
+    from nbflow.errors import unsupported
 
-        if job_name not in JOBS:
+    given = [k for k, v in (("job_name", job_name), ("job", job), ("jobs", jobs),
+                            ("asset_selection", asset_selection), ("target", target)) if v is not None]
+    if len(given) > 1:
+        raise SensorDefinitionError(f"Give @sensor either {given[0]}= or {given[1]}=, not both.")
+    if required_resource_keys:
+        raise unsupported("@sensor", "required_resource_keys", "nbflow sensors have no resources: "
+                          "use module-level objects in the sensor body instead.")
+    if target is not None:  # Dagster's newer spelling: a job, or assets to materialize
+        if _is_job(target):
+            job = target
+        else:
+            asset_selection = target
+    targets = list(jobs) if jobs is not None else ([job] if job is not None else [])
+    for one in targets:
+        if not _is_job(one):
             raise SensorDefinitionError(
-                f"@sensor(job_name={job_name!r}): no job of that name is defined in this kernel. "
-                "Run the cell that defines it first, or pass job=the_job."
+                f"@sensor(job=...) takes a job defined with @job or define_asset_job, got {one!r}."
             )
-        targets = [JOBS[job_name]]
+    if job_name is not None and not isinstance(job_name, str):
+        raise SensorDefinitionError(f"@sensor(job_name=...) takes a job's name (a str), got {job_name!r}.")
 
     def decorate(fn: Callable[..., Any]) -> SensorDefinition:
-        definition = SensorDefinition(fn, name, targets, minimum_interval_seconds, default_status,
+        sensor_name = name or fn.__name__
+        found = targets or ([_asset_job(sensor_name, asset_selection)] if asset_selection is not None else [])
+        definition = SensorDefinition(fn, name, found, minimum_interval_seconds, default_status,
                                       description, max_consecutive_failures)
+        definition._job_name = job_name
+        definition.tags = dict(tags or {})
+        definition.metadata = dict(metadata or {})
+        definition.owners = list(owners or [])
         SENSORS[definition.name] = definition
         return definition
 

@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbflow.errors import NbflowError
-from nbflow.sensors.results import RunRequest, SensorDefinitionError, SensorResult, SkipReason
+from nbflow.sensors.results import (
+    RunRequest,
+    SensorDefinitionError,
+    SensorInvariantError,
+    SensorResult,
+    SkipReason,
+)
 
 EMPTY_RESULT = "Sensor function returned an empty result"
 
@@ -44,11 +50,32 @@ class SensorEvaluation:
         return f"<SensorEvaluation {what}{parts}{cursor}>"
 
 
-def call_sensor_fn(fn: Any, context: Any) -> Any:
-    """Call the user's function with the context if it takes one (as Dagster does)."""
+def context_param(fn: Any) -> str | None:
+    """The name of the parameter a sensor function takes its context in (None if it takes none)."""
     params = [p for p in inspect.signature(fn).parameters.values()
               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return fn(context) if params else fn()
+    return params[0].name if params else None
+
+
+def call_sensor_fn(fn: Any, context: Any) -> Any:
+    """Call the user's function with the context if it takes one (as Dagster does)."""
+    return fn(context) if context_param(fn) is not None else fn()
+
+
+def drain(generator: Any) -> list[Any]:
+    """Everything a generator sensor yields, then what it returns (Dagster uses both)."""
+    items = []
+    while True:
+        try:
+            items.append(next(generator))
+        except StopIteration as stop:
+            returned = stop.value
+            break
+    if isinstance(returned, list | tuple):
+        items.extend(returned)
+    elif returned is not None:
+        items.append(returned)
+    return items
 
 
 def evaluate(sensor: Any, context: Any) -> SensorEvaluation:
@@ -62,7 +89,7 @@ def evaluate(sensor: Any, context: Any) -> SensorEvaluation:
     try:
         try:
             raw = call_sensor_fn(sensor.fn, context)
-            items = list(raw) if inspect.isgenerator(raw) else raw
+            items = drain(raw) if inspect.isgenerator(raw) else raw
         except Exception as exc:
             raise SensorEvaluationError(
                 f"Error occurred during the execution of evaluation_fn for sensor {sensor.name}:\n"
@@ -112,7 +139,7 @@ def resolve(sensor: Any, raw: Any, context: Any) -> SensorEvaluation:
 
 def _from_result(sensor: Any, result: SensorResult, context: Any) -> SensorEvaluation:
     if result.cursor is not None and context.cursor_updated:
-        raise SensorDefinitionError(
+        raise SensorInvariantError(
             "SensorResult.cursor cannot be set if context.update_cursor() was called. "
             "Set the cursor one way only."
         )
@@ -131,7 +158,13 @@ def _from_result(sensor: Any, result: SensorResult, context: Any) -> SensorEvalu
 def check_targets(sensor: Any, requests: list[RunRequest]) -> None:
     """Every request must name one of the sensor's jobs (or the sensor has exactly one)."""
     names = [job.name for job in sensor.jobs]
+    pending = getattr(sensor, "_job_name", None)
     for request in requests:
+        if not names and pending is not None:
+            raise SensorDefinitionError(
+                f"Error in sensor {sensor.name}: it targets job_name={pending!r}, but no job of that "
+                "name is defined in this kernel. Run the cell that defines it, or pass job=the_job."
+            )
         if not names:
             raise SensorDefinitionError(
                 f"Error in sensor {sensor.name}: Sensor evaluation function returned a RunRequest for a "

@@ -9,11 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nbflow.errors import NbflowError
+from nbflow.errors import DagsterInvariantViolationError, NbflowError
 
 
 class SensorDefinitionError(NbflowError, ValueError):
     """A sensor was defined, or returned something, in a way nbflow cannot use."""
+
+
+class SensorInvariantError(SensorDefinitionError, DagsterInvariantViolationError):
+    """A sensor's result contradicts itself (Dagster raises DagsterInvariantViolationError)."""
 
 
 def check_str(value: Any, param: str, allow_none: bool = True) -> None:
@@ -54,19 +58,30 @@ class RunRequest:
         run_config: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
         job_name: str | None = None,
+        asset_selection: Sequence[Any] | None = None,
+        stale_assets_only: bool = False,
         partition_key: str | None = None,
-        **_dagster_only: Any,
+        asset_check_keys: Sequence[Any] | None = None,
     ) -> None:
+        from nbflow.errors import unsupported
+
         check_str(run_key, "run_key")
         check_str(job_name, "job_name")
         check_str(partition_key, "partition_key")
         if run_config is not None and not isinstance(run_config, Mapping):
             raise SensorDefinitionError(f"run_config must be a dict, got {type(run_config).__name__}.")
+        if stale_assets_only:
+            raise unsupported("RunRequest", "stale_assets_only", "nbflow does not track staleness: "
+                              "select the assets to run with asset_selection=[...].")
+        if asset_check_keys:
+            raise unsupported("RunRequest", "asset_check_keys", "nbflow has no asset checks.")
         self.run_key = run_key
         self.run_config = dict(run_config or {})
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
         self.job_name = job_name
         self.partition_key = partition_key
+        #: The assets of the (asset) job to run, as AssetKeys; None runs all of them.
+        self.asset_selection = None if asset_selection is None else _asset_keys(asset_selection)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RunRequest) and vars(self) == vars(other)
@@ -117,8 +132,17 @@ class SensorResult:
         skip_reason: str | SkipReason | None = None,
         cursor: str | None = None,
         dynamic_partitions_requests: Sequence[Any] | None = None,
-        **_dagster_only: Any,
+        asset_events: Sequence[Any] | None = None,
+        automation_condition_evaluations: Sequence[Any] | None = None,
     ) -> None:
+        from nbflow.errors import unsupported
+
+        if asset_events:
+            raise unsupported("SensorResult", "asset_events", "nbflow sensors cannot report asset "
+                              "events: request a run that materializes the asset instead.")
+        if automation_condition_evaluations:
+            raise unsupported("SensorResult", "automation_condition_evaluations",
+                              "nbflow has no declarative automation.")
         if run_requests and skip_reason is not None:
             raise SensorDefinitionError(
                 "Expected a single skip reason or one or more run requests: received values for "
@@ -150,6 +174,23 @@ class SensorResult:
         if self.dynamic_partitions_requests:
             parts.append(f"{len(self.dynamic_partitions_requests)} partition requests")
         return "SensorResult(" + ", ".join(parts) + ")"
+
+
+def _asset_keys(selection: Any) -> list[Any]:
+    from nbflow.definitions.assets import AssetKey
+    from nbflow.definitions.selection import asset_names
+
+    if isinstance(selection, str) or not isinstance(selection, Sequence):
+        selection = [selection] if not hasattr(selection, "resolve") else [a.key for a in selection.resolve()]
+    keys = []
+    for item in selection:
+        if isinstance(item, AssetKey):
+            keys.append(item)
+        elif hasattr(item, "key"):  # an asset definition
+            keys.append(item.key)
+        else:
+            keys.append(AssetKey(asset_names([item])[0]))
+    return keys
 
 
 def _check_partition_requests(requests: list[Any]) -> None:

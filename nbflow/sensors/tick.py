@@ -8,6 +8,7 @@ is in the store, or none of it is (the failed tick is then recorded by itself).
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 import uuid
@@ -17,6 +18,9 @@ from typing import Any
 
 from nbflow.sensors.context import SensorEvaluationContext
 from nbflow.sensors.evaluate import SensorEvaluationError, evaluate
+
+#: The tag a queued run keeps its RunRequest's asset_selection in (a JSON list of asset names).
+ASSET_SELECTION_TAG = "nbflow/asset_selection"
 
 
 def _checkpoint(stage: str) -> None:
@@ -110,13 +114,15 @@ def context_for(sensor: Any, instance: Any, state: Any, cursor: Any = ...) -> Se
 def plan_runs(sensor: Any, evaluation: Any) -> list[Any]:
     """Turn run requests into queued runs, validating config and partitioning first."""
     from nbflow.definitions.config import resolve_run_config
+    from nbflow.definitions.selection import asset_names
     from nbflow.partitions.dynamic import PartitionsError
     from nbflow.partitions.keys import validate_key
     from nbflow.store.sensors import QueuedRun
 
     planned = []
     for request in evaluation.run_requests:
-        job = sensor.job_named(request.job_name)
+        selection = None if request.asset_selection is None else asset_names(request.asset_selection)
+        job = sensor.job_for(request.job_name, selection)
         resolve_run_config(job, {**job.default_run_config, **request.run_config})
         pdef = job.partitions_def
         if pdef is None and request.partition_key is not None:
@@ -133,6 +139,8 @@ def plan_runs(sensor: Any, evaluation: Any) -> list[Any]:
         tags = {**request.tags, "nbflow/sensor_name": sensor.name}
         if request.run_key is not None:
             tags["nbflow/run_key"] = request.run_key
+        if request.asset_selection is not None:  # kept with the queued run, which runs only these
+            tags[ASSET_SELECTION_TAG] = json.dumps(selection)
         planned.append(QueuedRun(str(uuid.uuid4()), job.name, request.run_config, tags,
                                  request.partition_key, pdef.name if pdef is not None else None,
                                  request.run_key))
@@ -148,8 +156,11 @@ def run_tick(sensor: Any, instance: Any, context: Any = None, execute: bool = Tr
     state = store.state(sensor.name)
     if context is None:
         context = context_for(sensor, instance, state)
-    elif context.sensor_name is None:
-        context.sensor_name = sensor.name
+    else:
+        if context.sensor_name is None:
+            context.sensor_name = sensor.name
+        if context._instance is None:  # a context built for a test: it sees the tick's instance
+            context._instance = instance
     record = TickRecord(str(uuid.uuid4()), sensor.name, time.time(), origin=origin,
                         cursor_before=context.cursor)
     evaluation = None
@@ -193,7 +204,8 @@ def execute_queued(sensor: Any, instance: Any, run_ids: list[str], should_stop: 
             return  # left QUEUED: the sensor's next start executes them
         row = instance.store.run_row(run_id)
         try:
-            job = sensor.job_named(row["job_name"])
+            selection = row["tags"].get(ASSET_SELECTION_TAG)
+            job = sensor.job_for(row["job_name"], None if selection is None else json.loads(selection))
         except StopIteration:
             instance.store.fail_queued(run_id, f"The sensor no longer targets job '{row['job_name']}'.")
             continue

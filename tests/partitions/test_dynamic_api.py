@@ -20,11 +20,11 @@ ODD_KEYS = [
 def test_requests_are_plain_values():
     episodes = nf.DynamicPartitionsDefinition("podcast_episodes")
     add = episodes.build_add_request(["ep-1", "ep 2"])
-    assert add == AddDynamicPartitionsRequest("podcast_episodes", ("ep-1", "ep 2"))
+    assert add == AddDynamicPartitionsRequest("podcast_episodes", ["ep-1", "ep 2"])
     assert isinstance(add, nf.AddDynamicPartitionsRequest)
     delete = episodes.build_delete_request(k for k in ["ep-1"])
-    assert delete == DeleteDynamicPartitionsRequest("podcast_episodes", ("ep-1",))
-    assert hash(add) == hash(AddDynamicPartitionsRequest("podcast_episodes", ("ep-1", "ep 2")))
+    assert delete == DeleteDynamicPartitionsRequest("podcast_episodes", ["ep-1"])
+    assert hash(add) == hash(AddDynamicPartitionsRequest("podcast_episodes", ["ep-1", "ep 2"]))
     assert repr(episodes) == "DynamicPartitionsDefinition(name='podcast_episodes')"
 
 

@@ -1,0 +1,139 @@
+"""Running part of a job: Dagster's op-selection queries and asset selections.
+
+``"name"`` selects one op (or every op of a graph of that name), ``"*name"`` it and all
+it depends on, ``"name*"`` it and all that depends on it, and each ``+`` one level instead
+of all (``"++name"``, ``"name+"``). The job that results runs only the selected ops; an
+input that a left-out op fed must be given in run config (``"inputs"``) or have a default.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import Any
+
+from nbflow.definitions.compose import DEFAULT, ITEM, Binding
+from nbflow.errors import DefinitionError, did_you_mean
+
+_QUERY = re.compile(r"^(\*|\++)?([^*+]+?)(\*|\++)?$")
+
+
+def _edges(job: Any) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    upstream: dict[str, set[str]] = {name: set() for name in job.nodes}
+    downstream: dict[str, set[str]] = {name: set() for name in job.nodes}
+    for name, node in job.nodes.items():
+        for binding in node.inputs.values():
+            if binding.node is not None and binding.node in job.nodes:
+                upstream[name].add(binding.node)
+                downstream[binding.node].add(name)
+    return upstream, downstream
+
+
+def _walk(start: set[str], edges: dict[str, set[str]], depth: int | None) -> set[str]:
+    seen, frontier, level = set(start), set(start), 0
+    while frontier and (depth is None or level < depth):
+        frontier = {n for f in frontier for n in edges[f]} - seen
+        seen |= frontier
+        level += 1
+    return seen
+
+
+def _depth(marks: str | None) -> int | None:
+    if not marks:
+        return 0
+    return None if marks == "*" else len(marks)
+
+
+def _matching(job: Any, name: str) -> set[str]:
+    if name in job.nodes:
+        return {name}
+    inside = {n for n in job.nodes if n.startswith(name + ".")}  # every op of a graph
+    if inside:
+        return inside
+    raise DefinitionError(
+        f"op_selection names '{name}', which is not an op or graph of job '{job.name}'. "
+        f"{did_you_mean(name, job.nodes)}"
+    )
+
+
+def select_ops(job: Any, selection: Iterable[str] | str) -> set[str]:
+    """The node names a list of Dagster op-selection queries selects."""
+    queries = [selection] if isinstance(selection, str) else list(selection)
+    upstream, downstream = _edges(job)
+    chosen: set[str] = set()
+    for query in queries:
+        match = _QUERY.match(str(query).strip()) if isinstance(query, str) else None
+        if match is None:
+            raise DefinitionError(
+                f"op_selection entry {query!r} is not a query: write 'name', '*name', 'name*', "
+                "'+name' or 'name+'."
+            )
+        up, name, down = match.groups()
+        start = _matching(job, name.strip())
+        chosen |= _walk(start, upstream, _depth(up)) | _walk(start, downstream, _depth(down))
+    return chosen
+
+
+def subset_job(job: Any, names: set[str]) -> Any:
+    """A copy of ``job`` running only ``names``; inputs fed by left-out ops become
+    inputs that run config must give (unless they have a default)."""
+    if names == set(job.nodes):
+        return job
+    nodes = {}
+    for name, node in job.nodes.items():
+        if name not in names:
+            continue
+        if node.scope is not None and node.scope.node not in names:
+            raise DefinitionError(
+                f"The selection keeps op '{name}', which is mapped over the items of "
+                f"'{node.scope}', but not the fan-out op '{node.scope.node}'. Select it too "
+                f"(e.g. '{node.scope.node}*')."
+            )
+        inputs = {}
+        for in_name, binding in node.inputs.items():
+            if binding.node is None or binding.node in names:
+                inputs[in_name] = binding
+            elif binding.kind == ITEM:
+                raise DefinitionError(
+                    f"The selection keeps mapped op '{name}' but not op '{binding.node}', which "
+                    f"feeds its input '{in_name}' per item. Select '{binding.node}' too."
+                )
+            else:
+                inputs[in_name] = Binding(DEFAULT)
+        nodes[name] = replace(node, inputs=inputs)
+    clone = copy.copy(job)
+    clone.nodes = nodes
+    clone.graph_outputs = {
+        graph: outs for graph, outs in job.graph_outputs.items()
+        if all(handle.node in names for handle in outs.values())
+    }
+    clone.top_outputs = {k: h for k, h in getattr(job, "top_outputs", {}).items() if h.node in names}
+    if getattr(job, "is_asset_job", False):
+        clone.assets = [a for a in job.assets if a.name in names]
+    return clone
+
+
+def asset_names(selection: Any) -> list[str]:
+    """The node names of an asset selection: asset keys, asset definitions, names, or an
+    :class:`~nbflow.AssetSelection`."""
+    from nbflow.definitions.assets import AssetKey, AssetsDefinition, AssetSelection
+
+    if isinstance(selection, AssetSelection):
+        return [a.name for a in selection.resolve()]
+    if isinstance(selection, (str, AssetKey, AssetsDefinition)):
+        selection = [selection]
+    names = []
+    for item in selection:
+        if isinstance(item, AssetsDefinition):
+            names.append(item.name)
+        elif isinstance(item, AssetKey):
+            names.append(item.path[-1])
+        elif isinstance(item, str):
+            names.append(AssetKey.from_user_string(item).path[-1])
+        else:
+            raise DefinitionError(
+                f"asset_selection takes asset keys, @asset definitions or names, got {item!r}."
+            )
+    return names
