@@ -9,16 +9,20 @@ half a second, and a 100,000-step run costs a handful of statements.
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import time
 import uuid
 from typing import Any
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history
+from nbflow.store.connection import deferred_interrupts
 from nbflow.store.serialize import TABLE, encode, table_kind
 
 FLUSH_ROWS = 50_000
 FLUSH_SECONDS = 0.5
+MIDRUN_TURN_WAIT = 2.0  # seconds a mid-run flush waits for its turn before leaving rows buffered
 
 
 class RunWriter:
@@ -62,21 +66,63 @@ class RunWriter:
         self.store.finish_run(self.run_id, self._assets, self._partition_key)
 
     def flush(self, final: tuple | None = None) -> None:
-        """Write what is buffered. Only the final flush of a run waits for a locked store."""
+        """Write what is buffered; rows stay buffered until they are written.
+
+        A mid-run flush waits a little for its turn with the store and, if another process
+        keeps it longer, leaves the rows for the next flush. The final flush of a run waits
+        as long as it takes, saying so every ``lock_timeout`` seconds: a run never ends
+        without what it buffered. Interrupted while it waits, it says loudly what is lost.
+        """
         steps, outputs, events, reused = self._steps, self._outputs, self._events, self._reused
         self._last_flush = time.monotonic()
         if not (steps or outputs or events or reused or final):
             return
-        try:
-            self._write(steps, outputs, events, reused, final, lock_timeout=None if final else 0.0)
-        except StoreLockedError:
-            if final:
+        waited_since = time.monotonic()
+        while True:
+            try:
+                self._write(steps, outputs, events, reused, final,
+                            lock_timeout=None if final else min(MIDRUN_TURN_WAIT, self._lock_timeout()))
+                return
+            except StoreLockedError as exc:
+                if not final:
+                    return  # another process keeps its turn; the rows stay buffered for the next flush
+                self._say_still_waiting(exc, time.monotonic() - waited_since)
+            except KeyboardInterrupt:
+                if final:
+                    self._say_lost("the wait for the store was interrupted")
                 raise
-            return  # another process has its turn; the rows stay buffered for the next flush
-        self._steps, self._outputs, self._events, self._reused = [], [], [], []
+
+    def _lock_timeout(self) -> float:
+        return float(self.store.holder.lock_timeout)
+
+    def _say_still_waiting(self, exc: Exception, waited: float) -> None:
+        logging.getLogger("nbflow").warning(
+            "Run %s has finished; waiting %.0f s so far to write its last %d step rows and %d outputs "
+            "to %s, which another process keeps busy. Still waiting (nothing is dropped). %s",
+            self.run_id, waited, len(self._steps), len(self._outputs), self.store.path, exc)
+
+    def _say_lost(self, why: str) -> None:
+        message = (
+            f"nbflow: run {self.run_id} ended but {why}: its last {len(self._steps)} step rows, "
+            f"{len(self._outputs)} outputs and {len(self._events)} events were NOT written to "
+            f"{self.store.path}. The run will show as INTERRUPTED; run.rerun(failed=True) redoes "
+            f"what is missing."
+        )
+        logging.getLogger("nbflow").error(message)
+        print(message, file=sys.stderr, flush=True)
 
     def _write(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
                lock_timeout: float | None) -> None:
+        # One turn with the store for the whole batch, with Ctrl-C held back until it commits
+        # (an interrupted batch would be rolled back and lost).
+        with self.store.holder.use(lock_timeout), deferred_interrupts():
+            self._write_batch(steps, outputs, events, reused, final, lock_timeout)
+            # Committed: forget the rows before a held-back Ctrl-C is let through, or the
+            # run's closing write would store them a second time.
+            self._steps, self._outputs, self._events, self._reused = [], [], [], []
+
+    def _write_batch(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
+                     lock_timeout: float | None) -> None:
         # Frames are created first, each in its own statement: a frame DuckDB refuses must
         # not abort the batch transaction (it falls back to a pickle).
         encoded = self._encode_all(outputs, lock_timeout) if outputs else []
