@@ -457,7 +457,8 @@ def _open_error(path: str, exc: Exception) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     detail = str(exc)
-    if "not a valid DuckDB database file" in detail or "Corrupt" in detail or "corrupt" in detail:
+    damaged = ("not a valid DuckDB database file", "Could not read enough bytes", "orrupt", "checksum")
+    if any(sign in detail for sign in damaged):
         what = "is not a readable DuckDB database (it is damaged, truncated, or another kind of file)"
     else:
         what = "could not be opened"

@@ -18,7 +18,7 @@ from typing import Any
 from nbflow.errors import StoreLockedError
 from nbflow.store import history
 from nbflow.store.connection import deferred_interrupts
-from nbflow.store.serialize import TABLE, encode, table_kind
+from nbflow.store.serialize import TABLE, encode, frame_table, table_kind
 
 FLUSH_ROWS = 50_000
 FLUSH_SECONDS = 0.5
@@ -228,11 +228,11 @@ class RunWriter:
                 data = value.reset_index(names=meta["index"])
             con.register(view, data)
             try:
-                con.execute(f'CREATE TABLE frames."{name}" AS SELECT * FROM "{view}"')
+                con.execute(f'CREATE TABLE {frame_table(name)} AS SELECT * FROM "{view}"')
             finally:
                 con.unregister(view)
             if not _loads_back_alike(con, name, data, frame):
-                con.execute(f'DROP TABLE frames."{name}"')
+                con.execute(f"DROP TABLE {frame_table(name)}")
                 return None
         except Exception:  # odd dtypes DuckDB cannot hold: the caller pickles the frame instead
             return None
@@ -277,7 +277,7 @@ def _loads_back_alike(con: Any, name: str, data: Any, frame: str) -> bool:
     key/value lists, tz-aware times into UTC, nullable ``Int64`` into floats. Such
     frames are pickled instead. Only the schema is read back (``LIMIT 0``).
     """
-    empty = con.sql(f'SELECT * FROM frames."{name}" LIMIT 0').to_arrow_table()
+    empty = con.sql(f"SELECT * FROM {frame_table(name)} LIMIT 0").to_arrow_table()
     if frame == "arrow":
         return bool(empty.schema.equals(data.schema))
     import pandas as pd
