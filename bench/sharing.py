@@ -55,7 +55,9 @@ def _job():
     return shared_work
 
 
-def worker(path: str, name: str, start_at: float, seconds: float, seed: int, log_path: str) -> None:
+def worker(path: str, name: str, go_path: str, seconds: float, seed: int, log_path: str) -> None:
+    import pandas  # noqa: F401  (imported before the start: the workers start together, warm)
+
     import nbflow as nf
 
     inst = nf.instance(path, lock_timeout=120)
@@ -64,7 +66,10 @@ def worker(path: str, name: str, start_at: float, seconds: float, seed: int, log
     added: list[str] = []
     log = []
     counter = 0
-    time.sleep(max(0.0, start_at - time.time()))
+    with open(log_path + ".ready", "w"):
+        pass
+    while not os.path.exists(go_path):
+        time.sleep(0.01)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         action = rng.choice(["job", "add", "delete", "list"])
@@ -88,7 +93,7 @@ def worker(path: str, name: str, start_at: float, seconds: float, seed: int, log
             inst.get_dynamic_partitions("shared")
         entry["seconds"] = time.monotonic() - t0
         log.append(entry)
-    waits = inst.store.holder.turn_waits
+    waits = getattr(inst.store.holder, "turn_waits", [])  # absent before turns were queued
     inst.close()
     with open(log_path, "w") as f:
         json.dump({"name": name, "actions": log, "turn_waits": waits}, f)
@@ -105,13 +110,18 @@ def soak(processes: int, seconds: float, folder: str) -> dict:
     """Run ``processes`` workers on one store for ``seconds``; check the store against their logs."""
     path = os.path.join(folder, f"p{processes}", "nbflow.duckdb")
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    start_at = time.time() + 3.0  # everyone imports nbflow first, then starts together
+    go_path = os.path.join(folder, f"p{processes}.go")
     procs, logs = [], []
     for i in range(processes):
         log_path = os.path.join(folder, f"p{processes}-w{i}.json")
         logs.append(log_path)
-        procs.append(subprocess.Popen([sys.executable, __file__, "--worker", path, f"w{i}", str(start_at),
+        procs.append(subprocess.Popen([sys.executable, __file__, "--worker", path, f"w{i}", go_path,
                                        str(seconds), str(1000 * processes + i), log_path]))
+    # Everyone imports nbflow first, then all start together.
+    while not all(os.path.exists(log + ".ready") for log in logs) and all(p.poll() is None for p in procs):
+        time.sleep(0.05)
+    with open(go_path, "w"):
+        pass
     codes = [p.wait() for p in procs]
     results = [_load(log) for log in logs if os.path.exists(log)]
     return {"processes": processes, "seconds": seconds, "exit_codes": codes, **_figures(results),
@@ -224,8 +234,8 @@ def batch_cost(folder: str, repeat: int = 200) -> dict:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        path, name, start_at, seconds, seed, log_path = sys.argv[2:8]
-        worker(path, name, float(start_at), float(seconds), int(seed), log_path)
+        path, name, go_path, seconds, seed, log_path = sys.argv[2:8]
+        worker(path, name, go_path, float(seconds), int(seed), log_path)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--processes", type=int, nargs="+", default=[2, 4])

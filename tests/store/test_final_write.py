@@ -88,9 +88,9 @@ def test_ctrl_c_during_a_batch_write_commits_the_batch_then_cancels(store_instan
         real(self, con, steps)
         batches.append([s[0] for s in steps])
         if len(batches) == 5:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives while the batch is being written
             try:
-                time.sleep(0.05)  # a pending signal's handler runs here, inside the batch
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C arrives while the batch is being written
+                time.sleep(0.05)  # the signal's handler runs in here, inside the batch
             except KeyboardInterrupt:
                 # What DuckDB makes of an interrupt in the middle of a statement.
                 raise RuntimeError("Query interrupted") from None
