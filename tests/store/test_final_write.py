@@ -105,3 +105,28 @@ def test_ctrl_c_during_a_batch_write_commits_the_batch_then_cancels(store_instan
     assert set(batches[4]) <= set(stored.step_key)  # the interrupted batch was kept
     assert stored.step_key.is_unique
     assert set(stored[stored.step_key.isin(batches[4])].status) == {"SUCCESS"}
+
+
+def test_giving_up_the_final_wait_says_loudly_what_was_not_written(store_path, monkeypatch, capsys):
+    inst = nf.Instance(store_path, lock_timeout=0.01)
+    holder = inst.store.holder
+    real_transaction = holder.transaction
+    calls = []
+
+    def busy_then_interrupted(lock_timeout=None):
+        calls.append(lock_timeout)
+        if len(calls) == 1:
+            return real_transaction(lock_timeout)  # the run's start is recorded
+        if len(calls) < 4:
+            raise nf.StoreLockedError("held by another kernel")
+        raise KeyboardInterrupt  # the user stops the wait
+
+    monkeypatch.setattr(holder, "transaction", busy_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_job.run(instance=inst)
+    assert calls[-1] is None  # the final write, not a mid-run batch, was waiting
+    err = capsys.readouterr().err
+    assert "the wait for the store was interrupted: its last 31 step rows" in err
+    assert "were NOT written" in err
+    monkeypatch.undo()
+    inst.close()
