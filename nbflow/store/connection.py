@@ -36,7 +36,11 @@ from nbflow.store.turns import TurnQueue
 DEFAULT_LOCK_TIMEOUT = 30.0  # seconds; NBFLOW_LOCK_TIMEOUT overrides it (see lock_timeout_from_env)
 DEFAULT_IDLE_RELEASE = 1.0
 _ALIAS = "nbflow_store"  # the name a store file is attached under
-_REAPER_POLL = 0.01  # seconds between looks for processes waiting for the file
+# Seconds between looks for processes waiting for the file: by the release thread while
+# the file is idle, and at the end of a read or write while it is busy. The thread polls
+# less often: each wake-up takes the GIL from a busy main thread.
+_REAPER_POLL = 0.05
+_BUSY_LOOK = 0.01
 
 # Extensions are never installed or loaded on their own: a store file must not be able to
 # make this process fetch or run code it did not ask for.
@@ -138,6 +142,7 @@ class ConnectionHolder:
         self._reaper: threading.Thread | None = None
         self._turns = TurnQueue(path) if not self.in_memory and TurnQueue.available() else None
         self._yield_requested = False  # someone waits for the file: close it when not busy
+        self._last_look = 0.0
         self._owned_by_me: bool | None = None
         self._on_change: list[Callable[[], None]] = []
         self._on_open: list[Callable[[Any], object]] = []
@@ -161,7 +166,7 @@ class ConnectionHolder:
             finally:
                 self._busy -= 1
                 self._last_used = time.monotonic()
-                if not self._busy and self._yield_requested and self._con is not None:
+                if not self._busy and self._con is not None and self._someone_waits():
                     self._close()  # another process is waiting: its turn now
 
     @contextmanager
@@ -328,6 +333,18 @@ class ConnectionHolder:
             self._base = None
             con.close()
             raise
+
+    def _someone_waits(self) -> bool:
+        if self._yield_requested:
+            return True
+        if self._turns is None:
+            return False
+        now = time.monotonic()
+        if now - self._last_look < _BUSY_LOOK:
+            return False
+        self._last_look = now
+        self._yield_requested = self._turns.others_waiting()
+        return self._yield_requested
 
     def _turn_holder(self) -> str:
         """``"PID n"`` of the process whose turn it is, for the locked message."""
