@@ -77,8 +77,9 @@ class RunWriter:
         self._last_flush = time.monotonic()
         if not (steps or outputs or events or reused or final):
             return
-        waited_since = time.monotonic()
+        waited_since, said_at = time.monotonic(), None
         while True:
+            tried_at = time.monotonic()
             try:
                 self._write(steps, outputs, events, reused, final,
                             lock_timeout=None if final else min(MIDRUN_TURN_WAIT, self._lock_timeout()))
@@ -86,7 +87,11 @@ class RunWriter:
             except StoreLockedError as exc:
                 if not final:
                     return  # another process keeps its turn; the rows stay buffered for the next flush
-                self._say_still_waiting(exc, time.monotonic() - waited_since)
+                now = time.monotonic()
+                if said_at is None or now - said_at >= max(self._lock_timeout(), 5.0):
+                    self._say_still_waiting(exc, now - waited_since)
+                    said_at = now
+                time.sleep(max(0.0, 0.05 - (now - tried_at)))  # a lock_timeout of 0 must not spin
             except KeyboardInterrupt:
                 if final:
                     self._say_lost("the wait for the store was interrupted")
