@@ -22,6 +22,7 @@ from nbflow.errors import StepExecutionError
 
 _instances: dict[str, Instance] = {}
 _instances_lock = threading.Lock()
+_good_homes: set[str] = set()  # NBFLOW_HOME folders already found to be folders
 
 
 def default_store_path() -> str:
@@ -30,14 +31,17 @@ def default_store_path() -> str:
     if not home:
         return os.path.join(os.getcwd(), ".nbflow", "nbflow.duckdb")
     folder = os.path.expanduser(home)
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        from nbflow.errors import StoreError
+    if folder not in _good_homes:  # checked until found a folder: `key in definition` asks often
+        if os.path.isdir(folder):
+            _good_homes.add(folder)
+        elif os.path.exists(folder):
+            from nbflow.errors import StoreError
 
-        raise StoreError(
-            f"NBFLOW_HOME={home!r} is a file, not a folder. Set NBFLOW_HOME to the folder that "
-            f"holds (or will hold) the store, e.g. NBFLOW_HOME=~/nbflow, or unset it to use "
-            f"./.nbflow beside the notebook."
-        )
+            raise StoreError(
+                f"NBFLOW_HOME={home!r} is a file, not a folder. Set NBFLOW_HOME to the folder that "
+                f"holds (or will hold) the store, e.g. NBFLOW_HOME=~/nbflow, or unset it to use "
+                f"./.nbflow beside the notebook."
+            )
     return os.path.join(folder, "nbflow.duckdb")
 
 

@@ -253,7 +253,14 @@ class ConnectionHolder:
             _prepare_folder(self.path)
         deadline = time.monotonic() + lock_timeout
         if self._turns is not None:
-            waited = self._turns.acquire(lock_timeout)
+            try:
+                waited = self._turns.acquire(lock_timeout)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot take a turn with the nbflow store {self.path}: {exc}. Processes sharing "
+                    f"the store line up in {self._turns.folder}, which must be a folder you can write "
+                    f"(as must the store's own folder)."
+                ) from exc
             if waited is None:
                 raise StoreLockedError(_locked_message(self.path, self._turn_holder(), lock_timeout))
             self.turn_waits.append(waited)

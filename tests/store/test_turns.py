@@ -137,3 +137,15 @@ def test_the_store_is_attached_with_extensions_off(store_path):
     assert settings.value.tolist() == ["false", "false"]
     inst.close()
     duckdb.connect(store_path).close()  # the file is really let go
+
+
+def test_a_turns_folder_that_cannot_be_made_is_explained(store_path):
+    os.makedirs(os.path.dirname(store_path))
+    with open(store_path + ".turns", "w") as f:
+        f.write("in the way")
+    holder = ConnectionHolder(store_path, lock_timeout=1.0)
+    with (pytest.raises(StoreError, match=r"Cannot take a turn with the nbflow store .*nbflow.duckdb.turns, "
+                                          r"which must be a folder you can write"),
+          holder.use()):
+        pass
+    holder.close()
