@@ -38,6 +38,7 @@ class RunWriter:
         self._assets: list[str] = []
         self._partition_key: str | None = None
         self._last_flush = time.monotonic()
+        self._committed_at = 0.0  # when the last batch committed
         self._tables = 0
 
     # -- sink interface -------------------------------------------------------------------------
@@ -93,9 +94,12 @@ class RunWriter:
                     said_at = now
                 time.sleep(max(0.0, 0.05 - (now - tried_at)))  # a lock_timeout of 0 must not spin
             except KeyboardInterrupt:
-                if final:
+                if final and not self._written_since(tried_at):  # not a Ctrl-C held back until commit
                     self._say_lost("the wait for the store was interrupted")
                 raise
+
+    def _written_since(self, moment: float) -> bool:
+        return self._committed_at >= moment
 
     def _lock_timeout(self) -> float:
         return float(self.store.holder.lock_timeout)
@@ -125,6 +129,7 @@ class RunWriter:
             # Committed: forget the rows before a held-back Ctrl-C is let through, or the
             # run's closing write would store them a second time.
             self._steps, self._outputs, self._events, self._reused = [], [], [], []
+            self._committed_at = time.monotonic()
 
     def _write_batch(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
                      lock_timeout: float | None) -> None:

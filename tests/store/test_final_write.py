@@ -130,3 +130,27 @@ def test_giving_up_the_final_wait_says_loudly_what_was_not_written(store_path, m
     assert "were NOT written" in err
     monkeypatch.undo()
     inst.close()
+
+
+def test_ctrl_c_held_back_until_the_last_batch_commits_is_not_reported_as_a_loss(store_path, monkeypatch,
+                                                                               capsys):
+    monkeypatch.setattr(writer_module, "FLUSH_SECONDS", 3600.0)  # one batch: the run's last
+    real = writer_module.RunWriter._insert_steps
+
+    def insert_then_ctrl_c(self, con, steps):
+        real(self, con, steps)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            raise RuntimeError("Query interrupted") from None
+
+    monkeypatch.setattr(writer_module.RunWriter, "_insert_steps", insert_then_ctrl_c)
+    inst = nf.Instance(store_path)
+    with pytest.raises(KeyboardInterrupt):
+        interrupted_job.run(instance=inst)
+    run = inst.get_run(inst.runs().run_id.iloc[0])
+    assert run.status == "SUCCESS"  # the last batch, with the run's status, was committed
+    assert len(run.steps()) == 31
+    assert "NOT written" not in capsys.readouterr().err
+    inst.close()
