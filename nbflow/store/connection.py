@@ -335,11 +335,13 @@ class ConnectionHolder:
         try:
             con.execute("USE memory")
             con.execute(f"DETACH {_ALIAS}")
-        except BaseException:
-            # Could not let go of the file cleanly: drop the whole DuckDB, which does.
+        except BaseException as exc:
+            # Could not let go of the file cleanly (DuckDB refuses new statements while the
+            # interpreter shuts down, say): drop the whole DuckDB, which lets go of it too.
             self._base = None
             con.close()
-            raise
+            if not isinstance(exc, Exception):
+                raise
 
     def _someone_waits(self) -> bool:
         if self._yield_requested:
