@@ -441,7 +441,11 @@ def _make_private(path: str) -> None:
 
 
 def _written_only_by_me(path: str) -> bool:
-    """Whether this user owns the store file and neither its group nor others may write it."""
+    """Whether this user owns the store file and no one else may write it.
+
+    Group write access counts only for a group other than the user's own (with a umask of
+    002, files are group-writable for the user's private group, which is no one else).
+    """
     try:
         info = os.stat(path)
     except OSError:
@@ -449,7 +453,8 @@ def _written_only_by_me(path: str) -> bool:
     getuid = getattr(os, "getuid", None)
     if getuid is None:  # Windows: file ownership is not checked
         return True
-    return info.st_uid == getuid() and not info.st_mode & 0o022
+    others_write = info.st_mode & 0o002 or (info.st_mode & 0o020 and info.st_gid != os.getgid())
+    return info.st_uid == getuid() and not others_write
 
 
 def _held_by_another_process(path: str) -> bool:

@@ -168,3 +168,13 @@ def test_nbflow_home_pointing_at_a_file_is_named(monkeypatch, tmp_path):
     with pytest.raises(StoreError, match=r"NBFLOW_HOME='.*notes.txt' is a file, not a folder"):
         nf.instance()
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_store_writable_by_the_owners_own_group_is_still_trusted(store_path):
+    run_id = _stored(store_path)
+    os.chmod(store_path, 0o660)  # a umask of 002: the user's own group may write
+    if os.stat(store_path).st_gid != os.getgid():
+        pytest.skip("the file's group is not this user's group")
+    inst = nf.Instance(store_path)
+    assert inst.get_run(run_id).output("a_set") == {1, 2, 3}
+    inst.close()
