@@ -22,11 +22,26 @@ from nbflow.errors import run_failure
 
 _instances: dict[str, Instance] = {}
 _instances_lock = threading.Lock()
+_good_homes: set[str] = set()  # NBFLOW_HOME folders already found to be folders
 
 
 def default_store_path() -> str:
-    home = os.environ.get("NBFLOW_HOME")
-    folder = home if home else os.path.join(os.getcwd(), ".nbflow")
+    """``$NBFLOW_HOME/nbflow.duckdb`` (``~`` expanded), else ``./.nbflow/nbflow.duckdb``."""
+    home = os.environ.get("NBFLOW_HOME", "").strip()
+    if not home:
+        return os.path.join(os.getcwd(), ".nbflow", "nbflow.duckdb")
+    folder = os.path.expanduser(home)
+    if folder not in _good_homes:  # checked until found a folder: `key in definition` asks often
+        if os.path.isdir(folder):
+            _good_homes.add(folder)
+        elif os.path.exists(folder):
+            from nbflow.errors import StoreError
+
+            raise StoreError(
+                f"NBFLOW_HOME={home!r} is a file, not a folder. Set NBFLOW_HOME to the folder that "
+                f"holds (or will hold) the store, e.g. NBFLOW_HOME=~/nbflow, or unset it to use "
+                f"./.nbflow beside the notebook."
+            )
     return os.path.join(folder, "nbflow.duckdb")
 
 
@@ -40,17 +55,19 @@ class Instance:
     True
     """
 
-    def __init__(self, path: str, lock_timeout: float | None = None, idle_release: float | None = None):
+    def __init__(self, path: str, lock_timeout: float | None = None, idle_release: float | None = None,
+                 trust: bool = False):
         from nbflow.execution.limits import PoolSlots
-        from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT
+        from nbflow.store.connection import DEFAULT_IDLE_RELEASE, check_lock_timeout, lock_timeout_from_env
         from nbflow.store.store import Store
 
         self.path = path
         self.store = Store(
             path,
-            DEFAULT_LOCK_TIMEOUT if lock_timeout is None else lock_timeout,
+            lock_timeout_from_env() if lock_timeout is None else check_lock_timeout(lock_timeout),
             DEFAULT_IDLE_RELEASE if idle_release is None else idle_release,
         )
+        self.store.holder.trust = bool(trust)
         self.pool_slots = PoolSlots()  # shared by every run of this process on this instance
 
     @classmethod
@@ -228,17 +245,26 @@ class Instance:
         return f"<nbflow Instance {self.path}>"
 
 
-def instance(path: str | None = None, lock_timeout: float | None = None) -> Instance:
-    """The instance for ``path`` (default: ``$NBFLOW_HOME`` or ``./.nbflow``), one per process."""
-    resolved = path if path == ":memory:" else os.path.abspath(path or default_store_path())
+def instance(path: str | None = None, lock_timeout: float | None = None, trust: bool | None = None) -> Instance:
+    """The instance for ``path`` (default: ``$NBFLOW_HOME`` or ``./.nbflow``), one per process.
+
+    ``trust=True`` loads pickled outputs even from a store file that another user owns or
+    may write (unpickling runs code from the file); see docs/concepts/runs-and-storage.md.
+    """
+    resolved = path if path == ":memory:" else os.path.abspath(os.path.expanduser(path or default_store_path()))
     if resolved == ":memory:":
         return Instance.ephemeral()
     with _instances_lock:
         found = _instances.get(resolved)
         if found is None:
-            found = _instances[resolved] = Instance(resolved, lock_timeout)
-        elif lock_timeout is not None:
-            found.store.holder.lock_timeout = lock_timeout
+            found = _instances[resolved] = Instance(resolved, lock_timeout, trust=bool(trust))
+        else:
+            if lock_timeout is not None:
+                from nbflow.store.connection import check_lock_timeout
+
+                found.store.holder.lock_timeout = check_lock_timeout(lock_timeout)
+            if trust is not None:
+                found.store.holder.trust = bool(trust)
         return found
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from nbflow.store.serialize import frame_table
+
 _STATUS = (
     # The latest record of a key decides; a 'running' record whose run has ended without
     # finishing (interrupted, canceled) counts as failed.
@@ -79,4 +81,4 @@ def drop_partition_outputs(con: Any, def_name: str, keys: list[str]) -> None:
     con.execute(f"DELETE FROM outputs WHERE run_id IN ({runs})", params)
     con.execute(f"DELETE FROM materializations WHERE run_id IN ({runs})", params)
     for name in orphans:
-        con.execute(f'DROP TABLE IF EXISTS frames."{name}"')
+        con.execute(f"DROP TABLE IF EXISTS {frame_table(name)}")

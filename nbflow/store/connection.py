@@ -1,10 +1,13 @@
 """Holding the DuckDB file only while busy, so several processes can take turns.
 
 DuckDB lets one process at a time open a file for writing. :class:`ConnectionHolder`
-opens the file on first use, keeps the connection while work goes on, and closes
-it after ``idle_release`` seconds without use. Opening a file another process
-holds is retried with back-off for up to ``lock_timeout`` seconds, then
-:class:`~nbflow.errors.StoreLockedError` says which file and what to do.
+opens the file on first use and keeps the connection while work goes on. Processes
+(and holders) that want the same file line up in a first-come, first-served queue
+(:class:`~nbflow.store.turns.TurnQueue`): while another one waits, the file is closed
+as soon as the current read or batch write ends, and the next in line opens it.
+Nobody waiting, the file stays open and is closed after ``idle_release`` seconds
+without use. Waiting for a turn longer than ``lock_timeout`` seconds raises
+:class:`~nbflow.errors.StoreLockedError`, which says which file and what to do.
 
 On every (re)open the store's change counter is read; if another process wrote
 since we last looked, the registered invalidation callbacks run, so caches held
@@ -14,8 +17,11 @@ in memory never serve stale data.
 from __future__ import annotations
 
 import atexit
+import errno
+import math
 import os
 import re
+import signal
 import threading
 import time
 import weakref
@@ -25,9 +31,20 @@ from typing import Any
 
 from nbflow.errors import StoreError, StoreLockedError, StoreVersionError
 from nbflow.store.schema import LATEST, META, MIGRATIONS
+from nbflow.store.turns import TurnQueue
 
-DEFAULT_LOCK_TIMEOUT = float(os.environ.get("NBFLOW_LOCK_TIMEOUT", "30"))
+DEFAULT_LOCK_TIMEOUT = 30.0  # seconds; NBFLOW_LOCK_TIMEOUT overrides it (see lock_timeout_from_env)
 DEFAULT_IDLE_RELEASE = 1.0
+_ALIAS = "nbflow_store"  # the name a store file is attached under
+# Seconds between looks for processes waiting for the file: by the release thread while
+# the file is idle, and at the end of a read or write while it is busy. The thread polls
+# less often: each wake-up takes the GIL from a busy main thread.
+_REAPER_POLL = 0.05
+_BUSY_LOOK = 0.01
+
+# Extensions are never installed or loaded on their own: a store file must not be able to
+# make this process fetch or run code it did not ask for.
+DUCKDB_CONFIG: dict[str, Any] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 # Holders with a release thread. At interpreter exit their files are closed first: a
 # connection still referenced from a frozen daemon thread makes DuckDB's bindings print
@@ -41,40 +58,104 @@ def _close_all_at_exit() -> None:
         if not holder._lock.acquire(timeout=1.0):  # busy in a daemon thread: leave it
             continue
         try:
-            if holder._con is not None:
-                holder._close()
+            holder.close()
         except Exception:
             pass
         finally:
             holder._lock.release()
 
 
+def lock_timeout_from_env() -> float:
+    """``NBFLOW_LOCK_TIMEOUT`` in seconds (default 30), or a StoreError naming the variable."""
+    raw = os.environ.get("NBFLOW_LOCK_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        return check_lock_timeout(float(raw), f"NBFLOW_LOCK_TIMEOUT={raw!r}")
+    except ValueError:
+        raise StoreError(
+            f"NBFLOW_LOCK_TIMEOUT={raw!r} is not a number of seconds. Set it to how long to wait "
+            f"for another process's turn with the store, e.g. NBFLOW_LOCK_TIMEOUT=30, or unset it "
+            f"(default {DEFAULT_LOCK_TIMEOUT:g} s)."
+        ) from None
+
+
+def check_lock_timeout(value: Any, what: str = "lock_timeout") -> float:
+    """A wait in seconds: a number >= 0 (``inf`` waits forever); NaN and negatives are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise StoreError(f"{what} must be a number of seconds, got {value!r}.")
+    if math.isnan(value) or value < 0:
+        raise StoreError(
+            f"{what} must be a number of seconds >= 0 (inf waits forever), got {value!r}. "
+            f"Use e.g. 30."
+        )
+    return float(value)
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block ends, then deliver it.
+
+    A batch write interrupted half way would be rolled back and lost, and DuckDB reports
+    the interrupt as ``RuntimeError: Query interrupted``. With the signal held back, the
+    batch commits and the interrupt arrives right after, as the ``KeyboardInterrupt`` the
+    original handler raises. Only the main thread receives signals; elsewhere this is a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if not callable(previous) or getattr(previous, "_nbflow_deferring", False):
+        yield  # SIG_IGN / SIG_DFL, or already deferred by an enclosing block
+        return
+    pending: list[tuple[int, Any]] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        pending.append((signum, frame))
+
+    hold._nbflow_deferring = True  # type: ignore[attr-defined]
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            previous(*pending[0])
+
+
 class ConnectionHolder:
     """One process's access to one store file (or an in-memory store)."""
 
     def __init__(self, path: str, lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
-                 idle_release: float = DEFAULT_IDLE_RELEASE) -> None:
+                 idle_release: float = DEFAULT_IDLE_RELEASE, trust: bool = False) -> None:
         self.path = path
         self.in_memory = path == ":memory:"
         self.lock_timeout = lock_timeout
         self.idle_release = idle_release
+        self.trust = trust  # unpickle from this store even if another user could have written it
         self._lock = threading.RLock()
         self._con: Any = None
+        self._base: Any = None  # the in-memory DuckDB a file store is attached to
         self._busy = 0
         self._last_used = 0.0
         self._seen_counter: int | None = None
         self._reaper: threading.Thread | None = None
+        self._turns = TurnQueue(path) if not self.in_memory and TurnQueue.available() else None
+        self._yield_requested = False  # someone waits for the file: close it when not busy
+        self._last_look = 0.0
+        self._owned_by_me: bool | None = None
         self._on_change: list[Callable[[], None]] = []
         self._on_open: list[Callable[[Any], object]] = []
         self._tx_callbacks: list[tuple[Callable[[], object], Callable[[], object]]] = []
         self.opens = 0  # how often the file was (re)opened; for tests and diagnostics
+        self.turn_waits: list[float] = []  # seconds waited for each turn; for the sharing bench
 
     # -- public -------------------------------------------------------------------------------
     @contextmanager
     def use(self, lock_timeout: float | None = None) -> Iterator[Any]:
         """The open connection, held for the duration of the ``with`` block.
 
-        ``lock_timeout`` overrides how long to wait for another process's lock.
+        ``lock_timeout`` overrides how long to wait for another process's turn.
         """
         with self._lock:
             if self._con is None:
@@ -85,11 +166,16 @@ class ConnectionHolder:
             finally:
                 self._busy -= 1
                 self._last_used = time.monotonic()
+                if not self._busy and self._con is not None and self._someone_waits():
+                    self._close()  # another process is waiting: its turn now
 
     @contextmanager
     def transaction(self, lock_timeout: float | None = None) -> Iterator[Any]:
-        """A connection inside BEGIN/COMMIT that also bumps the change counter."""
-        with self.use(lock_timeout) as con:
+        """A connection inside BEGIN/COMMIT that also bumps the change counter.
+
+        Ctrl-C during the transaction is held back until it commits (or rolls back).
+        """
+        with self.use(lock_timeout) as con, deferred_interrupts():
             con.execute("BEGIN TRANSACTION")
             self._tx_callbacks = []
             try:
@@ -124,6 +210,26 @@ class ConnectionHolder:
     def is_open(self) -> bool:
         return self._con is not None
 
+    @property
+    def trusted(self) -> bool:
+        """Whether values may be unpickled from this store (see ``check_trusted``)."""
+        if self.trust or self.in_memory:
+            return True
+        if self._owned_by_me is None:
+            self._owned_by_me = _written_only_by_me(self.path)
+        return self._owned_by_me
+
+    def check_trusted(self) -> None:
+        """Refuse to unpickle from a store file another user owns or may write."""
+        if self.trusted:
+            return
+        raise StoreError(
+            f"The nbflow store {self.path} belongs to another user, or other users may write to "
+            f"it. Loading a pickled output runs code stored in the file, so nbflow does not do "
+            f"that for a store it cannot trust. If you trust whoever wrote this file, open it "
+            f"with nbflow.instance({self.path!r}, trust=True)."
+        )
+
     def release(self) -> None:
         """Close the file now if nothing is using it (other processes can then open it)."""
         with self._lock:
@@ -131,41 +237,133 @@ class ConnectionHolder:
                 self._close()
 
     def close(self) -> None:
+        """Release the file and the in-memory DuckDB it is attached to."""
         with self._lock:
-            if self._con is not None:
-                self._close()
+            try:
+                if self._con is not None:
+                    self._close()
+            finally:
+                if self._base is not None:
+                    self._base.close()
+                    self._base = None
 
     # -- opening ------------------------------------------------------------------------------
     def _open(self, lock_timeout: float) -> None:
+        if not self.in_memory:
+            _prepare_folder(self.path)
+        deadline = time.monotonic() + lock_timeout
+        if self._turns is not None:
+            try:
+                waited = self._turns.acquire(lock_timeout)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot take a turn with the nbflow store {self.path}: {exc}. Processes sharing "
+                    f"the store line up in {self._turns.folder}, which must be a folder you can write "
+                    f"(as must the store's own folder)."
+                ) from exc
+            if waited is None:
+                raise StoreLockedError(_locked_message(self.path, self._turn_holder(), lock_timeout))
+            self.turn_waits.append(waited)
+        try:
+            self._connect(deadline, lock_timeout)
+        except BaseException:
+            if self._turns is not None:
+                self._turns.release()
+            raise
+        if not self.in_memory:
+            self._start_reaper()
+        for callback in self._on_open:
+            callback(self._con)
+
+    def _connect(self, deadline: float, lock_timeout: float) -> None:
         import duckdb
 
-        if not self.in_memory:
-            os.makedirs(os.path.dirname(os.path.abspath(self.path)) or ".", exist_ok=True)
-        deadline = time.monotonic() + lock_timeout
+        created = not self.in_memory and not os.path.exists(self.path)
         delay = 0.02
-        while True:
+        while True:  # a process outside the queue (DuckDB's CLI, an older nbflow) may hold it
             try:
-                con = duckdb.connect(self.path)
+                con = self._attach()
                 break
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise StoreError(f"Cannot open the nbflow store {self.path}: {exc}") from exc
+            except duckdb.Error as exc:
+                if not (isinstance(exc, duckdb.IOException) and _held_by_another_process(self.path)):
+                    raise _open_error(self.path, exc) from exc
                 if time.monotonic() >= deadline:
                     raise StoreLockedError(_locked_message(self.path, str(exc), lock_timeout)) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
+        if created:
+            _make_private(self.path)
         try:
             _migrate(con, self.path)
-        except BaseException:
-            con.close()
+            self._con = con
+            self.opens += 1
+            self._check_counter()
+        except BaseException as exc:
+            self._con = None
+            self._detach(con)
+            if isinstance(exc, duckdb.Error):
+                raise _open_error(self.path, exc) from exc
             raise
-        self._con = con
-        self.opens += 1
-        self._check_counter()
-        if not self.in_memory:
-            self._start_reaper()
-        for callback in self._on_open:
-            callback(con)
+
+    def _attach(self) -> Any:
+        """The connection with the store file attached as its default database.
+
+        A file store is attached to an in-memory DuckDB kept for the holder's lifetime,
+        and detached to let the file go: attaching costs about 2 ms where starting a
+        DuckDB for the file costs 20-40 ms, and a process pays it on every turn when
+        others are waiting.
+        """
+        import duckdb
+
+        if self.in_memory:
+            return duckdb.connect(":memory:", config=DUCKDB_CONFIG)
+        if self._base is None:
+            self._base = duckdb.connect(":memory:", config=DUCKDB_CONFIG)
+        quoted = "'" + self.path.replace("'", "''") + "'"
+        self._base.execute(f"ATTACH {quoted} AS {_ALIAS}")
+        try:
+            self._base.execute(f"USE {_ALIAS}")
+        except BaseException:
+            self._base.execute(f"DETACH {_ALIAS}")
+            raise
+        return self._base
+
+    def _detach(self, con: Any) -> None:
+        if self.in_memory:
+            con.close()
+            return
+        try:
+            con.execute("USE memory")
+            con.execute(f"DETACH {_ALIAS}")
+        except BaseException as exc:
+            # Could not let go of the file cleanly (DuckDB refuses new statements while the
+            # interpreter shuts down, say): drop the whole DuckDB, which lets go of it too.
+            self._base = None
+            con.close()
+            if not isinstance(exc, Exception):
+                raise
+
+    def _someone_waits(self) -> bool:
+        if self._yield_requested:
+            return True
+        if self._turns is None:
+            return False
+        now = time.monotonic()
+        if now - self._last_look < _BUSY_LOOK:
+            return False
+        self._last_look = now
+        self._yield_requested = self._turns.others_waiting()
+        return self._yield_requested
+
+    def _turn_holder(self) -> str:
+        """``"PID n"`` of the process whose turn it is, for the locked message."""
+        if self._turns is None:
+            return ""
+        try:
+            tickets = sorted(n for n in os.listdir(self._turns.folder) if n[:1].isdigit())
+        except OSError:
+            return ""
+        return f"PID {tickets[0].rsplit('-', 1)[-1]}" if tickets else ""
 
     def _check_counter(self) -> None:
         # fetchall, not fetchone: DuckDB refuses new work while a result is unfinished.
@@ -180,9 +378,12 @@ class ConnectionHolder:
 
     def _close(self) -> None:
         try:
-            self._con.close()
+            self._detach(self._con)
         finally:
             self._con = None
+            self._yield_requested = False
+            if self._turns is not None:
+                self._turns.release()
 
     def _start_reaper(self) -> None:
         # Called with self._lock held. A reaper clears self._reaper under the same lock when it
@@ -197,15 +398,106 @@ class ConnectionHolder:
 
     def _reap(self) -> None:
         while True:
-            time.sleep(min(0.25, self.idle_release / 2))
+            time.sleep(min(_REAPER_POLL, self.idle_release / 2))
+            # Looked at outside the lock: a busy holder closes the file itself when its
+            # current read or write ends (see use()).
+            if self._turns is not None and self._turns.others_waiting():
+                self._yield_requested = True
             with self._lock:
                 if self._con is None:
                     self._reaper = None
                     return
-                if not self._busy and time.monotonic() - self._last_used >= self.idle_release:
+                idle = time.monotonic() - self._last_used >= self.idle_release
+                if not self._busy and (idle or self._yield_requested):
                     self._close()
                     self._reaper = None
                     return
+
+
+def _prepare_folder(path: str) -> None:
+    """Create the store's folder (0700, only its owner may enter) or explain what is wrong."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(folder):
+        return
+    if os.path.exists(folder):
+        raise StoreError(
+            f"Cannot create the nbflow store {path}: {folder} is a file, not a folder. "
+            f"Point nbflow.instance() (or NBFLOW_HOME) at a folder."
+        )
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the folder {folder} for the nbflow store: {exc}. "
+                         f"Point nbflow.instance() (or NBFLOW_HOME) at a folder you can write.") from exc
+
+
+def _make_private(path: str) -> None:
+    """A new store file is readable and writable by its owner only (0600)."""
+    for name in (path, path + ".wal"):
+        try:
+            os.chmod(name, 0o600)
+        except OSError:
+            pass
+
+
+def _written_only_by_me(path: str) -> bool:
+    """Whether this user owns the store file and no one else may write it.
+
+    Group write access counts only for a group other than the user's own (with a umask of
+    002, files are group-writable for the user's private group, which is no one else).
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return True  # not created yet: it will be ours
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # Windows: file ownership is not checked
+        return True
+    others_write = info.st_mode & 0o002 or (info.st_mode & 0o020 and info.st_gid != os.getgid())
+    return info.st_uid == getuid() and not others_write
+
+
+def _held_by_another_process(path: str) -> bool:
+    """Whether another process holds DuckDB's lock on the file (asked of the OS, by errno).
+
+    DuckDB reports a lock held elsewhere and a file it cannot open with the same
+    exception type, so the message alone would decide (and a path containing "lock"
+    fooled it). A non-blocking shared record lock on the file fails with EAGAIN or
+    EACCES exactly when another process holds DuckDB's write lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: DuckDB's own wording is all there is
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            return exc.errno in (errno.EAGAIN, errno.EACCES)
+        return False
+    finally:
+        os.close(fd)  # also drops the probe's lock
+
+
+def _open_error(path: str, exc: Exception) -> StoreError:
+    """One clear error for a store file that cannot be opened (never a raw DuckDB error)."""
+    if isinstance(exc, StoreError):
+        return exc
+    detail = str(exc)
+    damaged = ("not a valid DuckDB database file", "Could not read enough bytes", "orrupt", "checksum")
+    if any(sign in detail for sign in damaged):
+        what = "is not a readable DuckDB database (it is damaged, truncated, or another kind of file)"
+    else:
+        what = "could not be opened"
+    return StoreError(
+        f"The nbflow store {path} {what}; nbflow left it unchanged. Move it away (or restore it "
+        f"from a backup), or point nbflow.instance() / NBFLOW_HOME at another file. "
+        f"DuckDB said: {detail}"
+    )
 
 
 def _locked_message(path: str, detail: str, timeout: float) -> str:
@@ -220,7 +512,9 @@ def _locked_message(path: str, detail: str, timeout: float) -> str:
 
 
 def _migrate(con: Any, path: str) -> None:
-    con.execute(META)
+    if not _has_meta(con):
+        _refuse_foreign(con, path)  # before any write: a file that is not ours stays as it was
+        con.execute(META)
     rows = con.execute("SELECT value FROM nbflow_meta WHERE key = 'schema_version'").fetchall()
     version = rows[0][0] if rows else 0
     if version > LATEST:
@@ -233,9 +527,9 @@ def _migrate(con: Any, path: str) -> None:
         return
     con.execute("BEGIN TRANSACTION")
     try:
-        for number, _title, sql in MIGRATIONS:
+        for number, title, sql in MIGRATIONS:
             if number > version:
-                con.execute(sql)
+                _apply_migration(con, path, number, title, sql)
         con.execute(
             "INSERT OR REPLACE INTO nbflow_meta VALUES ('schema_version', ?), ('change_counter', "
             "coalesce((SELECT value FROM nbflow_meta WHERE key = 'change_counter'), 0))",
@@ -245,3 +539,37 @@ def _migrate(con: Any, path: str) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _apply_migration(con: Any, path: str, number: int, title: str, sql: str) -> None:
+    import duckdb
+
+    try:
+        con.execute(sql)
+    except duckdb.Error as exc:
+        raise StoreError(
+            f"Upgrading the nbflow store {path} to schema version {number} ({title}) failed, and "
+            f"the store was left as it was. Report this with the message; meanwhile use the nbflow "
+            f"version that wrote the store. DuckDB said: {exc}"
+        ) from exc
+
+
+def _has_meta(con: Any) -> bool:
+    return bool(con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = 'nbflow_meta'").fetchall())
+
+
+def _refuse_foreign(con: Any, path: str) -> None:
+    """A DuckDB file with tables of its own but no nbflow metadata is someone else's database."""
+    found = [f"{schema}.{name}" for schema, name in con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "UNION ALL SELECT schema_name, view_name FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal ORDER BY 1, 2").fetchall()]
+    if found:
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        raise StoreError(
+            f"{path} is a DuckDB database but not an nbflow store (it holds {shown} and no "
+            f"nbflow_meta table); nbflow left it unchanged. Point nbflow.instance() / NBFLOW_HOME "
+            f"at another file or folder."
+        )

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import Any
 
 from nbflow.definitions.compose import DynSource
+from nbflow.store.serialize import frame_table
 
 INTERRUPTED = "INTERRUPTED"
 
@@ -137,25 +139,47 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+# Runs executing in this process, whatever Store object (Instance) started them: a second
+# Instance on the same file must not take another one's live run for a dead one.
+RUNNING_HERE: set[str] = set()
+
+HEARTBEAT_SECONDS = 10.0  # how often the process running a run writes its heartbeat
+HEARTBEAT_STALE = 120.0  # a run not heard from for this long is taken for dead (other hosts)
+
+
 def recover_interrupted(con: Any, active: set[str]) -> list[str]:
-    """Mark runs of dead processes on this host ``INTERRUPTED``; return their ids."""
-    host, me = socket.gethostname(), os.getpid()
+    """Mark runs whose process is gone ``INTERRUPTED``; return their ids.
+
+    On this host a run's process is asked directly (its pid); a run started on another
+    host is taken for dead once its heartbeat is older than ``HEARTBEAT_STALE`` seconds.
+    """
+    host, me, now = socket.gethostname(), os.getpid(), time.time()
     dead = []
-    for run_id, pid, hostname in con.execute(
-        "SELECT run_id, pid, hostname FROM runs WHERE status = 'STARTED'"
+    for run_id, pid, hostname, heartbeat in con.execute(
+        "SELECT run_id, pid, hostname, heartbeat FROM runs WHERE status = 'STARTED'"
     ).fetchall():
-        if hostname != host or pid is None or run_id in active:
+        if run_id in active or run_id in RUNNING_HERE:
             continue
-        if pid == me or not _pid_alive(pid):
-            dead.append((run_id, pid))
-    for run_id, pid in dead:
+        if hostname == host and pid is not None:
+            if pid == me or not _pid_alive(pid):
+                dead.append((run_id, f"The process running it (pid {pid}) ended before the run finished."))
+        elif heartbeat is not None and now - heartbeat > HEARTBEAT_STALE:
+            dead.append((run_id, f"The process running it (pid {pid} on host {hostname}) has not been heard "
+                                 f"from for {now - heartbeat:.0f} s."))
+    for run_id, why in dead:
         con.execute(
             "UPDATE runs SET status = ?, error = ?, end_time = coalesce("
             "(SELECT max(end_time) FROM steps WHERE run_id = ?), start_time) WHERE run_id = ?",
-            [INTERRUPTED, f"The process running it (pid {pid}) ended before the run finished. "
-             f"Finished steps are kept: run.rerun(failed=True) completes it.", run_id, run_id],
+            [INTERRUPTED, f"{why} Finished steps are kept: run.rerun(failed=True) completes it.",
+             run_id, run_id],
         )
     return [run_id for run_id, _ in dead]
+
+
+def beat(con: Any, run_ids: list[str]) -> None:
+    """Record that this process is still running ``run_ids``."""
+    con.execute("UPDATE runs SET heartbeat = ? WHERE list_contains(?, run_id) AND status = 'STARTED'",
+                [time.time(), run_ids])
 
 
 def delete_run(con: Any, run_id: str) -> int:
@@ -168,5 +192,5 @@ def delete_run(con: Any, run_id: str) -> int:
     for table in ("steps", "events", "outputs", "runs"):
         con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
     for name in orphans:
-        con.execute(f'DROP TABLE IF EXISTS frames."{name}"')
+        con.execute(f"DROP TABLE IF EXISTS {frame_table(name)}")
     return len(orphans)

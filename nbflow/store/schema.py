@@ -158,6 +158,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE runs ADD COLUMN graph JSON;
         """,
     ),
+    (
+        6,
+        "runs: heartbeat, when the process running a run last said it is alive (epoch seconds)",
+        """
+        ALTER TABLE runs ADD COLUMN heartbeat DOUBLE;
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

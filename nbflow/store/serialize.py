@@ -19,6 +19,17 @@ JSON, PICKLE, TABLE, UNSTORED = "json", "pickle", "table", "unstored"
 _SCALARS = (str, int, bool, type(None))
 
 
+def frame_table(name: str) -> str:
+    """SQL for the table ``name`` in the ``frames`` schema, quoted as an identifier.
+
+    Table names are read back from the store file, which may come from someone else:
+    they are never pasted into SQL unquoted (a crafted name could run any statement).
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise ValueError(f"not a stored table name: {name!r}")
+    return 'frames."' + name.replace('"', '""') + '"'
+
+
 def table_kind(value: Any) -> str | None:
     """``"pandas"`` or ``"arrow"`` when ``value`` should become a table (no imports needed)."""
     cls = type(value)

@@ -9,6 +9,8 @@ or Python values; writes from a running job go through
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 from nbflow.errors import OutputNotFoundError, RunNotFoundError
@@ -16,7 +18,7 @@ from nbflow.store import assets, history
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
 from nbflow.store.partitions import PartitionStore
 from nbflow.store.sensors import SensorStore
-from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode
+from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode, frame_table
 from nbflow.store.writer import RunWriter
 
 RUN_COLUMNS = (
@@ -32,7 +34,9 @@ class Store:
                  idle_release: float = DEFAULT_IDLE_RELEASE) -> None:
         self.path = path
         self.holder = ConnectionHolder(path, lock_timeout, idle_release)
-        self.active: set[str] = set()  # runs this process is executing right now
+        self.active: set[str] = set()  # runs this process is executing right now, from this store
+        self._heart: threading.Thread | None = None
+        self._heart_lock = threading.Lock()
         self.partitions = PartitionStore(self)
         self.sensors = SensorStore(self)
         self.holder.on_open(lambda con: history.recover_interrupted(con, self.active))
@@ -44,20 +48,20 @@ class Store:
     def insert_run(self, info: dict[str, Any], reuse: tuple[dict, dict] | None = None) -> None:
         """Record a run as started; for a rerun, also copy what it reuses from its parent."""
         with self.holder.transaction() as con:
-            self.active.add(info["run_id"])
+            self._running(info["run_id"])
             if info.get("queued"):  # a run a sensor tick queued: this is where it starts
                 claimed = con.execute("DELETE FROM runs WHERE run_id = ? AND status = 'QUEUED' RETURNING 1",
                                       [info["run_id"]]).fetchall()
                 if not claimed:
-                    self.active.discard(info["run_id"])
+                    self._not_running(info["run_id"])
                     raise RunNotFoundError(
                         f"Run {info['run_id']} is no longer queued in {self.path}: it was launched or "
                         f"deleted meanwhile (instance.get_run({info['run_id']!r}) shows it)."
                     )
             con.execute(
                 "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, "
-                "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def, graph) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?)",
+                "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def, graph, "
+                "heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?, epoch(now()))",
                 [info["run_id"], info["job_name"], info["status"], json.dumps(info.get("tags") or {}),
                  json.dumps(info.get("run_config") or {}, default=repr), info.get("partition_key"),
                  info.get("parent_run_id"), info.get("root_run_id") or info["run_id"], info["start"],
@@ -72,14 +76,14 @@ class Store:
 
     def finish_run(self, run_id: str, assets_made: list[str] | None = None,
                    partition_key: str | None = None) -> None:
-        self.active.discard(run_id)
+        self._not_running(run_id)
         if assets_made:
             with self.holder.transaction() as con:
                 assets.record_materializations(con, run_id, assets_made, partition_key, final=True)
 
     def mark_failed(self, run_id: str, error: str) -> None:
         """Close a run that ended through an error of nbflow itself, not of a step."""
-        self.active.discard(run_id)
+        self._not_running(run_id)
         with self.holder.transaction() as con:
             con.execute(
                 "UPDATE runs SET status = 'FAILURE', error = ?, end_time = now() WHERE run_id = ? "
@@ -108,6 +112,44 @@ class Store:
         self.run_row(run_id)  # raises RunNotFoundError naming the store
         with self.holder.transaction() as con:
             history.delete_run(con, run_id)
+
+    # -- liveness --------------------------------------------------------------------------------
+    def _running(self, run_id: str) -> None:
+        self.active.add(run_id)
+        history.RUNNING_HERE.add(run_id)
+        if not self.holder.in_memory:
+            self._start_heartbeat()
+
+    def _not_running(self, run_id: str) -> None:
+        self.active.discard(run_id)
+        history.RUNNING_HERE.discard(run_id)
+
+    def _start_heartbeat(self) -> None:
+        with self._heart_lock:
+            if self._heart is None:
+                self._heart = threading.Thread(target=self._beat, name=f"nbflow-heartbeat:{self.path}",
+                                               daemon=True)
+                self._heart.start()
+
+    def _beat(self) -> None:
+        """Every ``HEARTBEAT_SECONDS``, tell the store that this process still runs its runs.
+
+        Other processes (on other hosts too) take a run whose heartbeat went stale for one
+        whose process died. The heartbeat is no change to what a cache holds, so it does
+        not bump the change counter.
+        """
+        while True:
+            time.sleep(history.HEARTBEAT_SECONDS)
+            with self._heart_lock:
+                running = sorted(self.active)
+                if not running:
+                    self._heart = None
+                    return
+            try:
+                with self.holder.use(lock_timeout=history.HEARTBEAT_SECONDS) as con:
+                    history.beat(con, running)
+            except Exception:  # a busy or closed store: the next beat tries again
+                pass
 
     # -- history ---------------------------------------------------------------------------------
     def parent_view(self, run_id: str, nodes: dict[str, Any]) -> Any:
@@ -252,11 +294,19 @@ class Store:
             return [(k, self._decode_row(con, kind, text, blob, table)) for k, kind, text, blob, table in rows]
 
     def _decode_row(self, con: Any, kind: str, text: str | None, blob: bytes | None, table: str | None) -> Any:
+        if kind == PICKLE:
+            self.holder.check_trusted()  # unpickling runs code from the file
         if kind in (JSON, PICKLE):
             return decode(kind, text, blob)
         if kind == TABLE:
             meta = json.loads(text or "{}")
-            arrow = con.sql(f'SELECT * FROM frames."{table}"').to_arrow_table()
+            if not con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
+                               "AND schema_name = 'frames' AND table_name = ?", [table]).fetchall():
+                raise OutputNotFoundError(
+                    f"This output refers to the table {table!r}, which is not in the store {self.path} "
+                    f"(the file was changed outside nbflow, or the table was dropped)."
+                )
+            arrow = con.sql(f"SELECT * FROM {frame_table(table or '')}").to_arrow_table()
             if meta.get("frame") == "arrow":
                 return arrow
             frame = arrow.to_pandas()

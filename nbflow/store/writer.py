@@ -6,13 +6,15 @@ second, whatever the run is doing (a long step, a pool of workers), so a finishe
 on disk within a second; a 100,000-step run still costs a handful of statements.
 
 The executor holds :attr:`RunWriter.lock` while it records what one report produced, so a
-step's row and its outputs always land in the same batch.
+step's row and its outputs always land in the same batch. Rows are swapped out of the
+buffers under that lock and written outside it, so the run goes on while a batch is written.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -20,10 +22,12 @@ from typing import Any
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history
-from nbflow.store.serialize import TABLE, encode, table_kind
+from nbflow.store.connection import deferred_interrupts
+from nbflow.store.serialize import TABLE, encode, frame_table, table_kind
 
 FLUSH_ROWS = 50_000
 FLUSH_SECONDS = 0.5
+MIDRUN_TURN_WAIT = 2.0  # seconds a mid-run flush waits for its turn before leaving rows buffered
 
 
 class RunWriter:
@@ -39,10 +43,11 @@ class RunWriter:
         self._assets: list[str] = []
         self._partition_key: str | None = None
         self._last_flush = time.monotonic()
+        self._committed_at = 0.0  # when the last batch committed
         self._tables = 0
         self.lock = threading.RLock()  # guards the buffers; held by the executor per report
         self._write_lock = threading.Lock()  # one batch at a time, in order
-        self._unwritten: tuple[list, list, list, list] = ([], [], [], [])  # a batch the store refused
+        self._unwritten: tuple[list, list, list, list] = ([], [], [], [])  # swapped out, not committed yet
         self._stop_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
 
@@ -65,7 +70,8 @@ class RunWriter:
     def step(self, record: tuple) -> None:
         # Before buffering: a step's row and the outputs the executor sends right after it
         # must land in one batch. The flusher thread covers long steps; this covers memory.
-        if len(self._steps) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+        if len(self._steps) >= FLUSH_ROWS or (
+                time.monotonic() - self._last_flush >= FLUSH_SECONDS and not self._write_lock.locked()):
             self.flush()
         self._steps.append(record)
 
@@ -86,30 +92,82 @@ class RunWriter:
         self.store.finish_run(self.run_id, self._assets, self._partition_key)
 
     def flush(self, final: tuple | None = None) -> None:
-        """Write what is buffered. Only the final flush of a run waits for a locked store;
-        rows a busy store refused stay buffered, ahead of newer ones, for the next flush."""
+        """Write what is buffered; rows stay buffered until they are written.
+
+        A mid-run flush waits a little for its turn with the store and, if another process
+        keeps it longer, leaves the rows for the next flush. The final flush of a run waits
+        as long as it takes, saying so every ``lock_timeout`` seconds: a run never ends
+        without what it buffered. Interrupted while it waits, it says loudly what is lost.
+        """
         with self.lock:
             fresh = (self._steps, self._outputs, self._events, self._reused)
+            if not (final or any(fresh) or any(self._unwritten)):
+                return  # nothing to write: leave the write lock to whoever has rows
             self._steps, self._outputs, self._events, self._reused = [], [], [], []
         with self._write_lock:
-            self._last_flush = time.monotonic()
-            batch = tuple(old + new for old, new in zip(self._unwritten, fresh, strict=True))
-            if not (any(batch) or final):
-                return
+            self._unwritten = tuple(old + new for old, new in zip(self._unwritten, fresh, strict=True))  # type: ignore[assignment]
+            self._flush_unwritten(final)
+
+    def _flush_unwritten(self, final: tuple | None) -> None:
+        steps, outputs, events, reused = self._unwritten
+        self._last_flush = time.monotonic()
+        if not (steps or outputs or events or reused or final):
+            return
+        waited_since, said_at = time.monotonic(), None
+        while True:
+            tried_at = time.monotonic()
             try:
-                self._write(batch[0], batch[1], batch[2], batch[3], final, None if final else 0.0)
-            except StoreLockedError:
-                self._unwritten = batch  # type: ignore[assignment]
-                if final:
-                    raise
+                self._write(steps, outputs, events, reused, final,
+                            lock_timeout=None if final else min(MIDRUN_TURN_WAIT, self._lock_timeout()))
                 return
-            except BaseException:
-                self._unwritten = batch  # type: ignore[assignment]
+            except StoreLockedError as exc:
+                if not final:
+                    return  # another process keeps its turn; the rows stay buffered for the next flush
+                now = time.monotonic()
+                if said_at is None or now - said_at >= max(self._lock_timeout(), 5.0):
+                    self._say_still_waiting(exc, now - waited_since)
+                    said_at = now
+                time.sleep(max(0.0, 0.05 - (now - tried_at)))  # a lock_timeout of 0 must not spin
+            except KeyboardInterrupt:
+                if final and not self._written_since(tried_at):  # not a Ctrl-C held back until commit
+                    self._say_lost("the wait for the store was interrupted")
                 raise
-            self._unwritten = ([], [], [], [])
+
+    def _written_since(self, moment: float) -> bool:
+        return self._committed_at >= moment
+
+    def _lock_timeout(self) -> float:
+        return float(self.store.holder.lock_timeout)
+
+    def _say_still_waiting(self, exc: Exception, waited: float) -> None:
+        logging.getLogger("nbflow").warning(
+            "Run %s has finished; waiting %.0f s so far to write its last %d step rows and %d outputs "
+            "to %s, which another process keeps busy. Still waiting (nothing is dropped). %s",
+            self.run_id, waited, len(self._unwritten[0]), len(self._unwritten[1]), self.store.path, exc)
+
+    def _say_lost(self, why: str) -> None:
+        message = (
+            f"nbflow: run {self.run_id} ended but {why}: its last {len(self._unwritten[0])} step rows, "
+            f"{len(self._unwritten[1])} outputs and {len(self._unwritten[2])} events were NOT written to "
+            f"{self.store.path}. The run will show as INTERRUPTED; run.rerun(failed=True) redoes "
+            f"what is missing."
+        )
+        logging.getLogger("nbflow").error(message)
+        print(message, file=sys.stderr, flush=True)
 
     def _write(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
                lock_timeout: float | None) -> None:
+        # One turn with the store for the whole batch, with Ctrl-C held back until it commits
+        # (an interrupted batch would be rolled back and lost).
+        with self.store.holder.use(lock_timeout), deferred_interrupts():
+            self._write_batch(steps, outputs, events, reused, final, lock_timeout)
+            # Committed: forget the rows before a held-back Ctrl-C is let through, or the
+            # run's closing write would store them a second time.
+            self._unwritten = ([], [], [], [])
+            self._committed_at = time.monotonic()
+
+    def _write_batch(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
+                     lock_timeout: float | None) -> None:
         # Frames are created first, each in its own statement: a frame DuckDB refuses must
         # not abort the batch transaction (it falls back to a pickle).
         encoded = self._encode_all(outputs, lock_timeout) if outputs else []
@@ -211,11 +269,11 @@ class RunWriter:
                 data = value.reset_index(names=meta["index"])
             con.register(view, data)
             try:
-                con.execute(f'CREATE TABLE frames."{name}" AS SELECT * FROM "{view}"')
+                con.execute(f'CREATE TABLE {frame_table(name)} AS SELECT * FROM "{view}"')
             finally:
                 con.unregister(view)
             if not _loads_back_alike(con, name, data, frame):
-                con.execute(f'DROP TABLE frames."{name}"')
+                con.execute(f"DROP TABLE {frame_table(name)}")
                 return None
         except Exception:  # odd dtypes DuckDB cannot hold: the caller pickles the frame instead
             return None
@@ -260,7 +318,7 @@ def _loads_back_alike(con: Any, name: str, data: Any, frame: str) -> bool:
     key/value lists, tz-aware times into UTC, nullable ``Int64`` into floats. Such
     frames are pickled instead. Only the schema is read back (``LIMIT 0``).
     """
-    empty = con.sql(f'SELECT * FROM frames."{name}" LIMIT 0').to_arrow_table()
+    empty = con.sql(f"SELECT * FROM {frame_table(name)} LIMIT 0").to_arrow_table()
     if frame == "arrow":
         return bool(empty.schema.equals(data.schema))
     import pandas as pd

@@ -24,3 +24,19 @@ def store_path(tmp_path):
     return str(tmp_path / "store" / "nbflow.duckdb")
 
 
+
+
+@pytest.fixture
+def child(tmp_path):
+    """Start Python subprocesses (``child(name, code, *args)``) that are killed after the test."""
+    from tests.store.test_sharing import Child
+
+    started: list = []
+
+    def start(name: str, code: str, *args: str):
+        started.append(Child(tmp_path, name, code, *args))
+        return started[-1]
+
+    yield start
+    for c in started:
+        c.kill()

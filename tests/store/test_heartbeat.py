@@ -1,0 +1,75 @@
+"""A run's liveness comes from its owner: pid on this host, heartbeat from anywhere."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import nbflow as nf
+from nbflow.store import history
+
+
+def test_a_second_instance_on_the_same_file_leaves_a_live_run_alone(store_path):
+    first, second = nf.Instance(store_path), nf.Instance(store_path)
+    seen = []
+
+    @nf.op
+    def look(context):
+        seen.append(second.get_run(context.run_id).status)  # the second instance opens the file now
+        return 1
+
+    @nf.job
+    def watched():
+        look()
+
+    run = watched.run(instance=first)
+    assert seen == ["STARTED"]
+    assert run.status == "SUCCESS"
+    assert second.get_run(run.run_id).status == "SUCCESS"
+    first.close()
+    second.close()
+
+
+def _foreign_run(inst, heartbeat_age: float) -> str:
+    run_id = str(uuid.uuid4())
+    inst.sql(
+        "INSERT INTO runs (run_id, job_name, status, tags, run_config, root_run_id, start_time, pid, "
+        "hostname, heartbeat) VALUES (?, 'remote_job', 'STARTED', '{}', '{}', ?, now(), 4242, "
+        "'some-other-host', ?)", [run_id, run_id, time.time() - heartbeat_age])
+    return run_id
+
+
+def test_runs_of_another_host_are_interrupted_once_their_heartbeat_is_stale(store_path):
+    inst = nf.Instance(store_path)
+    inst.runs()
+    quiet = _foreign_run(inst, heartbeat_age=history.HEARTBEAT_STALE + 60)
+    beating = _foreign_run(inst, heartbeat_age=1)
+    inst.close()
+
+    again = nf.Instance(store_path)
+    stale = again.get_run(quiet)
+    assert stale.status == "INTERRUPTED"
+    assert "pid 4242 on host some-other-host) has not been heard from" in stale.error
+    assert again.get_run(beating).status == "STARTED"
+    again.close()
+
+
+def test_the_owner_keeps_its_heartbeat_fresh(store_path, monkeypatch):
+    monkeypatch.setattr(history, "HEARTBEAT_SECONDS", 0.05)
+    inst = nf.Instance(store_path)
+    beats = []
+
+    @nf.op
+    def slow(context):
+        for _ in range(3):
+            beats.append(inst.sql("SELECT heartbeat FROM runs WHERE run_id = ?", [context.run_id]).heartbeat[0])
+            time.sleep(0.3)
+        return 1
+
+    @nf.job
+    def long_one():
+        slow()
+
+    assert long_one.run(instance=inst).status == "SUCCESS"
+    assert beats[0] < beats[1] < beats[2]
+    inst.close()
