@@ -18,9 +18,10 @@ install: $(STAMP)
 demo: $(STAMP)  ## run the example notebooks headless against the default store
 	$(BIN)/python notebooks/run_all.py
 
-test: $(STAMP)  ## ruff, mypy and the whole test suite
+test: $(STAMP)  ## ruff, mypy and the whole test suite (gets Chromium for the browser tests if missing)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python -m tests.browser.chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
