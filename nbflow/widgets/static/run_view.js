@@ -4,6 +4,9 @@
 
 const h = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
+  // JupyterLab's shortcuts ignore keys typed in an element marked so: typing "b" or Enter in
+  // a filter box must not insert a cell or enter the cell's editor.
+  if (tag === "input" || tag === "textarea" || tag === "select") node.setAttribute("data-lm-suppress-shortcuts", "true");
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") node.className = v;
@@ -17,6 +20,23 @@ const h = (tag, attrs = {}, ...children) => {
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
+};
+
+// Redrawing replaces the view's elements. The field being typed in keeps the focus, the caret
+// and what was typed (a field recreated by the redraw is found again by its data-focus key).
+const keepingFocus = (root, redraw) => {
+  const active = root.contains(document.activeElement) ? document.activeElement : null;
+  const caret = active && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd] : null;
+  redraw();
+  if (!active) return;
+  const key = active.dataset.focus;
+  const again = root.contains(active) ? active : key ? root.querySelector(`[data-focus="${CSS.escape(key)}"]`) : null;
+  if (!again) return;
+  if (again !== active && "value" in active && active.type !== "checkbox") again.value = active.value;
+  if (document.activeElement !== again) again.focus();
+  if (caret && typeof again.setSelectionRange === "function") {
+    try { again.setSelectionRange(caret[0], caret[1]); } catch (e) { /* not a text field */ }
+  }
 };
 
 const badge = (status) =>
@@ -43,6 +63,11 @@ function target(event) {
 function render({ model, el }) {
   const root = h("div", { class: "nbflow-runview" });
   el.appendChild(root);
+  // Keys typed in a field are the field's: the notebook around the view never sees them
+  // (JupyterLab would otherwise take Enter in a text area, or run its shortcuts).
+  root.addEventListener("keydown", (event) => {
+    if (event.target.matches("input, textarea, select")) event.stopPropagation();
+  });
   const send = (action, extra = {}) => {
     model.set("busy", action);
     model.save_changes();
@@ -107,7 +132,7 @@ function render({ model, el }) {
       if (e.target.value !== k.text) send("keys", { node: d.node, page: 0, status: k.status, text: e.target.value });
     };
     const filterText = h("input", { class: "nbflow-keys-text", type: "search", placeholder: "key contains…",
-      value: k.text, onchange: applyText, onsearch: applyText,
+      value: k.text, onchange: applyText, onsearch: applyText, dataset: { focus: `keys-text:${d.node}` },
       onkeydown: (e) => { if (e.key === "Enter") applyText(e); } });
     const rows = k.rows.map((r) => h("tr", { class: "nbflow-key-row", dataset: { key: r.key, status: r.status } },
       h("td", {}, h("input", { type: "checkbox", class: "nbflow-key-check", checked: checked.has(r.key),
@@ -171,8 +196,8 @@ function render({ model, el }) {
   const draw = () => {
     graph.innerHTML = model.get("svg");
     const message = model.get("message");
-    root.replaceChildren(header(), progress() || "", graph,
-      message ? h("div", { class: "nbflow-message" }, message) : "", details() || "");
+    keepingFocus(root, () => root.replaceChildren(header(), progress() || "", graph,
+      message ? h("div", { class: "nbflow-message" }, message) : "", details() || ""));
   };
   const events = ["run_id", "job_name", "status", "parent_run_id", "children", "svg", "progress", "selected",
     "key_page", "expanded", "checked", "message", "busy"].map((name) => `change:${name}`);

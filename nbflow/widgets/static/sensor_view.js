@@ -4,6 +4,9 @@
 
 const h = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
+  // JupyterLab's shortcuts ignore keys typed in an element marked so: typing "b" or Enter in
+  // a filter box must not insert a cell or enter the cell's editor.
+  if (tag === "input" || tag === "textarea" || tag === "select") node.setAttribute("data-lm-suppress-shortcuts", "true");
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") node.className = v;
     else if (k === "dataset") Object.assign(node.dataset, v);
