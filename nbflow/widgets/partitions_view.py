@@ -91,6 +91,7 @@ class PartitionsView(View):
                 self.can_materialize = job.name if job is not None else ""
                 if self.show_history:
                     self.history = _history(self.instance, self.name)
+        self.refresh_static()
 
     def _changed(self) -> None:
         self.refresh()

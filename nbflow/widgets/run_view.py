@@ -97,6 +97,7 @@ class RunView(View):
             self.progress = _progress(summary, self.shape)
             self.key_page, self.selected = {}, {}
             self._draw_graph(states)
+        self.refresh_static()
 
     def _instance(self) -> Any:
         if self.instance is None:
@@ -173,6 +174,7 @@ class RunView(View):
         if self.run is not None:
             self.show(self.run)  # the final picture comes from the store
         self.status = status
+        self.refresh_static()  # what a saved notebook shows: the run as it ended
 
     # -- what the front end asks for ---------------------------------------------------------------
     def _do_select(self, node: str, key: str | None = None) -> None:
@@ -235,6 +237,9 @@ class RunView(View):
     # -- display -----------------------------------------------------------------------------------
     def static_html(self) -> str:
         return run_details.static_html(self)
+
+    def plain_text(self) -> str:
+        return f"<RunView of {self.job_name}>"  # fixed at display time: the picture above has the state
 
 def _shape(run: Any) -> dict[str, Any]:
     from nbflow.viz.shape import shape_from_json, shape_from_steps, shape_of

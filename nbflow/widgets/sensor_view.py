@@ -86,6 +86,7 @@ class SensorView(View):
             self.hold_sync_and_set(status=state, status_detail=detail or stored.reason or "",
                                    interval=float(self.sensor.minimum_interval_seconds),
                                    cursor=stored.cursor, ticks=rows, tick_count=count)
+        self.refresh_static()
 
     def hold_sync_and_set(self, **values: Any) -> None:
         with self.hold_sync():

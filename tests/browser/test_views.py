@@ -55,6 +55,9 @@ def test_rerun_a_failed_mapped_key_from_the_run_view(page, lab):
     expect(view).to_have_count(1)  # the live view only: the returned run says "shown above"
     expect(view.locator(".nbflow-run-header .nbflow-badge").first).to_have_text("FAILURE")
     expect(page.get_by_text("shown above")).to_be_visible()
+    # The static pictures (for saved and exported notebooks) are in the page but hidden by the views.
+    expect(page.locator(".nbflow-static")).to_have_count(2)
+    expect(page.locator(".nbflow-static:visible")).to_have_count(0)
 
     view.locator("g.node#node\\:work").click()
     expect(view.locator(".nbflow-run-details")).to_contain_text("7 success · 1 failure")

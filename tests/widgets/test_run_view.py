@@ -217,6 +217,21 @@ def test_static_fallback_in_the_bundle(failed_run):
     assert "<svg" in data["text/html"] and "FAILURE" in data["text/html"]
 
 
+def test_a_live_runs_static_picture_ends_in_the_final_state(shown):
+    BROKEN.clear()
+    try:
+        run = chunked.run(instance=nf.Instance.ephemeral())
+    finally:
+        BROKEN.update({"k3", "k7"})
+    static, widget = shown.outputs
+    assert "application/vnd.jupyter.widget-view+json" in widget["data"] and "text/html" not in widget["data"]
+    picture = static["data"]["text/html"]
+    assert static["updates"] >= 1 and "STARTING" not in picture
+    assert f"run <code>{run.run_id[:8]}</code>: <b>SUCCESS</b> — 12 of 12 steps, 0 failed" in picture
+    assert "<svg" in picture and "data-nbflow-static=" in picture
+    assert widget["data"]["text/plain"] == "<RunView of chunked>"
+
+
 def test_job_view_draws_the_job_and_explains_an_op():
     view = JobView(chunked)
     assert 'id="node:chunks"' in view.svg and view.job_name == "chunked"
