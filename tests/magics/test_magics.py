@@ -139,6 +139,20 @@ def test_nbflow_runs_ticks_partitions_sensors(ip, capsys):
     assert sensors.loc["watch", "cursor"] == "a,b"
 
 
+def test_nbflow_partitions_parses_like_a_shell(ip, capsys):
+    added = ip.run_line_magic("nbflow", """partitions magic_files add "c d" 'e "quoted"' f\\ g""")
+    assert added.added == ["c d", 'e "quoted"', "f g"]
+    assert ip.run_line_magic("nbflow", "partitions magic_files") == ["c d", 'e "quoted"', "f g"]
+    assert capsys.readouterr().out.strip() == "magic_files: 3 keys"
+    assert ip.run_line_magic("nbflow", "partitions magic_files delete 'c d'").deleted == ["c d"]
+
+
+def test_nbflow_partitions_of_a_definition_with_no_keys_yet(ip, capsys):
+    ip.run_cell('empty = nf.DynamicPartitionsDefinition("magic_empty")')
+    assert ip.run_line_magic("nbflow", "partitions magic_empty") == []
+    assert capsys.readouterr().out.strip() == "magic_empty: 0 keys"
+
+
 def test_nbflow_stop_all(ip, capsys):
     ip.run_cell_magic("sensor", "watch --job load_job --interval 0.05 --start", BODY)
     capsys.readouterr()
@@ -162,6 +176,12 @@ def test_nbflow_help(ip, capsys):
     ("partitions", "Usage: %nbflow partitions NAME"),
     ("partitions magic_files rename a", "Usage: %nbflow partitions magic_files add KEY"),
     ("partitions magic_files add 'a\tb'", "control character"),
+    ("partitions magic_files add ''", "A partition key must not be empty."),
+    ("partitions magic_files add ok ''", "A partition key must not be empty."),
+    ("partitions magic_files add 'c d", "%nbflow partitions magic_files add 'c d: No closing quotation."),
+    ("partitions nope", "%nbflow partitions: no definition named 'nope'. Valid ones (closest first): "),
+    ("partitions magic_filez", "no definition named 'magic_filez'. Valid ones (closest first): 'magic_files'"),
+    ("partitions magic_filez delete a", "no definition named 'magic_filez'."),
     ("runs extra", "%nbflow runs takes no positional arguments"),
     ("runs --limit many", "argument --limit: invalid int value: 'many'"),
 ])
