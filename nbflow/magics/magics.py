@@ -23,7 +23,9 @@ class NbflowMagics(Magics):
 
     @magic_arguments()
     @argument("name", help="the sensor's name, also the variable it is bound to")
-    @argument("--job", required=True, help="the job its run requests launch (a variable or a job name)")
+    @argument("--job", default=None,
+              help="the job its run requests launch (a variable or a job name); as with @sensor, "
+                   "leave it out for a sensor that only adds or deletes partitions")
     @argument("--interval", type=float, default=None,
               help="minimum_interval_seconds: how often it ticks in the background (default 30)")
     @argument("--max-failures", type=int, default=None,
@@ -48,7 +50,7 @@ class NbflowMagics(Magics):
 
         args = parse_argstring(self.sensor, line)
         name = _identifier(args.name)
-        job = self._job(args.job)
+        job = self._job(args.job) if args.job is not None else None
         if args.interval is not None and args.interval <= 0:
             raise UsageError(f"--interval must be a positive number of seconds, got {args.interval:g}.")
         if args.max_failures is not None and args.max_failures < 1:

@@ -53,6 +53,15 @@ return nf.SensorResult(
 """
 
 
+def test_sensor_magic_without_a_job_like_the_decorator(ip):
+    ip.run_cell_magic("sensor", "watch", "return nf.SensorResult(dynamic_partitions_requests="
+                                         "[files.build_add_request(['x'])], cursor='x')")
+    sensor = ip.user_ns["watch"]
+    assert sensor.jobs == [] and repr(sensor) == "<sensor watch -> no job, every 30s>"
+    tick = sensor.tick()
+    assert tick.status == "SUCCESS" and tick.partitions_added == {"magic_files": ["x"]}
+
+
 def test_sensor_magic_defines_and_binds_a_sensor(ip):
     ip.run_cell_magic("sensor", "watch --job load_job --interval 5", BODY)
     watch = ip.user_ns["watch"]
@@ -108,7 +117,6 @@ def test_a_runtime_error_in_a_tick_names_the_cell_line(ip):
 
 @pytest.mark.parametrize(("line", "message"), [
     ("", "the following arguments are required: name"),
-    ("watch", "the following arguments are required: --job"),
     ("watch --job nope_job", "--job nope_job: no job of that name in this notebook"),
     ("watch --job load_jb", "Valid ones (closest first): 'load_job'"),
     ("watch --job load_job --interval 0", "--interval must be a positive number of seconds, got 0"),
