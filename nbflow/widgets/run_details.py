@@ -42,7 +42,9 @@ def step_details(run: Any, node: str, key: str | None) -> dict[str, Any]:
     lines = [f"{r.level} {r.message}" for r in logs.itertuples()][-LOG_LINES:]
     details = {
         "node": node, "key": key, "step_key": step_key, "status": row["status"],
-        "attempts": int(row["attempts"] or 0), "seconds": _seconds(row["seconds"]),
+        # A reused step did not run in this run: it has no time of its own.
+        "attempts": int(row["attempts"] or 0),
+        "seconds": None if _text(row["reused_from"]) else _seconds(row["seconds"]),
         "error": _text(row["error"]) or "", "reused_from": _text(row["reused_from"]) or "",
         "logs": lines, "output_html": "", "output_text": "",
     }
@@ -80,7 +82,8 @@ def keys_page(run: Any, node: str, status: str | None, text: str | None, page: i
     frame, total = run.instance.store.step_page(run.run_id, node, status or None, text or None,
                                                 page * page_size, page_size)
     rows = [{"key": r.mapping_key, "status": r.status, "attempts": int(r.attempts or 0),
-             "seconds": _seconds(r.seconds), "reused": isinstance(r.reused_from, str)}
+             "seconds": None if isinstance(r.reused_from, str) else _seconds(r.seconds),
+             "reused": isinstance(r.reused_from, str)}
             for r in frame.itertuples()]
     pages = max(1, -(-total // page_size))
     return {"node": node, "rows": rows, "page": page, "pages": pages, "total": total,

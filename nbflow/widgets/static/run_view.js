@@ -117,7 +117,8 @@ function render({ model, el }) {
         h("div", { class: "nbflow-progress-failed", style: `width:${failedPct}%` })),
       h("span", { class: "nbflow-progress-text" },
         `${p.done.toLocaleString()} / ${p.total.toLocaleString()} steps · ${p.failed} failed · `
-        + `${p.skipped} skipped · ${p.elapsed} s${p.live ? " · running" : ""}`));
+        + `${p.skipped} skipped${p.reused ? ` · ${p.reused.toLocaleString()} reused` : ""} · `
+        + `${p.elapsed} s${p.live ? " · running" : ""}`));
   };
 
   const graph = h("div", { class: "nbflow-graph", title: "Click an op (or a key) for its details" });
