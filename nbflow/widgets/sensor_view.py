@@ -64,6 +64,7 @@ class SensorView(View):
         self.sensor = sensor
         self.instance = _instance(instance)
         self._lock = threading.Lock()
+        self._said_at = 0  # the tick count when the current message was said
         self.sensor_name = sensor.name
         self.jobs = [job.name for job in sensor.jobs]
         self.interval = float(sensor.minimum_interval_seconds)
@@ -85,8 +86,31 @@ class SensorView(View):
             rows = [_tick_row(t) for t in frame.itertuples()]
             self.hold_sync_and_set(status=state, status_detail=detail or stored.reason or "",
                                    interval=float(self.sensor.minimum_interval_seconds),
-                                   cursor=stored.cursor, ticks=rows, tick_count=count)
+                                   cursor=stored.cursor, ticks=rows, tick_count=count,
+                                   **self._no_longer_true(count, rows))
         self.refresh_static()
+
+    def _no_longer_true(self, count: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """What ticks made since a message or a preview turn stale: "Started: ticks every 2 s"
+        while ticks fail, "2 runs would launch" after they were launched."""
+        changes: dict[str, Any] = {}
+        since = count - self._said_at
+        if self.message and since > 0:
+            latest = rows[0] if rows else {}
+            changes["message"] = (f"Latest tick failed: {latest.get('note', '')}"
+                                  if latest.get("status") == "FAILURE" else "")
+        made_at = self.preview.get("tick_count")
+        if made_at is not None and count > made_at:
+            ticks = count - made_at
+            changes["preview"] = {**self.preview, "outdated": (
+                f"{ticks} tick{'s' if ticks > 1 else ''} since this preview: it may no longer be what the next "
+                "tick would do. Preview again.")}
+        return changes
+
+    def _say(self, text: str) -> None:
+        """A message about what was just done, true until the next tick."""
+        self._said_at = self.tick_count
+        self.message = text
 
     def hold_sync_and_set(self, **values: Any) -> None:
         with self.hold_sync():
@@ -97,26 +121,26 @@ class SensorView(View):
     # -- what the buttons do -----------------------------------------------------------------------
     def start(self) -> None:
         self.sensor.start(instance=self.instance)
-        self.message = f"Started: ticks every {self.sensor.minimum_interval_seconds:g} s in the background."
         self.refresh()
+        self._say(f"Started: ticks every {self.sensor.minimum_interval_seconds:g} s in the background.")
 
     def stop(self) -> None:
         self.sensor.stop(instance=self.instance)
-        self.message = "Stopped."
         self.refresh()
+        self._say("Stopped.")
 
     def tick_now(self) -> Any:
         self.busy = "tick"
         tick = self.sensor.tick(instance=self.instance)
-        self.message = f"Tick {tick.status}: {tick_module.summary(tick._record)}"
         self.refresh()
+        self._say(f"Tick {tick.status}: {tick_module.summary(tick._record)}")
         self.select_tick(tick.tick_id)
         return tick
 
     def show_preview(self, cursor: Any = ...) -> Any:
         self.busy = "preview"
         result = self.sensor.preview(instance=self.instance, cursor=cursor)
-        self.preview = _preview_dict(result)
+        self.preview = {**_preview_dict(result), "tick_count": self.tick_count}
         self.message = ""
         return result
 

@@ -123,8 +123,10 @@ function render({ model, el }) {
         h("div", { class: "nbflow-panel-title" }, `Preview at ${p.at}: would fail `, close),
         h("pre", { class: "nbflow-traceback" }, p.error));
     }
-    return h("div", { class: "nbflow-panel nbflow-preview", dataset: { outcome: "ok" } },
+    return h("div", { class: `nbflow-panel nbflow-preview${p.outdated ? " nbflow-outdated" : ""}`,
+      dataset: { outcome: "ok" } },
       h("div", { class: "nbflow-panel-title" }, `Preview at ${p.at} (nothing applied) `, close),
+      p.outdated ? h("div", { class: "nbflow-preview-outdated" }, p.outdated) : null,
       h("div", {}, `${p.new_total} new keys · ${p.existing_total} already present · `
         + `${p.runs_total} runs would launch · ${p.deduplicated.length} deduplicated by run key · cursor `
         + `${showCursor(p.cursor_before)} → ${showCursor(p.cursor_after)}`),
