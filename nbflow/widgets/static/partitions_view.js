@@ -131,11 +131,13 @@ function render({ model, el }) {
   const table = () => {
     const columns = model.get("columns");
     const checked = new Set(model.get("checked"));
+    const highlight = new Set(model.get("highlight"));
     const rows = model.get("rows");
     if (!rows.length) return h("div", { class: "nbflow-muted nbflow-empty" }, model.get("filter_text") ? "No key matches." : "No keys yet.");
     return h("table", { class: "nbflow-table nbflow-parts-table" },
       h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "key"), ...columns.map((c) => h("th", {}, c)))),
-      h("tbody", {}, ...rows.map((r) => h("tr", { class: "nbflow-parts-row", dataset: { key: r.key } },
+      h("tbody", {}, ...rows.map((r) => h("tr", { class: `nbflow-parts-row${highlight.has(r.key) ? " nbflow-highlight" : ""}`,
+        dataset: { key: r.key } },
         h("td", {}, h("input", { type: "checkbox", class: "nbflow-parts-check", checked: checked.has(r.key),
           onchange: (e) => setChecked(r.key, e.target.checked) })),
         h("td", { class: "nbflow-parts-key" }, r.key),
@@ -145,11 +147,33 @@ function render({ model, el }) {
         })))));
   };
 
-  const pager = () => h("div", { class: "nbflow-parts-pager" },
-    button("‹", "page", () => ({ page: model.get("page") - 1 }), { disabled: model.get("page") <= 0 ? "disabled" : undefined }),
-    h("span", { class: "nbflow-muted" }, `page ${model.get("page") + 1} of ${model.get("pages")}`),
-    button("›", "page", () => ({ page: model.get("page") + 1 }),
-      { disabled: model.get("page") + 1 >= model.get("pages") ? "disabled" : undefined }));
+  const pager = () => {
+    const page = model.get("page");
+    const pages = model.get("pages");
+    const first = page <= 0 ? "disabled" : undefined;
+    const last = page + 1 >= pages ? "disabled" : undefined;
+    const goToPage = (e) => {
+      const wanted = Number.parseInt(e.target.value, 10);
+      if (Number.isFinite(wanted) && wanted - 1 !== page) send("page", { page: Math.max(0, Math.min(pages, wanted) - 1) });
+    };
+    const pageBox = h("input", { class: "nbflow-parts-page-input", type: "number", min: "1", max: String(pages),
+      value: String(page + 1), title: "Go to page", dataset: { focus: "page" }, onchange: goToPage,
+      onkeydown: (e) => { if (e.key === "Enter") goToPage(e); } });
+    const keyBox = h("input", { class: "nbflow-parts-find-text", type: "search", placeholder: "go to key…",
+      dataset: { focus: "find" },
+      onkeydown: (e) => { if (e.key === "Enter" && e.target.value) send("find", { key: e.target.value }); } });
+    return h("div", { class: "nbflow-parts-pager" },
+      h("button", { class: "nbflow-btn nbflow-parts-first", title: "First page", disabled: first,
+        onclick: () => send("page", { page: 0 }) }, "«"),
+      button("‹", "page", () => ({ page: model.get("page") - 1 }), { title: "Previous page", disabled: first }),
+      h("span", { class: "nbflow-muted" }, "page ", pageBox, ` of ${pages.toLocaleString()}`),
+      button("›", "page", () => ({ page: model.get("page") + 1 }), { title: "Next page", disabled: last }),
+      h("button", { class: "nbflow-btn nbflow-parts-last", title: "Last page", disabled: last,
+        onclick: () => send("page", { page: pages - 1 }) }, "»"),
+      keyBox,
+      h("button", { class: "nbflow-btn nbflow-parts-find", onclick: () => { if (keyBox.value) send("find", { key: keyBox.value }); } },
+        "Go"));
+  };
 
   const adder = () => h("div", { class: "nbflow-parts-add" }, addBox,
     h("div", {}, button("Add keys", "add", () => ({ text: addBox.value }))),
@@ -196,7 +220,7 @@ function render({ model, el }) {
   };
   const events = ["name", "count", "matched", "page", "pages", "filter_text", "filter_regex", "filter_error",
     "columns", "rows", "checked", "add_errors", "confirming", "can_materialize", "history", "show_history",
-    "message", "busy"].map((n) => `change:${n}`);
+    "message", "busy", "highlight"].map((n) => `change:${n}`);
   for (const e of events) model.on(e, draw);
   draw();
   return () => { for (const e of events) model.off(e, draw); };
