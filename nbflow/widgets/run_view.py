@@ -62,6 +62,7 @@ class RunView(View):
         self.shape: dict[str, Any] = {}
         self._live: RunProgress | None = None
         self._push, self._draw = Throttle(PUSH_SECONDS), Throttle(DRAW_SECONDS)
+        self._holding_output = False
         if run is not None:
             self.show(run)
 
@@ -134,6 +135,12 @@ class RunView(View):
         if stored:
             self.shape = shape_from_json(stored)
         self._live = RunProgress(self.shape)
+        self._holding_output = bool(self._static_displays)  # displayed in a notebook
+        if self._holding_output:
+            from nbflow.execution import capture
+
+            # What the steps print stays in their logs (the view shows them), not under the cell.
+            capture.hold_back_steps_output()
         record = self.run._record()
         with self.hold_sync():
             self.run_id, self.job_name, self.status = run_id, record["job_name"], "STARTED"
@@ -174,6 +181,15 @@ class RunView(View):
 
     def on_finish(self, status: str) -> None:
         self._live = None
+        if self._holding_output:
+            from nbflow.execution import capture
+
+            self._holding_output = False
+            lines = capture.release_steps_output()
+            if lines:
+                print(f"{lines:,} line{'s' if lines != 1 else ''} printed by the steps of run {self.run_id[:8]} "
+                      f"{'are' if lines != 1 else 'is'} in their logs: click an op in the view, then a key "
+                      f"(or run.logs()).")
         if self.run is not None:
             self.show(self.run)  # the final picture comes from the store
         self.status = status

@@ -267,6 +267,37 @@ def test_a_fan_out_op_yielding_is_drawn_running():
     assert ">running<" in chunks_node and "status&#45;none" not in chunks_node  # not "not started"
 
 
+@nf.op(out=nf.DynamicOut())
+def many():
+    for i in range(300):
+        yield nf.DynamicOutput(i, mapping_key=f"m{i}")
+
+
+@nf.op
+def chatty(i: int) -> int:
+    print(f"working on {i}")
+    print("done")
+    return i
+
+
+@nf.job
+def chatty_job():
+    many().map(chatty)
+
+
+def test_what_steps_print_stays_in_their_logs_under_a_live_view(shown, capsys):
+    run = chatty_job.run(instance=nf.Instance.ephemeral())
+    out = capsys.readouterr().out
+    assert out == (f"600 lines printed by the steps of run {run.run_id[:8]} are in their logs: "
+                   "click an op in the view, then a key (or run.logs()).\n")
+    assert run.logs("chatty[m7]").message.tolist() == ["working on 7", "done"]
+
+
+def test_without_a_view_steps_print_as_usual(capsys):
+    chatty_job.run(instance=nf.Instance.ephemeral())  # no notebook: no view
+    assert capsys.readouterr().out.count("working on") == 300
+
+
 def test_a_live_runs_static_picture_ends_in_the_final_state(shown):
     BROKEN.clear()
     try:
