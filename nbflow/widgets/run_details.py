@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from nbflow.widgets import tracebacks
+
 PREVIEW_CHARS = 2_000
 PREVIEW_ROWS = 10
 LOG_LINES = 200
@@ -37,7 +39,7 @@ def step_details(run: Any, node: str, key: str | None) -> dict[str, Any]:
     row = run.instance.store.step_row(run.run_id, step_key)
     if row is None:
         return {"node": node, "key": key, "step_key": step_key, "status": "PENDING", "logs": [],
-                "error": "", "attempts": 0, "seconds": None, "output_html": "", "output_text": ""}
+                "error": "", "error_full": "", "attempts": 0, "seconds": None, "output_html": "", "output_text": ""}
     logs = run.instance.store.logs(run.run_id, step_key)
     lines = [f"{r.level} {r.message}" for r in logs.itertuples()][-LOG_LINES:]
     details = {
@@ -45,7 +47,7 @@ def step_details(run: Any, node: str, key: str | None) -> dict[str, Any]:
         # A reused step did not run in this run: it has no time of its own.
         "attempts": int(row["attempts"] or 0),
         "seconds": None if _text(row["reused_from"]) else _seconds(row["seconds"]),
-        "error": _text(row["error"]) or "", "reused_from": _text(row["reused_from"]) or "",
+        **tracebacks.shown(_text(row["error"]) or ""), "reused_from": _text(row["reused_from"]) or "",
         "logs": lines, "output_html": "", "output_text": "",
     }
     if row["status"] == "SUCCESS":

@@ -17,6 +17,7 @@ import traitlets
 
 from nbflow.sensors import tick as tick_module
 from nbflow.sensors.display import sensor_html
+from nbflow.widgets import tracebacks
 from nbflow.widgets.base import View
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -215,7 +216,7 @@ def _tick_details(instance: Any, row: Any) -> dict[str, Any]:
     deleted = load(row.partitions_deleted) or {}
     return {
         "tick_id": row.tick_id, "status": row.status, "skip_reason": _text(row.skip_reason) or "",
-        "error": _text(row.error) or "", "cursor_before": _text(row.cursor_before),
+        **tracebacks.shown(_text(row.error) or ""), "cursor_before": _text(row.cursor_before),
         "cursor_after": _text(row.cursor_after),
         "logs": [f"{line[2]} {line[3]}" for line in (load(row.logs) or [])][-200:],
         "runs": runs, "runs_total": len(run_ids),
@@ -228,7 +229,7 @@ def _tick_details(instance: Any, row: Any) -> dict[str, Any]:
 
 def _preview_dict(p: Any) -> dict[str, Any]:
     return {
-        "at": time.strftime("%H:%M:%S"), "error": p.error or "",
+        "at": time.strftime("%H:%M:%S"), **tracebacks.shown(p.error or ""),
         "cursor_before": p.cursor_before, "cursor_after": p.cursor_after,
         "skip_reason": p.skip_reason or "",
         "new_keys": {k: v[:KEYS_SHOWN] for k, v in p.new_keys.items()},

@@ -63,7 +63,10 @@ def test_rerun_a_failed_mapped_key_from_the_run_view(page, lab):
     expect(view.locator(".nbflow-run-details")).to_contain_text("7 success · 1 failure")
     view.locator(".nbflow-key-row[data-key='k3'] .nbflow-key-name").click()
     expect(view.locator(".nbflow-run-details .nbflow-traceback")).to_contain_text("chunk 3 is broken")
+    expect(view.locator(".nbflow-run-details .nbflow-traceback")).not_to_contain_text("nbflow/execution")
     screenshot(page, "run-view-failed", view)
+    view.locator(".nbflow-traceback-toggle").click()  # the full traceback, nbflow's frames too
+    expect(view.locator(".nbflow-run-details .nbflow-traceback")).to_contain_text("nbflow/execution/step.py")
 
     kernel_exec(lab, name, "BROKEN.clear()")  # the fix, typed into the notebook
     view.locator("button.nbflow-run-rerun_downstream").click()

@@ -171,11 +171,22 @@ function render({ model, el }) {
         h("tbody", {}, ...rows)));
   };
 
+  // The traceback from the op's own code; nbflow's frames above it are a click away.
+  let fullFor = null;
+  const traceback = (d) => {
+    const full = d.error_full && fullFor === d.step_key;
+    const toggle = d.error_full ? h("button", { class: "nbflow-btn nbflow-link nbflow-traceback-toggle",
+      onclick: () => { fullFor = full ? null : d.step_key; draw(); } },
+      full ? "Show from the op's code" : "Show full traceback") : null;
+    return h("div", {}, h("pre", { class: "nbflow-traceback", dataset: { full: String(!!full) } },
+      full ? d.error_full : d.error), toggle);
+  };
+
   const stepBody = (d) => [
     h("div", { class: "nbflow-muted" },
       `${d.attempts} attempt${d.attempts === 1 ? "" : "s"}`, d.seconds !== null ? ` · ${seconds(d.seconds)}` : "",
       d.reused_from ? ` · reused from ${d.reused_from.slice(0, 8)}` : ""),
-    d.error ? h("pre", { class: "nbflow-traceback" }, d.error) : null,
+    d.error ? traceback(d) : null,
     d.output_text ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Output"),
       h("pre", { class: "nbflow-output" }, d.output_text)) : null,
     d.output_html ? (() => { const box = h("div", { class: "nbflow-output-table" }); box.innerHTML = d.output_html; return box; })() : null,

@@ -72,6 +72,17 @@ function render({ model, el }) {
       model.get("message") ? h("div", { class: "nbflow-sensor-message" }, model.get("message")) : null);
   };
 
+  // The traceback from the sensor's own code; nbflow's frames above it are a click away.
+  let fullFor = null;
+  const traceback = (d, id) => {
+    const full = d.error_full && fullFor === id;
+    const toggle = d.error_full ? h("button", { class: "nbflow-btn nbflow-link nbflow-traceback-toggle",
+      onclick: () => { fullFor = full ? null : id; draw(); } },
+      full ? "Show from the sensor's code" : "Show full traceback") : null;
+    return h("div", {}, h("pre", { class: "nbflow-traceback", dataset: { full: String(!!full) } },
+      full ? d.error_full : d.error), toggle);
+  };
+
   const ticksTable = () => {
     const ticks = model.get("ticks");
     const selected = (model.get("selected") || {}).tick_id;
@@ -108,7 +119,7 @@ function render({ model, el }) {
             h("td", {}, r.job), h("td", {}, r.partition_key), h("td", {}, badge(r.status))))))) : null,
       d.run_keys_skipped.length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Run keys skipped"),
         d.run_keys_skipped.join(", ")) : null,
-      d.error ? h("pre", { class: "nbflow-traceback" }, d.error) : null,
+      d.error ? traceback(d, `tick:${d.tick_id}`) : null,
       d.logs.length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Output"),
         h("pre", { class: "nbflow-logs" }, d.logs.join("\n"))) : null);
   };
@@ -121,7 +132,7 @@ function render({ model, el }) {
     if (p.error) {
       return h("div", { class: "nbflow-panel nbflow-preview", dataset: { outcome: "failure" } },
         h("div", { class: "nbflow-panel-title" }, `Preview at ${p.at}: would fail `, close),
-        h("pre", { class: "nbflow-traceback" }, p.error));
+        traceback(p, `preview:${p.at}`));
     }
     return h("div", { class: `nbflow-panel nbflow-preview${p.outdated ? " nbflow-outdated" : ""}`,
       dataset: { outcome: "ok" } },
