@@ -45,7 +45,7 @@ def test_a_sensors_traceback_starts_at_the_sensor():
     view.select_tick(tick.tick_id)
     error = view.selected["error"]
     assert error.startswith("Error occurred during the execution of evaluation_fn for sensor broken_sensor:")
-    assert [line for line in error.splitlines() if line.startswith('  File "')][0].endswith("in broken_sensor")
+    assert next(line for line in error.splitlines() if line.startswith('  File "')).endswith("in broken_sensor")
     assert "nbflow/sensors/evaluate.py" in view.selected["error_full"]
     view.show_preview()
     assert "nbflow/sensors" not in view.preview["error"] and view.preview["error_full"]
