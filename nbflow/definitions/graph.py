@@ -224,6 +224,12 @@ class JobDefinition:
 
         return JobView(self)._repr_mimebundle_()
 
+    def _display_(self) -> Any:
+        """marimo's display protocol: the job's graph as a JobView."""
+        from nbflow.widgets.job_view import JobView
+
+        return JobView(self)
+
 
 def graph(fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None) -> Any:
     """Define a graph: a function wiring ops, reusable inside jobs and in ``.map()``."""
