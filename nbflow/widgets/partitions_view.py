@@ -100,11 +100,12 @@ class PartitionsView(View):
     # -- what the buttons do ------------------------------------------------------------------------
     def _do_filter(self, text: str = "", regex: bool = False) -> None:
         self.filter_text, self.filter_regex, self.page, self.highlight = text, bool(regex), 0, []
+        self.message = ""  # what an earlier action said is about another list
         self.refresh()
 
     def _do_page(self, page: int) -> None:
         self.page = max(0, min(int(page), self.pages - 1))
-        self.highlight = []
+        self.highlight, self.message = [], ""
         self.refresh()
 
     def go_to_key(self, key: str) -> int | None:
