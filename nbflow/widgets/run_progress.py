@@ -45,7 +45,8 @@ class RunProgress:
 
     def as_dict(self, live: bool) -> dict[str, Any]:
         return {"done": self.done, "total": max(self.total, self.done), "failed": self.failed,
-                "skipped": self.skipped, "elapsed": round(time.monotonic() - self.started, 1), "live": live}
+                "skipped": self.skipped, "reused": sum(self.reused.values()),
+                "elapsed": round(time.monotonic() - self.started, 1), "live": live}
 
 
 def _mapped_per_fanout(shape: dict[str, Any]) -> dict[str, int]:
