@@ -10,10 +10,10 @@ from nbflow.widgets.sensor_view import SensorView
 
 @nf.op
 def fails(context) -> int:
-    return helper(0)
+    return ten_divided_by(0)
 
 
-def helper(n: int) -> int:
+def ten_divided_by(n: int) -> int:
     return 10 // n
 
 
@@ -28,7 +28,7 @@ def test_a_steps_traceback_starts_at_the_op():
     view._handle_custom_msg({"action": "select", "node": "fails"}, [])
     error, full = view.selected["error"], view.selected["error_full"]
     frames = [line for line in error.splitlines() if line.startswith('  File "')]
-    assert frames[0].endswith("in fails") and frames[1].endswith("in helper")
+    assert frames[0].endswith("in fails") and frames[1].endswith("in ten_divided_by")
     assert error.startswith("Traceback (most recent call last):\n") and error.endswith("ZeroDivisionError: integer division or modulo by zero\n")
     assert "nbflow/execution/step.py" in full and "nbflow/execution" not in error
     assert full.replace("\n", "").endswith(error.splitlines()[-1])
