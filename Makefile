@@ -7,10 +7,13 @@ STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install demo test lint lab bench clean
 
-$(STAMP): pyproject.toml
+# The editable install puts this folder on sys.path (editable_mode=compat) instead of an import
+# hook: with the hook, a folder named nbflow next to a notebook was imported in place of the
+# package (as an empty namespace package); on sys.path the real package comes first.
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,9 +21,10 @@ install: $(STAMP)
 demo: $(STAMP)  ## run the example notebooks headless against the default store
 	$(BIN)/python notebooks/run_all.py
 
-test: $(STAMP)  ## ruff, mypy and the whole test suite
+test: $(STAMP)  ## ruff, mypy and the whole test suite (gets Chromium for the browser tests if missing)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/python -m tests.browser.chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -282,6 +282,12 @@ class Run:
 
         return RunView(self)._repr_mimebundle_()
 
+    def _display_(self) -> Any:
+        """marimo's display protocol: the live view ``job.run()`` showed, else a RunView."""
+        from nbflow.widgets.run_view import RunView
+
+        return self._live_view if self._live_view is not None else RunView(self)
+
     def _repr_html_(self) -> str:
         steps = self.steps()
         counts = steps.groupby("status").size().to_dict() if len(steps) else {}

@@ -66,3 +66,14 @@ def test_defining_ops_and_jobs_and_an_instance_imports_no_heavy_module():
     assert found["heavy"] == [], (
         f"defining a job imported {found['heavy']} (import nbflow took {found['import_ms']:.0f} ms)"
     )
+
+
+def test_a_folder_named_nbflow_beside_a_notebook_does_not_hide_the_package(tmp_path):
+    """A notebook's folder comes first on sys.path; a data folder there named nbflow (no
+    __init__.py) must not be imported as an empty namespace package in nbflow's place."""
+    (tmp_path / "nbflow").mkdir()
+    (tmp_path / "nbflow" / "notes.txt").write_text("not a package")
+    done = subprocess.run([sys.executable, "-c", "import nbflow; print(nbflow.op.__module__)"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "nbflow.definitions.op"

@@ -66,12 +66,15 @@ def run_sensors(args: Any) -> int:
         sensors = {name: sensors[name] for name in args.sensor}
     inst = _instance(args)
     printer = TickPrinter()
+    # Both always: a process started with SIGINT ignored (nohup, a shell's background job,
+    # some CI runners) has no KeyboardInterrupt on Ctrl-C unless a handler is installed.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     for name, sensor in sensors.items():
         tick.listen(name, printer)
         sensor.start(instance=inst)
         print(f"{name}: ticking every {sensor.minimum_interval_seconds:g} s against {inst.path}",
               file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while any(runner.running_here(name, inst) for name in sensors):
             time.sleep(0.2)
@@ -85,7 +88,7 @@ def run_sensors(args: Any) -> int:
 
 
 def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops as cleanly as Ctrl-C
+    raise KeyboardInterrupt  # SIGTERM (and an inherited-ignored SIGINT) stop as cleanly as Ctrl-C
 
 
 def list_sensors(args: Any) -> int:

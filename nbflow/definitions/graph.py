@@ -298,6 +298,12 @@ class JobDefinition:
 
         return JobView(self)._repr_mimebundle_()
 
+    def _display_(self) -> Any:
+        """marimo's display protocol: the job's graph as a JobView."""
+        from nbflow.widgets.job_view import JobView
+
+        return JobView(self)
+
 
 class GraphOut:
     """An output of a graph (``@graph(out={"a": GraphOut(), ...})``): the graph returns a dict

@@ -42,6 +42,33 @@ def set_quiet(quiet: bool) -> None:
     _local.quiet = quiet
 
 
+class _HeldBack:
+    """Steps' output kept out of the real streams (a notebook's run view shows it in the
+    step logs instead of thousands of lines under the cell), and how many lines that was."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.lines = 0
+        self.lock = threading.Lock()
+
+
+_held_back = _HeldBack()
+
+
+def hold_back_steps_output() -> None:
+    """From now until :func:`release_steps_output` (or the end of the run), what steps
+    print goes to their logs only."""
+    with _held_back.lock:
+        _held_back.active, _held_back.lines = True, 0
+
+
+def release_steps_output() -> int:
+    """Steps print to the real streams again; return how many lines were held back."""
+    with _held_back.lock:
+        _held_back.active = False
+        return _held_back.lines
+
+
 class _Tee:
     def __init__(self, real: Any, stream: str) -> None:
         self._real, self._stream = real, stream
@@ -51,6 +78,10 @@ class _Tee:
         if buf is not None and text:
             buf.append((time.time(), self._stream, "INFO", text))
         if getattr(_local, "quiet", False):
+            return len(text)
+        if buf is not None and _held_back.active:
+            with _held_back.lock:
+                _held_back.lines += text.count("\n")
             return len(text)
         return self._real.write(text)
 
@@ -100,6 +131,7 @@ def uninstall() -> None:
         if isinstance(sys.stderr, _Tee):
             sys.stderr = _saved["stderr"]
         logging.getLogger().removeHandler(_handler)
+        _held_back.active = False  # an interrupted run must not keep later runs' output held back
 
 
 def join_chunks(buf: list) -> list[tuple[float, str, str, str]]:

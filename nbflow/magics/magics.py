@@ -23,7 +23,9 @@ class NbflowMagics(Magics):
 
     @magic_arguments()
     @argument("name", help="the sensor's name, also the variable it is bound to")
-    @argument("--job", required=True, help="the job its run requests launch (a variable or a job name)")
+    @argument("--job", default=None,
+              help="the job its run requests launch (a variable or a job name); as with @sensor, "
+                   "leave it out for a sensor that only adds or deletes partitions")
     @argument("--interval", type=float, default=None,
               help="minimum_interval_seconds: how often it ticks in the background (default 30)")
     @argument("--max-failures", type=int, default=None,
@@ -48,7 +50,7 @@ class NbflowMagics(Magics):
 
         args = parse_argstring(self.sensor, line)
         name = _identifier(args.name)
-        job = self._job(args.job)
+        job = self._job(args.job) if args.job is not None else None
         if args.interval is not None and args.interval <= 0:
             raise UsageError(f"--interval must be a positive number of seconds, got {args.interval:g}.")
         if args.max_failures is not None and args.max_failures < 1:
@@ -97,7 +99,7 @@ class NbflowMagics(Magics):
         * ``%nbflow sensors``: every sensor, its status, interval, cursor and last tick;
         * ``%nbflow stop-all``: stop every sensor running in this kernel.
         """
-        args = parse_argstring(self.nbflow, line)
+        args = self.nbflow.parser.parse_args(_shell_words(line))
         if args.help or not args.command:
             print(self.nbflow.__doc__)
             return None
@@ -105,7 +107,19 @@ class NbflowMagics(Magics):
                    "stop-all": _stop_all}.get(args.command)
         if handler is None:
             raise UsageError(f"%nbflow has no command {args.command!r}; the commands are: {', '.join(COMMANDS)}.")
+        if args.command == "partitions":
+            return _partitions(args, self.user_ns)
         return handler(args)
+
+
+def _shell_words(line: str) -> list[str]:
+    """Split like a POSIX shell: ``add "c d" ''`` is the keys ``c d`` and the empty string."""
+    import shlex
+
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%nbflow {line}: {exc}. Quote as in a shell: 'c d' or \"c d\".") from None
 
 
 def _identifier(name: str) -> str:
@@ -140,26 +154,39 @@ def _ticks(args: Any) -> Any:
     return store.ticks(name, args.limit, args.status)
 
 
-def _partitions(args: Any) -> Any:
-    from nbflow.errors import NbflowError
+def _partitions(args: Any, user_ns: dict[str, Any] | None = None) -> Any:
+    from nbflow.errors import NbflowError, did_you_mean
 
     if not args.args:
         raise UsageError("Usage: %nbflow partitions NAME [add|delete KEY ...]")
     name, rest = args.args[0], args.args[1:]
     inst = _instance()
-    if not rest:
-        keys = inst.get_dynamic_partitions(name)
-        print(f"{name}: {len(keys)} keys")
-        return keys
-    action, keys = rest[0], rest[1:]
-    if action not in ("add", "delete") or not keys:
+    action, keys = (rest[0], rest[1:]) if rest else ("list", [])
+    if action not in ("add", "delete", "list") or (rest and not keys):
         raise UsageError(f"Usage: %nbflow partitions {name} add KEY ... | delete KEY ... (got {' '.join(rest)!r}).")
+    if action != "add":  # adding is how a new set of keys starts; reading or deleting needs one
+        known = _partitions_names(inst, user_ns or {})
+        if name not in known:
+            raise UsageError(f"%nbflow partitions: no definition named {name!r}. {did_you_mean(name, known)}")
+    if action == "list":
+        keys = inst.get_dynamic_partitions(name)
+        print(f"{name}: {len(keys)} key{'' if len(keys) == 1 else 's'}")
+        return keys
     try:
         if action == "add":
             return inst.add_dynamic_partitions(name, keys, source="magic")
         return inst.delete_dynamic_partitions(name, keys, source="magic")
     except NbflowError as exc:  # a bad key: nothing was changed
         raise UsageError(str(exc)) from None
+
+
+def _partitions_names(inst: Any, user_ns: dict[str, Any]) -> list[str]:
+    """Dynamic partitions definitions known here: in the notebook's namespace or in the store."""
+    from nbflow.partitions import DynamicPartitionsDefinition
+
+    stored = inst.sql("SELECT DISTINCT def_name FROM partition_events").def_name.tolist()
+    defined = [v.name for v in user_ns.values() if isinstance(v, DynamicPartitionsDefinition)]
+    return sorted({*stored, *defined})
 
 
 def _sensors(args: Any) -> Any:

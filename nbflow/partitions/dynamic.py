@@ -141,6 +141,12 @@ class DynamicPartitionsDefinition:
 
         return PartitionsView(self)._repr_mimebundle_()
 
+    def _display_(self) -> Any:
+        """marimo's display protocol: the keys as a PartitionsView."""
+        from nbflow.widgets.partitions_view import PartitionsView
+
+        return PartitionsView(self)
+
     def view(self, target: Any = None, instance: Any = None) -> Any:
         """A :class:`~nbflow.widgets.partitions_view.PartitionsView` of these keys, with the
         status of ``target`` (a job, an asset job or a list of assets)."""

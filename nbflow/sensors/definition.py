@@ -264,6 +264,12 @@ class SensorDefinition:
 
         return sensor_bundle(self)
 
+    def _display_(self) -> Any:
+        """marimo's display protocol: the sensor as a SensorView."""
+        from nbflow.widgets.sensor_view import SensorView
+
+        return SensorView(self)
+
 
 def _instance(instance: Any) -> Any:
     if instance is not None:

@@ -85,7 +85,7 @@ def _label(node: Any, state: NodeState | None, is_fanout: bool) -> str:
     if state and state.duration is not None:
         lines.append(_duration(state.duration))
     if state and state.reused:
-        lines.append(f"{state.reused} reused")
+        lines.append(f"{state.reused} reused" if node.is_mapped else "reused")
     if is_fanout:
         lines[0] += "  ⇉"
     return "\\n".join(lines)

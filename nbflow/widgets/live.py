@@ -20,15 +20,32 @@ def execution_count() -> int | None:
     return getattr(shell, "execution_count", None)
 
 
-def live_view(instance: Any = None, job: Any = None) -> Any:
-    """A displayed live RunView, or None outside a kernel or off the main thread (a sensor's
-    background runs must not print views into whatever cell happens to run)."""
-    if not in_widget_kernel() or threading.current_thread() is not threading.main_thread():
-        return None
-    from IPython.display import display
+def in_marimo() -> bool:
+    """True while a marimo notebook runs a cell (marimo shows widgets through its own output)."""
+    marimo = sys.modules.get("marimo")
+    try:
+        return marimo is not None and bool(marimo.running_in_notebook())
+    except Exception:  # an old or partial marimo: behave as outside a notebook
+        return False
 
+
+def live_view(instance: Any = None, job: Any = None) -> Any:
+    """A displayed live RunView, or None outside a notebook or off the main thread (a sensor's
+    background runs must not print views into whatever cell happens to run)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    jupyter, marimo = in_widget_kernel(), not in_widget_kernel() and in_marimo()
+    if not (jupyter or marimo):
+        return None
     from nbflow.widgets.run_view import RunView
 
     view = RunView.live(job, instance)
-    display(view)
+    if jupyter:
+        from IPython.display import display
+
+        display(view)
+    else:
+        import marimo as mo
+
+        mo.output.append(view)  # the cell's output while it runs; the returned run shows the same view
     return view

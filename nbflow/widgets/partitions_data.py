@@ -30,6 +30,20 @@ def page_keys(instance: Any, name: str, text: str, regex: bool, offset: int, lim
     return instance.store.partitions.page(name, text or None, regex, offset, limit)
 
 
+def key_position(instance: Any, name: str, key: str, text: str, regex: bool) -> int | None:
+    """Where ``key`` is among the keys (those matching the filter), 0-based; None if not there."""
+    where, params = "def_name = ?", [name]
+    if text:
+        where += " AND " + ("regexp_matches(key, ?)" if regex else "contains(lower(key), lower(?))")
+        params.append(text)
+    found = instance.sql(
+        f"SELECT (SELECT count(*) FROM partitions WHERE {where} AND seq < p.seq) AS position "
+        f"FROM partitions p WHERE p.def_name = ? AND p.key = ? AND "
+        f"EXISTS (SELECT 1 FROM partitions WHERE {where} AND seq = p.seq)",
+        [*params, name, key, *params])
+    return int(found.position.iloc[0]) if len(found) else None
+
+
 def page_status(instance: Any, pdef: Any, columns: list[tuple[str, str]], keys: list[str]) -> dict[str, dict]:
     """``{key: {column: status}}`` for the page's keys only."""
     from nbflow.store import assets

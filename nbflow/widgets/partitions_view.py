@@ -57,6 +57,7 @@ class PartitionsView(View):
     can_materialize = traitlets.Unicode("").tag(sync=True)  # the job's name, or "" when there is none
     history = traitlets.List(traitlets.Dict()).tag(sync=True)
     show_history = traitlets.Bool(False).tag(sync=True)
+    highlight = traitlets.List(traitlets.Unicode()).tag(sync=True)  # keys just added or looked for
 
     def __init__(self, partitions_def: Any, target: Any = None, instance: Any = None, **kwargs: Any) -> None:
         from nbflow.sensors.definition import _instance
@@ -91,18 +92,46 @@ class PartitionsView(View):
                 self.can_materialize = job.name if job is not None else ""
                 if self.show_history:
                     self.history = _history(self.instance, self.name)
+        self.refresh_static()
 
     def _changed(self) -> None:
         self.refresh()
 
     # -- what the buttons do ------------------------------------------------------------------------
     def _do_filter(self, text: str = "", regex: bool = False) -> None:
-        self.filter_text, self.filter_regex, self.page = text, bool(regex), 0
+        self.filter_text, self.filter_regex, self.page, self.highlight = text, bool(regex), 0, []
+        self.message = ""  # what an earlier action said is about another list
         self.refresh()
 
     def _do_page(self, page: int) -> None:
         self.page = max(0, min(int(page), self.pages - 1))
+        self.highlight, self.message = [], ""
         self.refresh()
+
+    def go_to_key(self, key: str) -> int | None:
+        """Show the page holding ``key`` (in the filtered list if it matches the filter, else with
+        the filter cleared), highlighted; return its position, or None if there is no such key."""
+        key = str(key)
+        position = data.key_position(self.instance, self.name, key, self.filter_text, self.filter_regex)
+        cleared = ""
+        if position is None and self.filter_text:
+            position = data.key_position(self.instance, self.name, key, "", False)
+            if position is not None:
+                cleared, self.filter_text, self.filter_regex = self.filter_text, "", False
+        if position is None:
+            self.message = f"No key {key!r} in {self.name}."
+            return None
+        self.page, self.highlight = position // PAGE_SIZE, [key]
+        self.refresh()
+        self.message = f"{key!r} is {self._where(position)}" + (
+            f" (filter {cleared!r} cleared: it does not match)." if cleared else ".")
+        return position
+
+    def _where(self, position: int) -> str:
+        return f"key {position + 1:,} of {self.matched:,}, on page {self.page + 1:,} of {self.pages:,}"
+
+    def _do_find(self, key: str) -> None:
+        self.go_to_key(key)
 
     def _do_refresh(self) -> None:
         self.refresh()
@@ -120,9 +149,18 @@ class PartitionsView(View):
             return []
         result = self.instance.add_dynamic_partitions(self.name, keys, source="widget")
         existing = len(result.existing)
-        self.message = f"Added {_keys(len(result.added))}" + (
-            f"; {existing} {'was' if existing == 1 else 'were'} there already." if existing else ".")
-        self.refresh()
+        said = f"Added {_keys(len(result.added))}" + (
+            f"; {existing} {'was' if existing == 1 else 'were'} there already" if existing else "")
+        shown = result.added or result.existing
+        # Show where the keys went: new keys come last, so usually on another page than this one.
+        position = self.go_to_key(shown[0]) if shown else None
+        if position is None:
+            self.refresh()
+            self.message = said + "."
+            return result.added
+        self.highlight = list(shown[:PAGE_SIZE])
+        first = "" if len(shown) == 1 else "the first, "
+        self.message = f"{said}: {first}{shown[0]!r}, is {self._where(position)}."
         return result.added
 
     def _do_add(self, text: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from nbflow.widgets import tracebacks
+
 PREVIEW_CHARS = 2_000
 PREVIEW_ROWS = 10
 LOG_LINES = 200
@@ -37,13 +39,15 @@ def step_details(run: Any, node: str, key: str | None) -> dict[str, Any]:
     row = run.instance.store.step_row(run.run_id, step_key)
     if row is None:
         return {"node": node, "key": key, "step_key": step_key, "status": "PENDING", "logs": [],
-                "error": "", "attempts": 0, "seconds": None, "output_html": "", "output_text": ""}
+                "error": "", "error_full": "", "attempts": 0, "seconds": None, "output_html": "", "output_text": ""}
     logs = run.instance.store.logs(run.run_id, step_key)
     lines = [f"{r.level} {r.message}" for r in logs.itertuples()][-LOG_LINES:]
     details = {
         "node": node, "key": key, "step_key": step_key, "status": row["status"],
-        "attempts": int(row["attempts"] or 0), "seconds": _seconds(row["seconds"]),
-        "error": _text(row["error"]) or "", "reused_from": _text(row["reused_from"]) or "",
+        # A reused step did not run in this run: it has no time of its own.
+        "attempts": int(row["attempts"] or 0),
+        "seconds": None if _text(row["reused_from"]) else _seconds(row["seconds"]),
+        **tracebacks.shown(_text(row["error"]) or ""), "reused_from": _text(row["reused_from"]) or "",
         "logs": lines, "output_html": "", "output_text": "",
     }
     if row["status"] == "SUCCESS":
@@ -80,7 +84,8 @@ def keys_page(run: Any, node: str, status: str | None, text: str | None, page: i
     frame, total = run.instance.store.step_page(run.run_id, node, status or None, text or None,
                                                 page * page_size, page_size)
     rows = [{"key": r.mapping_key, "status": r.status, "attempts": int(r.attempts or 0),
-             "seconds": _seconds(r.seconds), "reused": isinstance(r.reused_from, str)}
+             "seconds": None if isinstance(r.reused_from, str) else _seconds(r.seconds),
+             "reused": isinstance(r.reused_from, str)}
             for r in frame.itertuples()]
     pages = max(1, -(-total // page_size))
     return {"node": node, "rows": rows, "page": page, "pages": pages, "total": total,

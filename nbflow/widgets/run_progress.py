@@ -21,6 +21,7 @@ class RunProgress:
     def __init__(self, shape: dict[str, Any]) -> None:
         self.counts: dict[str, dict[str, int]] = defaultdict(dict)
         self.reused: dict[str, int] = defaultdict(int)
+        self.yielding: set[str] = set()  # fan-out ops that yielded items and have not finished
         # How many mapped steps each new key of a fan-out adds: the mapped nodes fed by it.
         self.per_item = _mapped_per_fanout(shape)
         self.total = sum(1 for node in shape.values() if not node.is_mapped)
@@ -28,6 +29,7 @@ class RunProgress:
         self.started = time.monotonic()
 
     def step(self, node: str, status: str) -> None:
+        self.yielding.discard(node)
         counts = self.counts[node]
         counts[status] = counts.get(status, 0) + 1
         self.done += 1
@@ -38,10 +40,13 @@ class RunProgress:
 
     def item(self, node: str) -> None:
         self.total += self.per_item.get(node, 0)
+        if node not in self.counts:
+            self.yielding.add(node)
 
     def as_dict(self, live: bool) -> dict[str, Any]:
         return {"done": self.done, "total": max(self.total, self.done), "failed": self.failed,
-                "skipped": self.skipped, "elapsed": round(time.monotonic() - self.started, 1), "live": live}
+                "skipped": self.skipped, "reused": sum(self.reused.values()),
+                "elapsed": round(time.monotonic() - self.started, 1), "live": live}
 
 
 def _mapped_per_fanout(shape: dict[str, Any]) -> dict[str, int]:

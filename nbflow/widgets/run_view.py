@@ -62,6 +62,7 @@ class RunView(View):
         self.shape: dict[str, Any] = {}
         self._live: RunProgress | None = None
         self._push, self._draw = Throttle(PUSH_SECONDS), Throttle(DRAW_SECONDS)
+        self._holding_output = False
         if run is not None:
             self.show(run)
 
@@ -88,15 +89,17 @@ class RunView(View):
         self.shape = _shape(run)
         record = run._record()
         summary = run.instance.store.step_summary(run.run_id)
-        states = _states(summary)
+        spans = _own_spans(run)
+        states = _states(summary, spans)
         with self.hold_sync():
             self.run_id, self.job_name, self.status = run.run_id, record["job_name"], record["status"]
             self.error = record["error"] if isinstance(record["error"], str) else ""
             self.parent_run_id = record["parent_run_id"]
             self.children = [{"run_id": c.run_id, "status": c.status} for c in run.children()]
-            self.progress = _progress(summary, self.shape)
+            self.progress = _progress(summary, record, spans)
             self.key_page, self.selected = {}, {}
             self._draw_graph(states)
+        self.refresh_static()
 
     def _instance(self) -> Any:
         if self.instance is None:
@@ -132,6 +135,12 @@ class RunView(View):
         if stored:
             self.shape = shape_from_json(stored)
         self._live = RunProgress(self.shape)
+        self._holding_output = bool(self._static_displays)  # displayed in a notebook
+        if self._holding_output:
+            from nbflow.execution import capture
+
+            # What the steps print stays in their logs (the view shows them), not under the cell.
+            capture.hold_back_steps_output()
         record = self.run._record()
         with self.hold_sync():
             self.run_id, self.job_name, self.status = run_id, record["job_name"], "STARTED"
@@ -166,13 +175,25 @@ class RunView(View):
         if self._draw.due(now):
             states = {node: NodeState(dict(counts), None, self._live.reused.get(node, 0))
                       for node, counts in self._live.counts.items()}
+            for node in self._live.yielding - set(states):  # a fan-out op still yielding its items
+                states[node] = NodeState({"STARTED": 1})
             self._draw_graph(states)
 
     def on_finish(self, status: str) -> None:
         self._live = None
+        if self._holding_output:
+            from nbflow.execution import capture
+
+            self._holding_output = False
+            lines = capture.release_steps_output()
+            if lines:
+                print(f"{lines:,} line{'s' if lines != 1 else ''} printed by the steps of run {self.run_id[:8]} "
+                      f"{'are' if lines != 1 else 'is'} in their logs: click an op in the view, then a key "
+                      f"(or run.logs()).")
         if self.run is not None:
             self.show(self.run)  # the final picture comes from the store
         self.status = status
+        self.refresh_static()  # what a saved notebook shows: the run as it ended
 
     # -- what the front end asks for ---------------------------------------------------------------
     def _do_select(self, node: str, key: str | None = None) -> None:
@@ -236,6 +257,9 @@ class RunView(View):
     def static_html(self) -> str:
         return run_details.static_html(self)
 
+    def plain_text(self) -> str:
+        return f"<RunView of {self.job_name}>"  # fixed at display time: the picture above has the state
+
 def _shape(run: Any) -> dict[str, Any]:
     from nbflow.viz.shape import shape_from_json, shape_from_steps, shape_of
 
@@ -247,7 +271,15 @@ def _shape(run: Any) -> dict[str, Any]:
     return shape_from_steps(run.steps())
 
 
-def _states(summary: Any) -> dict[str, Any]:
+def _own_spans(run: Any) -> Any:
+    """Per op, the first start and last end of the steps this run executed itself: a rerun's
+    reused steps carry their parent's times, which are not this run's."""
+    return run.instance.sql(
+        "SELECT op, min(start_time) AS start_time, max(end_time) AS end_time FROM steps "
+        "WHERE run_id = ? AND reused_from IS NULL GROUP BY op", [run.run_id]).set_index("op")
+
+
+def _states(summary: Any, spans: Any) -> dict[str, Any]:
     from nbflow.viz.states import NodeState
 
     states: dict[str, NodeState] = {}
@@ -255,20 +287,27 @@ def _states(summary: Any) -> dict[str, Any]:
         state = states.setdefault(row.op, NodeState())
         state.counts[row.status] = int(row.n)
         state.reused += int(row.reused)
-    spans = summary.groupby("op").agg(start=("start_time", "min"), end=("end_time", "max"))
-    for op, span in spans.iterrows():
-        if span.start == span.start and span.end == span.end:  # NaT != NaT
-            states[op].duration = max(0.0, (span.end - span.start).total_seconds())
+    for op, span in spans.iterrows():  # a node whose steps were all reused has no time of its own
+        if op in states and span.start_time == span.start_time and span.end_time == span.end_time:  # NaT != NaT
+            states[op].duration = max(0.0, (span.end_time - span.start_time).total_seconds())
     return states
 
 
-def _progress(summary: Any, shape: dict[str, Any]) -> dict[str, Any]:
+def _progress(summary: Any, record: dict[str, Any], spans: Any) -> dict[str, Any]:
     done = int(summary.n.sum()) if len(summary) else 0
     by_status = summary.groupby("status").n.sum().to_dict() if len(summary) else {}
-    elapsed = 0.0
-    if len(summary):
-        start, end = summary.start_time.min(), summary.end_time.max()
-        if start == start and end == end:
-            elapsed = round((end - start).total_seconds(), 1)
     return {"done": done, "total": done, "failed": int(by_status.get("FAILURE", 0)),
-            "skipped": int(by_status.get("SKIPPED", 0)), "elapsed": elapsed, "live": False}
+            "skipped": int(by_status.get("SKIPPED", 0)), "elapsed": _elapsed(record, spans),
+            "reused": int(summary.reused.sum()) if len(summary) else 0, "live": False}
+
+
+def _elapsed(record: dict[str, Any], spans: Any) -> float:
+    """How long this run took: its own start to end, else the span of the steps it executed."""
+    start, end = record.get("start_time"), record.get("end_time")
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)) and start == start and end == end:
+        return round(max(0.0, end - start), 1)
+    if len(spans):
+        first, last = spans.start_time.min(), spans.end_time.max()
+        if first == first and last == last:
+            return round(max(0.0, (last - first).total_seconds()), 1)
+    return 0.0

@@ -17,6 +17,7 @@ import traitlets
 
 from nbflow.sensors import tick as tick_module
 from nbflow.sensors.display import sensor_html
+from nbflow.widgets import tracebacks
 from nbflow.widgets.base import View
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -64,6 +65,7 @@ class SensorView(View):
         self.sensor = sensor
         self.instance = _instance(instance)
         self._lock = threading.Lock()
+        self._said_at = 0  # the tick count when the current message was said
         self.sensor_name = sensor.name
         self.jobs = [job.name for job in sensor.jobs]
         self.interval = float(sensor.minimum_interval_seconds)
@@ -85,7 +87,31 @@ class SensorView(View):
             rows = [_tick_row(t) for t in frame.itertuples()]
             self.hold_sync_and_set(status=state, status_detail=detail or stored.reason or "",
                                    interval=float(self.sensor.minimum_interval_seconds),
-                                   cursor=stored.cursor, ticks=rows, tick_count=count)
+                                   cursor=stored.cursor, ticks=rows, tick_count=count,
+                                   **self._no_longer_true(count, rows))
+        self.refresh_static()
+
+    def _no_longer_true(self, count: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """What ticks made since a message or a preview turn stale: "Started: ticks every 2 s"
+        while ticks fail, "2 runs would launch" after they were launched."""
+        changes: dict[str, Any] = {}
+        since = count - self._said_at
+        if self.message and since > 0:
+            latest = rows[0] if rows else {}
+            changes["message"] = (f"Latest tick failed: {latest.get('note', '')}"
+                                  if latest.get("status") == "FAILURE" else "")
+        made_at = self.preview.get("tick_count")
+        if made_at is not None and count > made_at:
+            ticks = count - made_at
+            changes["preview"] = {**self.preview, "outdated": (
+                f"{ticks} tick{'s' if ticks > 1 else ''} since this preview: it may no longer be what the next "
+                "tick would do. Preview again.")}
+        return changes
+
+    def _say(self, text: str) -> None:
+        """A message about what was just done, true until the next tick."""
+        self._said_at = self.tick_count
+        self.message = text
 
     def hold_sync_and_set(self, **values: Any) -> None:
         with self.hold_sync():
@@ -96,26 +122,26 @@ class SensorView(View):
     # -- what the buttons do -----------------------------------------------------------------------
     def start(self) -> None:
         self.sensor.start(instance=self.instance)
-        self.message = f"Started: ticks every {self.sensor.minimum_interval_seconds:g} s in the background."
         self.refresh()
+        self._say(f"Started: ticks every {self.sensor.minimum_interval_seconds:g} s in the background.")
 
     def stop(self) -> None:
         self.sensor.stop(instance=self.instance)
-        self.message = "Stopped."
         self.refresh()
+        self._say("Stopped.")
 
     def tick_now(self) -> Any:
         self.busy = "tick"
         tick = self.sensor.tick(instance=self.instance)
-        self.message = f"Tick {tick.status}: {tick_module.summary(tick._record)}"
         self.refresh()
+        self._say(f"Tick {tick.status}: {tick_module.summary(tick._record)}")
         self.select_tick(tick.tick_id)
         return tick
 
     def show_preview(self, cursor: Any = ...) -> Any:
         self.busy = "preview"
         result = self.sensor.preview(instance=self.instance, cursor=cursor)
-        self.preview = _preview_dict(result)
+        self.preview = {**_preview_dict(result), "tick_count": self.tick_count}
         self.message = ""
         return result
 
@@ -190,7 +216,7 @@ def _tick_details(instance: Any, row: Any) -> dict[str, Any]:
     deleted = load(row.partitions_deleted) or {}
     return {
         "tick_id": row.tick_id, "status": row.status, "skip_reason": _text(row.skip_reason) or "",
-        "error": _text(row.error) or "", "cursor_before": _text(row.cursor_before),
+        **tracebacks.shown(_text(row.error) or ""), "cursor_before": _text(row.cursor_before),
         "cursor_after": _text(row.cursor_after),
         "logs": [f"{line[2]} {line[3]}" for line in (load(row.logs) or [])][-200:],
         "runs": runs, "runs_total": len(run_ids),
@@ -203,7 +229,7 @@ def _tick_details(instance: Any, row: Any) -> dict[str, Any]:
 
 def _preview_dict(p: Any) -> dict[str, Any]:
     return {
-        "at": time.strftime("%H:%M:%S"), "error": p.error or "",
+        "at": time.strftime("%H:%M:%S"), **tracebacks.shown(p.error or ""),
         "cursor_before": p.cursor_before, "cursor_after": p.cursor_after,
         "skip_reason": p.skip_reason or "",
         "new_keys": {k: v[:KEYS_SHOWN] for k, v in p.new_keys.items()},

@@ -1,22 +1,22 @@
 """Real-browser fixtures: one JupyterLab and one Chromium per session, a page per test.
 
-These tests need Debian's ``chromium`` (``apt-get install -y chromium``; ``.ci/run``
-installs it) and the ``playwright`` package. Without them they fail, never skip: a
-browser test that silently does not run is a test that cannot fail.
+These tests need a Chromium (Debian's ``chromium`` package, or Playwright's own download;
+``make test`` gets one when it is missing, see :mod:`tests.browser.chromium`) and the
+``playwright`` package. Without them they fail, never skip: a browser test that silently
+does not run is a test that cannot fail.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.browser.chromium import find_chromium
 from tests.browser.jlab import jupyterlab
 from tests.browser.notebook import write_notebook
 
-CHROMIUM = os.environ.get("NBFLOW_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
@@ -28,16 +28,18 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def browser():
-    if not Path(CHROMIUM).exists() and not shutil.which(CHROMIUM):
-        pytest.fail(f"Browser tests need Chromium at {CHROMIUM}: apt-get install -y chromium "
-                    "(or set NBFLOW_CHROMIUM to its path).", pytrace=False)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail("Browser tests need the playwright package: pip install -e '.[dev]'.", pytrace=False)
+    chromium_path = find_chromium()
+    if chromium_path is None:
+        pytest.fail("Browser tests need Chromium: run `.venv/bin/python -m tests.browser.chromium` "
+                    "(make test does), apt-get install -y chromium, or set NBFLOW_CHROMIUM to its path.",
+                    pytrace=False)
     with sync_playwright() as p:
         chromium = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
+            executable_path=chromium_path, headless=True,
             args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         yield chromium

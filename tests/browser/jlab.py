@@ -57,7 +57,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def jupyterlab(root: Path, timeout: float = 120) -> Iterator[Lab]:
+def jupyterlab(root: Path, timeout: float = 120, notebook7: bool = False) -> Iterator[Lab]:
+    """JupyterLab on ``root``; ``notebook7=True``: Jupyter Notebook 7 (same front end
+    components, one document per page, ``/notebooks/<name>``)."""
     with tempfile.TemporaryDirectory(prefix="nbflow-lab-") as scratch_dir:
         scratch = Path(scratch_dir)
         env = dict(os.environ)
@@ -73,13 +75,16 @@ def jupyterlab(root: Path, timeout: float = 120) -> Iterator[Lab]:
             target.write_text(json.dumps(value))
         port = _free_port()
         command = [
-            sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}",
-            f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
-            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-            "--LabApp.extension_manager=readonly",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            sys.executable, "-m", "notebook" if notebook7 else "jupyterlab", "--no-browser",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", "--ServerApp.allow_root=True",
         ]
+        if notebook7:
+            command += ["--JupyterNotebookApp.expose_app_in_browser=True"]
+        else:
+            command += ["--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+                        "--LabApp.extension_manager=readonly",
+                        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         log = scratch / "jupyterlab.log"
         with open(log, "w") as out:
             proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root,

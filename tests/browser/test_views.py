@@ -55,12 +55,18 @@ def test_rerun_a_failed_mapped_key_from_the_run_view(page, lab):
     expect(view).to_have_count(1)  # the live view only: the returned run says "shown above"
     expect(view.locator(".nbflow-run-header .nbflow-badge").first).to_have_text("FAILURE")
     expect(page.get_by_text("shown above")).to_be_visible()
+    # The static pictures (for saved and exported notebooks) are in the page but hidden by the views.
+    expect(page.locator(".nbflow-static")).to_have_count(2)
+    expect(page.locator(".nbflow-static:visible")).to_have_count(0)
 
     view.locator("g.node#node\\:work").click()
     expect(view.locator(".nbflow-run-details")).to_contain_text("7 success · 1 failure")
     view.locator(".nbflow-key-row[data-key='k3'] .nbflow-key-name").click()
     expect(view.locator(".nbflow-run-details .nbflow-traceback")).to_contain_text("chunk 3 is broken")
+    expect(view.locator(".nbflow-run-details .nbflow-traceback")).not_to_contain_text("nbflow/execution")
     screenshot(page, "run-view-failed", view)
+    view.locator(".nbflow-traceback-toggle").click()  # the full traceback, nbflow's frames too
+    expect(view.locator(".nbflow-run-details .nbflow-traceback")).to_contain_text("nbflow/execution/step.py")
 
     kernel_exec(lab, name, "BROKEN.clear()")  # the fix, typed into the notebook
     view.locator("button.nbflow-run-rerun_downstream").click()

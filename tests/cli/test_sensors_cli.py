@@ -50,17 +50,29 @@ def defs(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_run_ticks_until_interrupted(defs, tmp_path, stop):
+@pytest.mark.parametrize(("stop", "sigint_ignored"), [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                                     (signal.SIGINT, True)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-inherited-as-ignored"])
+def test_run_ticks_until_interrupted(defs, tmp_path, stop, sigint_ignored):
     store = str(tmp_path / "cli.duckdb")
+
+    def ignore_sigint() -> None:  # as nohup, a shell's background job or a CI runner would start it
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     proc = subprocess.Popen([sys.executable, "-m", "nbflow", "sensors", "run", defs, "--sensor", "counter",
-                             "--store", store], stderr=subprocess.PIPE, text=True)
+                             "--store", store], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ignore_sigint if sigint_ignored else None)
     lines = []
     deadline = time.monotonic() + 60
     while sum("counter SUCCESS" in line for line in lines) < 2 and time.monotonic() < deadline:
         lines.append(proc.stderr.readline())
     proc.send_signal(stop)
-    _, rest = proc.communicate(timeout=60)
+    try:
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # a signal it ignored: do not leave it running
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 0, "".join(lines) + rest
     assert "Stopping sensors..." in rest
     assert "counter: ticking every 0.3 s against" in lines[0]

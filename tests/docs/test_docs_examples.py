@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+from nbflow.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
 PAGES = sorted(DOCS.rglob("*.md"))
 FENCE = re.compile(r"^```(?P<info>[^\n`]*)\n(?P<body>.*?)^```[ \t]*$", re.S | re.M)
 LINK = re.compile(r"\]\((?P<target>[^)\s#]+)(?:#[^)]*)?\)")
@@ -49,8 +53,7 @@ def test_relative_links_resolve(page):
     assert not missing, f"{page_id(page)} links to missing files: {missing}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=page_id)
-def test_page_examples_run(page, tmp_path, monkeypatch):
+def run_page(page: Path, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -60,7 +63,38 @@ def test_page_examples_run(page, tmp_path, monkeypatch):
         "__file__": str(work / f"{page.stem.replace('-', '_')}.py"),
     }
     for number, body in enumerate(python_blocks(page), 1):
-        filename = f"{page_id(page)} (python block {number})"
+        filename = f"{name} (python block {number})"
         # Registered with linecache so that tracebacks show the failing line of the page.
         linecache.cache[filename] = (len(body), None, body.splitlines(keepends=True), filename)
         exec(compile(body, filename, "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("page", PAGES, ids=page_id)
+def test_page_examples_run(page, tmp_path, monkeypatch):
+    run_page(page, page_id(page), tmp_path, monkeypatch)
+
+
+def test_readme_has_examples_and_marks_them():
+    infos = [m["info"].strip() for m in FENCE.finditer(README.read_text())]
+    assert len(python_blocks(README)) >= 4
+    odd = [info for info in infos if info.lower().startswith("py") and info not in (RUN, SKIP)]
+    assert not odd, f"README.md: use ```python or ```python notest, not {odd}"
+
+
+@pytest.mark.xfail(strict=True, raises=ConfigError,
+                   reason="run_config for an op without config_schema is refused; Dagster passes it through "
+                          "as context.op_config (the README's first example relies on that)")
+def test_readme_examples_run(tmp_path, monkeypatch):
+    """What a new user copies first: every README example, as written, on a fresh store."""
+    namespace = run_page(README, "README.md", tmp_path, monkeypatch)
+    try:
+        run, fixed = namespace["run"], namespace["fixed"]
+        assert (run.status, fixed.status, namespace["one"].status) == ("FAILURE", "SUCCESS", "SUCCESS")
+        assert run.output("process_file", key="notes.txt") == 4
+        assert fixed.output("summarize_directory") == 4 + 3 + 1
+        assert namespace["episodes"].keys() == ["ep 1", "ep 2, the sequel", "ep 3", "ep 4"]
+    finally:
+        sensor = namespace.get("new_episode_sensor")
+        if sensor is not None:
+            sensor.stop()

@@ -53,6 +53,15 @@ return nf.SensorResult(
 """
 
 
+def test_sensor_magic_without_a_job_like_the_decorator(ip):
+    ip.run_cell_magic("sensor", "watch", "return nf.SensorResult(dynamic_partitions_requests="
+                                         "[files.build_add_request(['x'])], cursor='x')")
+    sensor = ip.user_ns["watch"]
+    assert sensor.jobs == [] and repr(sensor) == "<sensor watch -> no job, every 30s>"
+    tick = sensor.tick()
+    assert tick.status == "SUCCESS" and tick.partitions_added == {"magic_files": ["x"]}
+
+
 def test_sensor_magic_defines_and_binds_a_sensor(ip):
     ip.run_cell_magic("sensor", "watch --job load_job --interval 5", BODY)
     watch = ip.user_ns["watch"]
@@ -108,7 +117,6 @@ def test_a_runtime_error_in_a_tick_names_the_cell_line(ip):
 
 @pytest.mark.parametrize(("line", "message"), [
     ("", "the following arguments are required: name"),
-    ("watch", "the following arguments are required: --job"),
     ("watch --job nope_job", "--job nope_job: no job of that name in this notebook"),
     ("watch --job load_jb", "Valid ones (closest first): 'load_job'"),
     ("watch --job load_job --interval 0", "--interval must be a positive number of seconds, got 0"),
@@ -139,6 +147,20 @@ def test_nbflow_runs_ticks_partitions_sensors(ip, capsys):
     assert sensors.loc["watch", "cursor"] == "a,b"
 
 
+def test_nbflow_partitions_parses_like_a_shell(ip, capsys):
+    added = ip.run_line_magic("nbflow", """partitions magic_files add "c d" 'e "quoted"' f\\ g""")
+    assert added.added == ["c d", 'e "quoted"', "f g"]
+    assert ip.run_line_magic("nbflow", "partitions magic_files") == ["c d", 'e "quoted"', "f g"]
+    assert capsys.readouterr().out.strip() == "magic_files: 3 keys"
+    assert ip.run_line_magic("nbflow", "partitions magic_files delete 'c d'").deleted == ["c d"]
+
+
+def test_nbflow_partitions_of_a_definition_with_no_keys_yet(ip, capsys):
+    ip.run_cell('empty = nf.DynamicPartitionsDefinition("magic_empty")')
+    assert ip.run_line_magic("nbflow", "partitions magic_empty") == []
+    assert capsys.readouterr().out.strip() == "magic_empty: 0 keys"
+
+
 def test_nbflow_stop_all(ip, capsys):
     ip.run_cell_magic("sensor", "watch --job load_job --interval 0.05 --start", BODY)
     capsys.readouterr()
@@ -162,6 +184,12 @@ def test_nbflow_help(ip, capsys):
     ("partitions", "Usage: %nbflow partitions NAME"),
     ("partitions magic_files rename a", "Usage: %nbflow partitions magic_files add KEY"),
     ("partitions magic_files add 'a\tb'", "control character"),
+    ("partitions magic_files add ''", "A partition key must not be empty."),
+    ("partitions magic_files add ok ''", "A partition key must not be empty."),
+    ("partitions magic_files add 'c d", "%nbflow partitions magic_files add 'c d: No closing quotation."),
+    ("partitions nope", "%nbflow partitions: no definition named 'nope'. Valid ones (closest first): "),
+    ("partitions magic_filez", "no definition named 'magic_filez'. Valid ones (closest first): 'magic_files'"),
+    ("partitions magic_filez delete a", "no definition named 'magic_filez'."),
     ("runs extra", "%nbflow runs takes no positional arguments"),
     ("runs --limit many", "argument --limit: invalid int value: 'many'"),
 ])

@@ -8,6 +8,7 @@ is then opened with ``nf.instance(path)`` and checked.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -147,3 +148,56 @@ def test_notebook_runs_clean(notebook, tmp_path, monkeypatch):
             CHECKS[notebook.name](inst)
     finally:
         inst.close()
+
+
+# What differs between two runs of the same story: ids, times, durations, temporary folders.
+VOLATILE = [
+    (re.compile(r"\b[0-9a-f]{32}\b|\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b"), "<id>"),
+    (re.compile(r"\b[0-9a-f]{8}\b"), "<id>"),
+    (re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?:[+-]\d\d:?\d\d)?"), "<time>"),
+    (re.compile(r"\b\d+(?:\.\d+)?(?:e-?\d+)?\s?(?:ms|s|µs|seconds)\b"), "<duration>"),
+    (re.compile(r"0 days \d\d:\d\d:\d\d(?:\.\d+)?"), "<duration>"),
+    (re.compile(r"/tmp/[^\s'\"]+"), "<tmp>"),
+    (re.compile(r"\b0\.\d+\b"), "<number>"),
+]
+
+
+def story(nb: nbformat.NotebookNode) -> list[str]:
+    """What a reader sees in each code cell's text outputs, with the volatile parts masked."""
+    seen = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        texts = []
+        for out in cell.outputs:
+            if out.output_type == "stream":
+                texts.append(out.text)
+            elif "text/plain" in out.get("data", {}) and "application/vnd.jupyter.widget-view+json" not in out.data:
+                texts.append(out.data["text/plain"])
+            elif out.output_type == "error":
+                texts.append(f"{out.ename}: {out.evalue}")
+        text = "\n".join(texts)
+        for pattern, mask in VOLATILE:
+            text = pattern.sub(mask, text)
+        seen.append(text)
+    return seen
+
+
+@pytest.mark.slow
+def test_every_notebook_tells_the_same_story_on_every_run_all(tmp_path, monkeypatch):
+    """Run All twice over one folder (one store), the notebooks one after the other."""
+    folder = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOKS, folder, ignore=shutil.ignore_patterns(".nbflow", ".ipynb_checkpoints"))
+    monkeypatch.delenv("NBFLOW_HOME", raising=False)
+    stories: dict[str, list[list[str]]] = {}
+    for _ in range(2):
+        for notebook in ALL:
+            nb = nbformat.read(folder / notebook.name, as_version=4)
+            NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
+                           extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
+            stories.setdefault(notebook.name, []).append(story(nb))
+    changed = {name: [(i, a, b) for i, (a, b) in enumerate(zip(first, second, strict=True)) if a != b]
+               for name, (first, second) in stories.items()}
+    different = {name: c for name, c in changed.items() if c}
+    assert not different, "another story the second time:\n" + "\n".join(
+        f"{name} cell {i}:\n{a}\n--- the second time ---\n{b}" for name, c in different.items() for i, a, b in c)

@@ -48,6 +48,23 @@ def test_pages_of_keys(episodes, instance):
     assert view.page == 2
 
 
+def test_go_to_a_key(episodes, instance):
+    view = PartitionsView(episodes, instance=instance)
+    click(view, "find", key="ep-075")
+    assert (view.page, view.highlight) == (1, ["ep-075"]) and "ep-075" in keys(view)
+    assert view.message == "'ep-075' is key 76 of 120, on page 2 of 3."
+    click(view, "filter", text="7", regex=False)
+    click(view, "find", key="ep-075")  # it matches the filter: its place among the matches
+    assert view.message == "'ep-075' is key 13 of 21, on page 1 of 1."
+    click(view, "find", key="ep-100")  # it does not: the filter is cleared
+    assert view.filter_text == "" and view.page == 2 and "ep-100" in keys(view)
+    assert view.message == "'ep-100' is key 101 of 120, on page 3 of 3 (filter '7' cleared: it does not match)."
+    click(view, "find", key="ep-9999")
+    assert view.message == "No key 'ep-9999' in view_episodes." and view.page == 2
+    click(view, "page", page=0)
+    assert view.highlight == []
+
+
 def test_filters_text_and_regex(episodes, instance):
     view = PartitionsView(episodes, instance=instance)
     click(view, "filter", text="EP-01", regex=False)  # case-insensitive substring
@@ -68,8 +85,10 @@ def test_adding_keys_validates_every_line_first(episodes, instance):
     assert view.message == "Nothing added: lines 2, 4 not valid (see below)."
     assert "ep-new" not in instance.get_dynamic_partitions("view_episodes")
     click(view, "add", text="ep-new\nep-000\n")
-    assert view.message == "Added 1 key; 1 was there already."
+    # The new key is last, on page 3: the view goes there and marks it.
+    assert view.message == "Added 1 key; 1 was there already: 'ep-new', is key 121 of 121, on page 3 of 3."
     assert view.add_errors == [] and view.count == 121
+    assert view.page == 2 and view.highlight == ["ep-new"] and keys(view)[-1] == "ep-new"
     history = instance.dynamic_partitions_history("view_episodes")
     assert history.iloc[-1].key == "ep-new" and history.iloc[-1].source == "widget"
 
@@ -164,9 +183,10 @@ def test_shown_twice_after_restart_and_static_fallback(episodes, tmp_path):
     assert "<b>view_episodes</b>: 2 keys" in data["text/html"] and "k2" in data["text/html"]
 
 
-def test_displaying_a_definition_shows_a_view_in_a_kernel_only(monkeypatch):
+def test_displaying_a_definition_shows_a_view_in_a_kernel_only(shown, monkeypatch):
     shows = nf.DynamicPartitionsDefinition("shown_keys")
     shows.add(["a", "b<c>"])  # the default store, as a notebook would use it
+    monkeypatch.setattr("nbflow.widgets.live.in_widget_kernel", lambda: False)
     assert shows._repr_mimebundle_() == {"text/plain": "DynamicPartitionsDefinition(name='shown_keys')"}
 
     monkeypatch.setattr("nbflow.widgets.live.in_widget_kernel", lambda: True)
@@ -174,7 +194,11 @@ def test_displaying_a_definition_shows_a_view_in_a_kernel_only(monkeypatch):
     second, _ = shows._repr_mimebundle_()  # displayed twice: two live views
     ids = {b["application/vnd.jupyter.widget-view+json"]["model_id"] for b in (first, second)}
     assert len(ids) == 2
-    assert "<b>shown_keys</b>: 2 keys" in first["text/html"] and "b&lt;c&gt;" in first["text/html"]
+    # The static picture is an output of its own (a widget's bundle loses its text/html to the
+    # widget wherever widgets cannot be drawn), and it follows the keys.
+    assert "text/html" not in first
+    static = shown.outputs[0]["data"]["text/html"]
+    assert "<b>shown_keys</b>: 2 keys" in static and "b&lt;c&gt;" in static
+    assert "data-nbflow-static=" in static
     shows.add(["d"])
-    third, _ = shows._repr_mimebundle_()
-    assert "<b>shown_keys</b>: 3 keys" in third["text/html"]
+    assert "<b>shown_keys</b>: 3 keys" in shown.outputs[0]["data"]["text/html"]

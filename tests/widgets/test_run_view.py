@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -55,7 +56,7 @@ def test_a_finished_run(failed_run):
     view = RunView(failed_run)
     assert (view.run_id, view.job_name, view.status) == (failed_run.run_id, "chunked", "FAILURE")
     assert view.progress == {"done": 12, "total": 12, "failed": 2, "skipped": 1, "elapsed": view.progress["elapsed"],
-                             "live": False}
+                             "reused": 0, "live": False}
     assert 'id="node:work"' in view.svg and "work ×10" in view.svg
 
 
@@ -215,6 +216,101 @@ def test_static_fallback_in_the_bundle(failed_run):
     data, _ = RunView(failed_run)._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in data
     assert "<svg" in data["text/html"] and "FAILURE" in data["text/html"]
+
+
+def node_svg(svg: str, node: str) -> str:
+    """The SVG group drawing one node of the graph."""
+    return svg[svg.index(f'id="node:{node}"'):].split("</g>")[0]
+
+
+def test_a_rerun_shows_its_own_time_and_reused_steps_without_one(failed_run):
+    time.sleep(1.5)  # the parent's steps are this far in the past when the rerun starts
+    BROKEN.clear()
+    child = failed_run.rerun(failed=True)
+    view = RunView(child)
+    record = child._record()
+    assert view.progress["elapsed"] == round(record["end_time"] - record["start_time"], 1)
+    assert view.progress["elapsed"] < 1.5  # counted from the parent's start it was over 1.5 s
+    assert view.progress["reused"] == 9  # chunks and 8 keys of work
+    states = run_view._states(child.instance.store.step_summary(child.run_id), run_view._own_spans(child))
+    assert states["chunks"].reused == 1 and states["chunks"].duration is None
+    assert states["work"].duration is not None and states["work"].duration < 1.5
+    assert node_svg(view.svg, "chunks").count(">reused<") == 1 and " ms<" not in node_svg(view.svg, "chunks")
+    click(view, "select", node="work")
+    rows = {r["key"]: r for r in view.key_page["rows"]}
+    assert rows["k0"]["reused"] and rows["k0"]["seconds"] is None
+    assert not rows["k3"]["reused"] and rows["k3"]["seconds"] is not None
+    click(view, "select", node="work", key="k0")
+    assert view.selected["reused_from"] == failed_run.run_id and view.selected["seconds"] is None
+
+
+def test_a_fan_out_op_yielding_is_drawn_running():
+    view = RunView.live(chunked, nf.Instance.ephemeral())
+    inst = view.instance
+    BROKEN.clear()
+    seen = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(view, name)
+
+        def on_item(self, node, output, key):
+            view.on_item(node, output, key)
+            if len(seen) == 0:
+                view._push_live(time.monotonic() + 10)  # the next push and draw are due
+                seen.append(view.svg)
+
+    from nbflow.instance import launch
+
+    launch(chunked, None, inst, None, observer=Spy())
+    chunks_node = node_svg(seen[0], "chunks")
+    assert ">running<" in chunks_node and "status&#45;none" not in chunks_node  # not "not started"
+
+
+@nf.op(out=nf.DynamicOut())
+def many():
+    for i in range(300):
+        yield nf.DynamicOutput(i, mapping_key=f"m{i}")
+
+
+@nf.op
+def chatty(i: int) -> int:
+    print(f"working on {i}")
+    print("done")
+    return i
+
+
+@nf.job
+def chatty_job():
+    many().map(chatty)
+
+
+def test_what_steps_print_stays_in_their_logs_under_a_live_view(shown, capsys):
+    run = chatty_job.run(instance=nf.Instance.ephemeral())
+    out = capsys.readouterr().out
+    assert out == (f"600 lines printed by the steps of run {run.run_id[:8]} are in their logs: "
+                   "click an op in the view, then a key (or run.logs()).\n")
+    assert run.logs("chatty[m7]").message.tolist() == ["working on 7", "done"]
+
+
+def test_without_a_view_steps_print_as_usual(capsys):
+    chatty_job.run(instance=nf.Instance.ephemeral())  # no notebook: no view
+    assert capsys.readouterr().out.count("working on") == 300
+
+
+def test_a_live_runs_static_picture_ends_in_the_final_state(shown):
+    BROKEN.clear()
+    try:
+        run = chunked.run(instance=nf.Instance.ephemeral())
+    finally:
+        BROKEN.update({"k3", "k7"})
+    static, widget = shown.outputs
+    assert "application/vnd.jupyter.widget-view+json" in widget["data"] and "text/html" not in widget["data"]
+    picture = static["data"]["text/html"]
+    assert static["updates"] >= 1 and "STARTING" not in picture
+    assert f"run <code>{run.run_id[:8]}</code>: <b>SUCCESS</b> — 12 of 12 steps, 0 failed" in picture
+    assert "<svg" in picture and "data-nbflow-static=" in picture
+    assert widget["data"]["text/plain"] == "<RunView of chunked>"
 
 
 def test_job_view_draws_the_job_and_explains_an_op():

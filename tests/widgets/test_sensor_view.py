@@ -168,3 +168,25 @@ def test_missing_values_in_tick_details_are_none_not_nan(sensor, store):
     click(view, "tick")
     assert view.selected["cursor_before"] is None
     assert view.selected["skip_reason"] == "" and view.selected["error"] == ""
+
+
+def test_messages_and_previews_turn_stale_with_later_ticks(sensor, store):
+    view = SensorView(sensor, instance=store)
+    click(view, "preview")
+    assert view.preview["runs_total"] == 2 and "outdated" not in view.preview
+    click(view, "tick")  # the two runs the preview announced are launched
+    assert view.preview["outdated"] == ("1 tick since this preview: it may no longer be what the next tick "
+                                        "would do. Preview again.")
+    assert view.message.startswith("Tick SUCCESS")
+    click(view, "preview")
+    assert "outdated" not in view.preview and view.preview["runs_total"] == 0
+
+    sensor.feed["files"] = None  # from now on every tick fails
+    click(view, "start")
+    assert view.message.startswith("Started: ticks every")
+    deadline = time.monotonic() + 10
+    while not view.message.startswith("Latest tick failed") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert view.message.startswith("Latest tick failed: TypeError")
+    click(view, "stop")
+    assert view.message == "Stopped."

@@ -14,7 +14,19 @@ const h = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+// Front ends without widgets show the static picture displayed just above this view; here
+// the view is drawn, so that picture is hidden (also after the kernel updates it).
+const hideStaticPicture = (id) => {
+  if (!id || document.getElementById(`nbflow-static-${id}`)) return;
+  const style = document.createElement("style");
+  style.id = `nbflow-static-${id}`;
+  style.textContent = `.jp-OutputArea-child:has([data-nbflow-static="${id}"]), [data-nbflow-static="${id}"] `
+    + "{ display: none !important; }";
+  document.head.append(style);
+};
+
 function render({ model, el }) {
+  hideStaticPicture(model.get("view_id"));
   const root = h("div", { class: "nbflow-runview nbflow-jobview" });
   el.appendChild(root);
   const graph = h("div", { class: "nbflow-graph", title: "Click an op for what it takes and gives" });

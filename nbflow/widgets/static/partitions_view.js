@@ -4,6 +4,9 @@
 
 const h = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
+  // JupyterLab's shortcuts ignore keys typed in an element marked so: typing "b" or Enter in
+  // a filter box must not insert a cell or enter the cell's editor.
+  if (tag === "input" || tag === "textarea" || tag === "select") node.setAttribute("data-lm-suppress-shortcuts", "true");
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") node.className = v;
@@ -19,9 +22,43 @@ const h = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+// Redrawing replaces the view's elements. The field being typed in keeps the focus, the caret
+// and what was typed (a field recreated by the redraw is found again by its data-focus key).
+const keepingFocus = (root, redraw) => {
+  const active = root.contains(document.activeElement) ? document.activeElement : null;
+  const caret = active && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd] : null;
+  redraw();
+  if (!active) return;
+  const key = active.dataset.focus;
+  const again = root.contains(active) ? active : key ? root.querySelector(`[data-focus="${CSS.escape(key)}"]`) : null;
+  if (!again) return;
+  if (again !== active && "value" in active && active.type !== "checkbox") again.value = active.value;
+  if (document.activeElement !== again) again.focus();
+  if (caret && typeof again.setSelectionRange === "function") {
+    try { again.setSelectionRange(caret[0], caret[1]); } catch (e) { /* not a text field */ }
+  }
+};
+
+// Front ends without widgets show the static picture displayed just above this view; here
+// the view is drawn, so that picture is hidden (also after the kernel updates it).
+const hideStaticPicture = (id) => {
+  if (!id || document.getElementById(`nbflow-static-${id}`)) return;
+  const style = document.createElement("style");
+  style.id = `nbflow-static-${id}`;
+  style.textContent = `.jp-OutputArea-child:has([data-nbflow-static="${id}"]), [data-nbflow-static="${id}"] `
+    + "{ display: none !important; }";
+  document.head.append(style);
+};
+
 function render({ model, el }) {
+  hideStaticPicture(model.get("view_id"));
   const root = h("div", { class: "nbflow-partitionsview" });
   el.appendChild(root);
+  // Keys typed in a field are the field's: the notebook around the view never sees them
+  // (JupyterLab would otherwise take Enter in a text area, or run its shortcuts).
+  root.addEventListener("keydown", (event) => {
+    if (event.target.matches("input, textarea, select")) event.stopPropagation();
+  });
   const send = (action, extra = {}) => {
     model.set("busy", action);
     model.save_changes();
@@ -34,8 +71,15 @@ function render({ model, el }) {
   // Kept across redraws: what is being typed must survive a refresh of the list.
   const addBox = h("textarea", { class: "nbflow-parts-add-text", rows: "3",
     placeholder: "keys to add, one per line" });
+  // The filter last sent and not yet answered: typing a pattern and then ticking "regex" sends
+  // two filters (the box's change on blur, then the tick); the answer to the first must not
+  // untick the box.
+  let pendingFilter = null;
+  const filterKey = (regex, text) => `${regex}:${text}`;
   const applyFilter = () => {
-    if (filterBox.value !== model.get("filter_text") || regexBox.checked !== model.get("filter_regex")) {
+    const wanted = filterKey(regexBox.checked, filterBox.value);
+    if (wanted !== (pendingFilter ?? filterKey(model.get("filter_regex"), model.get("filter_text")))) {
+      pendingFilter = wanted;
       send("filter", { text: filterBox.value, regex: regexBox.checked });
     }
   };
@@ -58,12 +102,20 @@ function render({ model, el }) {
     button("Refresh", "refresh"),
     model.get("busy") ? h("span", { class: "nbflow-muted" }, `${model.get("busy")}…`) : null);
 
+  // The filter fields never leave the page: a redraw that detached the checkbox between the
+  // press and the release of a click would lose the click.
+  const toolButtons = h("span", { class: "nbflow-parts-tool-buttons" });
+  const toolsRow = h("div", { class: "nbflow-parts-tools" },
+    filterBox, h("label", { class: "nbflow-muted" }, regexBox, " regex"), toolButtons);
+  const headerSlot = h("div", { class: "nbflow-parts-slot" });
+  const restSlot = h("div", { class: "nbflow-parts-slot" });
+  root.append(headerSlot, toolsRow, restSlot);
+
   const tools = () => {
     const checked = model.get("checked");
     const job = model.get("can_materialize");
     const confirming = model.get("confirming");
-    return h("div", { class: "nbflow-parts-tools" },
-      filterBox, h("label", { class: "nbflow-muted" }, regexBox, " regex"),
+    return [
       confirming
         ? h("span", { class: "nbflow-parts-confirm" },
           button(`Yes, delete ${checked.length}`, "confirm_delete", {}, { class: "nbflow-btn nbflow-danger nbflow-parts-confirm_delete" }),
@@ -73,17 +125,19 @@ function render({ model, el }) {
         { disabled: job && checked.length ? undefined : "disabled",
           title: job ? `Run ${job} for the ticked keys` : "No single job for these partitions: use PartitionsView(definition, target=job)" }),
       h("span", { class: "nbflow-muted" }, model.get("filter_text")
-        ? `${model.get("matched").toLocaleString()} match` : ""));
+        ? `${model.get("matched").toLocaleString()} match` : "")];
   };
 
   const table = () => {
     const columns = model.get("columns");
     const checked = new Set(model.get("checked"));
+    const highlight = new Set(model.get("highlight"));
     const rows = model.get("rows");
     if (!rows.length) return h("div", { class: "nbflow-muted nbflow-empty" }, model.get("filter_text") ? "No key matches." : "No keys yet.");
     return h("table", { class: "nbflow-table nbflow-parts-table" },
       h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "key"), ...columns.map((c) => h("th", {}, c)))),
-      h("tbody", {}, ...rows.map((r) => h("tr", { class: "nbflow-parts-row", dataset: { key: r.key } },
+      h("tbody", {}, ...rows.map((r) => h("tr", { class: `nbflow-parts-row${highlight.has(r.key) ? " nbflow-highlight" : ""}`,
+        dataset: { key: r.key } },
         h("td", {}, h("input", { type: "checkbox", class: "nbflow-parts-check", checked: checked.has(r.key),
           onchange: (e) => setChecked(r.key, e.target.checked) })),
         h("td", { class: "nbflow-parts-key" }, r.key),
@@ -93,11 +147,33 @@ function render({ model, el }) {
         })))));
   };
 
-  const pager = () => h("div", { class: "nbflow-parts-pager" },
-    button("‹", "page", () => ({ page: model.get("page") - 1 }), { disabled: model.get("page") <= 0 ? "disabled" : undefined }),
-    h("span", { class: "nbflow-muted" }, `page ${model.get("page") + 1} of ${model.get("pages")}`),
-    button("›", "page", () => ({ page: model.get("page") + 1 }),
-      { disabled: model.get("page") + 1 >= model.get("pages") ? "disabled" : undefined }));
+  const pager = () => {
+    const page = model.get("page");
+    const pages = model.get("pages");
+    const first = page <= 0 ? "disabled" : undefined;
+    const last = page + 1 >= pages ? "disabled" : undefined;
+    const goToPage = (e) => {
+      const wanted = Number.parseInt(e.target.value, 10);
+      if (Number.isFinite(wanted) && wanted - 1 !== page) send("page", { page: Math.max(0, Math.min(pages, wanted) - 1) });
+    };
+    const pageBox = h("input", { class: "nbflow-parts-page-input", type: "number", min: "1", max: String(pages),
+      value: String(page + 1), title: "Go to page", dataset: { focus: "page" }, onchange: goToPage,
+      onkeydown: (e) => { if (e.key === "Enter") goToPage(e); } });
+    const keyBox = h("input", { class: "nbflow-parts-find-text", type: "search", placeholder: "go to key…",
+      dataset: { focus: "find" },
+      onkeydown: (e) => { if (e.key === "Enter" && e.target.value) send("find", { key: e.target.value }); } });
+    return h("div", { class: "nbflow-parts-pager" },
+      h("button", { class: "nbflow-btn nbflow-parts-first", title: "First page", disabled: first,
+        onclick: () => send("page", { page: 0 }) }, "«"),
+      button("‹", "page", () => ({ page: model.get("page") - 1 }), { title: "Previous page", disabled: first }),
+      h("span", { class: "nbflow-muted" }, "page ", pageBox, ` of ${pages.toLocaleString()}`),
+      button("›", "page", () => ({ page: model.get("page") + 1 }), { title: "Next page", disabled: last }),
+      h("button", { class: "nbflow-btn nbflow-parts-last", title: "Last page", disabled: last,
+        onclick: () => send("page", { page: pages - 1 }) }, "»"),
+      keyBox,
+      h("button", { class: "nbflow-btn nbflow-parts-find", onclick: () => { if (keyBox.value) send("find", { key: keyBox.value }); } },
+        "Go"));
+  };
 
   const adder = () => h("div", { class: "nbflow-parts-add" }, addBox,
     h("div", {}, button("Add keys", "add", () => ({ text: addBox.value }))),
@@ -116,21 +192,35 @@ function render({ model, el }) {
   };
 
   let lastAdd = null;
+  let shownFilter = null;
   const draw = () => {
-    filterBox.value = model.get("filter_text");
-    regexBox.checked = model.get("filter_regex");
+    // The filter fields follow the model only when the filter in the model changed: a redraw
+    // for anything else (busy, a refresh) must not undo a half-typed pattern or a fresh tick.
+    const filter = filterKey(model.get("filter_regex"), model.get("filter_text"));
+    if (filter !== shownFilter) {
+      shownFilter = filter;
+      if (pendingFilter === null || pendingFilter === filter) {
+        pendingFilter = null;
+        filterBox.value = model.get("filter_text");
+        regexBox.checked = model.get("filter_regex");
+      }
+    }
     // A successful add clears the box; errors keep what was typed so it can be fixed.
     const message = model.get("message");
     if (message !== lastAdd && message.startsWith("Added ")) addBox.value = "";
     lastAdd = message;
-    root.replaceChildren(header(), tools(),
-      model.get("filter_error") ? h("div", { class: "nbflow-parts-filter-error" }, model.get("filter_error")) : "",
-      message ? h("div", { class: "nbflow-message" }, message) : "",
-      table(), pager(), adder(), history());
+    keepingFocus(root, () => {
+      headerSlot.replaceChildren(header());
+      toolButtons.replaceChildren(...tools());
+      restSlot.replaceChildren(
+        model.get("filter_error") ? h("div", { class: "nbflow-parts-filter-error" }, model.get("filter_error")) : "",
+        message ? h("div", { class: "nbflow-message" }, message) : "",
+        table(), pager(), adder(), history());
+    });
   };
   const events = ["name", "count", "matched", "page", "pages", "filter_text", "filter_regex", "filter_error",
     "columns", "rows", "checked", "add_errors", "confirming", "can_materialize", "history", "show_history",
-    "message", "busy"].map((n) => `change:${n}`);
+    "message", "busy", "highlight"].map((n) => `change:${n}`);
   for (const e of events) model.on(e, draw);
   draw();
   return () => { for (const e of events) model.off(e, draw); };

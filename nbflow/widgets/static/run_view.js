@@ -4,6 +4,9 @@
 
 const h = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
+  // JupyterLab's shortcuts ignore keys typed in an element marked so: typing "b" or Enter in
+  // a filter box must not insert a cell or enter the cell's editor.
+  if (tag === "input" || tag === "textarea" || tag === "select") node.setAttribute("data-lm-suppress-shortcuts", "true");
   for (const [k, v] of Object.entries(attrs)) {
     if (v === undefined || v === null || v === false) continue;
     if (k === "class") node.className = v;
@@ -17,6 +20,23 @@ const h = (tag, attrs = {}, ...children) => {
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
   return node;
+};
+
+// Redrawing replaces the view's elements. The field being typed in keeps the focus, the caret
+// and what was typed (a field recreated by the redraw is found again by its data-focus key).
+const keepingFocus = (root, redraw) => {
+  const active = root.contains(document.activeElement) ? document.activeElement : null;
+  const caret = active && typeof active.selectionStart === "number" ? [active.selectionStart, active.selectionEnd] : null;
+  redraw();
+  if (!active) return;
+  const key = active.dataset.focus;
+  const again = root.contains(active) ? active : key ? root.querySelector(`[data-focus="${CSS.escape(key)}"]`) : null;
+  if (!again) return;
+  if (again !== active && "value" in active && active.type !== "checkbox") again.value = active.value;
+  if (document.activeElement !== again) again.focus();
+  if (caret && typeof again.setSelectionRange === "function") {
+    try { again.setSelectionRange(caret[0], caret[1]); } catch (e) { /* not a text field */ }
+  }
 };
 
 const badge = (status) =>
@@ -40,9 +60,26 @@ function target(event) {
   return null;
 }
 
+// Front ends without widgets show the static picture displayed just above this view; here
+// the view is drawn, so that picture is hidden (also after the kernel updates it).
+const hideStaticPicture = (id) => {
+  if (!id || document.getElementById(`nbflow-static-${id}`)) return;
+  const style = document.createElement("style");
+  style.id = `nbflow-static-${id}`;
+  style.textContent = `.jp-OutputArea-child:has([data-nbflow-static="${id}"]), [data-nbflow-static="${id}"] `
+    + "{ display: none !important; }";
+  document.head.append(style);
+};
+
 function render({ model, el }) {
+  hideStaticPicture(model.get("view_id"));
   const root = h("div", { class: "nbflow-runview" });
   el.appendChild(root);
+  // Keys typed in a field are the field's: the notebook around the view never sees them
+  // (JupyterLab would otherwise take Enter in a text area, or run its shortcuts).
+  root.addEventListener("keydown", (event) => {
+    if (event.target.matches("input, textarea, select")) event.stopPropagation();
+  });
   const send = (action, extra = {}) => {
     model.set("busy", action);
     model.save_changes();
@@ -80,7 +117,8 @@ function render({ model, el }) {
         h("div", { class: "nbflow-progress-failed", style: `width:${failedPct}%` })),
       h("span", { class: "nbflow-progress-text" },
         `${p.done.toLocaleString()} / ${p.total.toLocaleString()} steps · ${p.failed} failed · `
-        + `${p.skipped} skipped · ${p.elapsed} s${p.live ? " · running" : ""}`));
+        + `${p.skipped} skipped${p.reused ? ` · ${p.reused.toLocaleString()} reused` : ""} · `
+        + `${p.elapsed} s${p.live ? " · running" : ""}`));
   };
 
   const graph = h("div", { class: "nbflow-graph", title: "Click an op (or a key) for its details" });
@@ -107,7 +145,7 @@ function render({ model, el }) {
       if (e.target.value !== k.text) send("keys", { node: d.node, page: 0, status: k.status, text: e.target.value });
     };
     const filterText = h("input", { class: "nbflow-keys-text", type: "search", placeholder: "key contains…",
-      value: k.text, onchange: applyText, onsearch: applyText,
+      value: k.text, onchange: applyText, onsearch: applyText, dataset: { focus: `keys-text:${d.node}` },
       onkeydown: (e) => { if (e.key === "Enter") applyText(e); } });
     const rows = k.rows.map((r) => h("tr", { class: "nbflow-key-row", dataset: { key: r.key, status: r.status } },
       h("td", {}, h("input", { type: "checkbox", class: "nbflow-key-check", checked: checked.has(r.key),
@@ -133,11 +171,22 @@ function render({ model, el }) {
         h("tbody", {}, ...rows)));
   };
 
+  // The traceback from the op's own code; nbflow's frames above it are a click away.
+  let fullFor = null;
+  const traceback = (d) => {
+    const full = d.error_full && fullFor === d.step_key;
+    const toggle = d.error_full ? h("button", { class: "nbflow-btn nbflow-link nbflow-traceback-toggle",
+      onclick: () => { fullFor = full ? null : d.step_key; draw(); } },
+      full ? "Show from the op's code" : "Show full traceback") : null;
+    return h("div", {}, h("pre", { class: "nbflow-traceback", dataset: { full: String(!!full) } },
+      full ? d.error_full : d.error), toggle);
+  };
+
   const stepBody = (d) => [
     h("div", { class: "nbflow-muted" },
       `${d.attempts} attempt${d.attempts === 1 ? "" : "s"}`, d.seconds !== null ? ` · ${seconds(d.seconds)}` : "",
       d.reused_from ? ` · reused from ${d.reused_from.slice(0, 8)}` : ""),
-    d.error ? h("pre", { class: "nbflow-traceback" }, d.error) : null,
+    d.error ? traceback(d) : null,
     d.output_text ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Output"),
       h("pre", { class: "nbflow-output" }, d.output_text)) : null,
     d.output_html ? (() => { const box = h("div", { class: "nbflow-output-table" }); box.innerHTML = d.output_html; return box; })() : null,
@@ -171,8 +220,8 @@ function render({ model, el }) {
   const draw = () => {
     graph.innerHTML = model.get("svg");
     const message = model.get("message");
-    root.replaceChildren(header(), progress() || "", graph,
-      message ? h("div", { class: "nbflow-message" }, message) : "", details() || "");
+    keepingFocus(root, () => root.replaceChildren(header(), progress() || "", graph,
+      message ? h("div", { class: "nbflow-message" }, message) : "", details() || ""));
   };
   const events = ["run_id", "job_name", "status", "parent_run_id", "children", "svg", "progress", "selected",
     "key_page", "expanded", "checked", "message", "busy"].map((name) => `change:${name}`);

@@ -4,6 +4,9 @@
 
 const h = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
+  // JupyterLab's shortcuts ignore keys typed in an element marked so: typing "b" or Enter in
+  // a filter box must not insert a cell or enter the cell's editor.
+  if (tag === "input" || tag === "textarea" || tag === "select") node.setAttribute("data-lm-suppress-shortcuts", "true");
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") node.className = v;
     else if (k === "dataset") Object.assign(node.dataset, v);
@@ -22,7 +25,19 @@ const showCursor = (cursor) => (cursor === null || cursor === undefined ? "None"
 const badge = (status) =>
   h("span", { class: `nbflow-badge nbflow-status-${String(status).toLowerCase()}` }, status);
 
+// Front ends without widgets show the static picture displayed just above this view; here
+// the view is drawn, so that picture is hidden (also after the kernel updates it).
+const hideStaticPicture = (id) => {
+  if (!id || document.getElementById(`nbflow-static-${id}`)) return;
+  const style = document.createElement("style");
+  style.id = `nbflow-static-${id}`;
+  style.textContent = `.jp-OutputArea-child:has([data-nbflow-static="${id}"]), [data-nbflow-static="${id}"] `
+    + "{ display: none !important; }";
+  document.head.append(style);
+};
+
 function render({ model, el }) {
+  hideStaticPicture(model.get("view_id"));
   const root = h("div", { class: "nbflow-sensorview" });
   el.appendChild(root);
   const send = (action, extra = {}) => model.send({ action, ...extra });
@@ -55,6 +70,17 @@ function render({ model, el }) {
         button("Preview", "preview", "Evaluate without applying anything"),
         model.get("busy") ? h("span", { class: "nbflow-muted nbflow-busy" }, `${model.get("busy")}…`) : null),
       model.get("message") ? h("div", { class: "nbflow-sensor-message" }, model.get("message")) : null);
+  };
+
+  // The traceback from the sensor's own code; nbflow's frames above it are a click away.
+  let fullFor = null;
+  const traceback = (d, id) => {
+    const full = d.error_full && fullFor === id;
+    const toggle = d.error_full ? h("button", { class: "nbflow-btn nbflow-link nbflow-traceback-toggle",
+      onclick: () => { fullFor = full ? null : id; draw(); } },
+      full ? "Show from the sensor's code" : "Show full traceback") : null;
+    return h("div", {}, h("pre", { class: "nbflow-traceback", dataset: { full: String(!!full) } },
+      full ? d.error_full : d.error), toggle);
   };
 
   const ticksTable = () => {
@@ -93,7 +119,7 @@ function render({ model, el }) {
             h("td", {}, r.job), h("td", {}, r.partition_key), h("td", {}, badge(r.status))))))) : null,
       d.run_keys_skipped.length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Run keys skipped"),
         d.run_keys_skipped.join(", ")) : null,
-      d.error ? h("pre", { class: "nbflow-traceback" }, d.error) : null,
+      d.error ? traceback(d, `tick:${d.tick_id}`) : null,
       d.logs.length ? h("div", {}, h("div", { class: "nbflow-subtitle" }, "Output"),
         h("pre", { class: "nbflow-logs" }, d.logs.join("\n"))) : null);
   };
@@ -106,10 +132,12 @@ function render({ model, el }) {
     if (p.error) {
       return h("div", { class: "nbflow-panel nbflow-preview", dataset: { outcome: "failure" } },
         h("div", { class: "nbflow-panel-title" }, `Preview at ${p.at}: would fail `, close),
-        h("pre", { class: "nbflow-traceback" }, p.error));
+        traceback(p, `preview:${p.at}`));
     }
-    return h("div", { class: "nbflow-panel nbflow-preview", dataset: { outcome: "ok" } },
+    return h("div", { class: `nbflow-panel nbflow-preview${p.outdated ? " nbflow-outdated" : ""}`,
+      dataset: { outcome: "ok" } },
       h("div", { class: "nbflow-panel-title" }, `Preview at ${p.at} (nothing applied) `, close),
+      p.outdated ? h("div", { class: "nbflow-preview-outdated" }, p.outdated) : null,
       h("div", {}, `${p.new_total} new keys · ${p.existing_total} already present · `
         + `${p.runs_total} runs would launch · ${p.deduplicated.length} deduplicated by run key · cursor `
         + `${showCursor(p.cursor_before)} → ${showCursor(p.cursor_after)}`),
