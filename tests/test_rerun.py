@@ -294,3 +294,62 @@ def test_a_stored_input_that_no_longer_loads_fails_only_the_step_that_needs_it(i
         f"Step unwrap[y] cannot run: its input from output 'result' of step objects[y] cannot be loaded "
         f"from run {parent.run_id[:8]} (AttributeError: Can't get attribute 'Payload'"
     ), message
+
+
+def _chained_job(stop: dict):
+    """emit -> map(first) -> map(second) -> collect; ``stop`` says where to raise what, once:
+    ``{"at": ("fan", "b"), "raise": RuntimeError}`` raises in the fan-out after yielding b."""
+
+    def maybe_stop(where):
+        if stop.get("at") == where:
+            stop["at"] = None
+            raise stop["raise"]("stopped")
+
+    @nf.op(out=nf.DynamicOut())
+    def fan():
+        for k in "abcd":
+            yield nf.DynamicOutput(ord(k), mapping_key=k)
+            maybe_stop(("fan", k))
+
+    @nf.op
+    def first(context, x):
+        maybe_stop(("first", context.get_mapping_key()))
+        return x + 1
+
+    @nf.op
+    def second(context, x):
+        maybe_stop(("second", context.get_mapping_key()))
+        return x * 10
+
+    @nf.job
+    def chained():
+        total(fan().map(first).map(second).collect())
+
+    return chained
+
+
+CHAINED_TOTAL = sum((ord(k) + 1) * 10 for k in "abcd")
+STOPS = [(("fan", "b"), KeyboardInterrupt), (("fan", "c"), RuntimeError), (("first", "c"), KeyboardInterrupt),
+         (("second", "b"), KeyboardInterrupt), (("second", "c"), RuntimeError), (("first", "b"), RuntimeError)]
+
+
+@pytest.mark.parametrize(("at", "error"), STOPS)
+def test_rerun_of_a_stopped_chain_of_maps_keeps_stored_steps_and_collects(instance, at, error):
+    chained = _chained_job({"at": at, "raise": error})
+    try:
+        chained.run(instance=instance)
+    except KeyboardInterrupt:
+        pass
+    parent = instance.get_run(instance.runs().run_id[0])
+    assert parent.status in ("CANCELED", "FAILURE")
+    before = parent.steps()
+    stored = set(before[before.status == "SUCCESS"].step_key)
+    child = parent.rerun(failed=True)
+    steps = child.steps()
+    assert not steps.step_key.duplicated().any(), steps.step_key.tolist()
+    assert child.status == "SUCCESS"
+    assert child.output("total") == CHAINED_TOTAL
+    everything = {"fan", "total"} | {f"{op}[{k}]" for op in ("first", "second") for k in "abcd"}
+    # What the parent stored is kept (a fan-out that had not finished runs again: it must).
+    assert executed(child) == everything - stored
+    assert set(steps.step_key) == everything

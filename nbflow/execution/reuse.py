@@ -47,6 +47,7 @@ class ReuseMixin:
     def _resolve_shared(self, name: str, in_name: str, value: Any) -> None: ...
     def _resolve_item(self, name: str, key: str) -> None: ...
     def _submit(self, name: str, key: str | None) -> None: ...
+    def _check_collect(self, name: str, out_name: str) -> None: ...
 
     def _materialize(self, value: Any) -> Any:
         kind = type(value)
@@ -124,20 +125,27 @@ class ReuseMixin:
         if not unchanged:
             return
         reused: set[str] = {source.node}
+        kept: list[str] = []
+        # Every kept step of the key is marked done before any consumer is resolved: resolving
+        # a[k] must not submit b[k] when b[k] is kept as well (it would run and be recorded twice).
         for name in self.plan.scope_nodes.get(source, ()):
             node = self.nodes[name]
-            if (not self._memo_node_ok(name, memo) or key not in memo.ok_keys.get(name, ())
+            if (self.state.get((name, key)) != PENDING or not self._memo_node_ok(name, memo)
+                    or key not in memo.ok_keys.get(name, ())
                     or any(b.node not in reused for b in node.inputs.values() if b.kind == ITEM)):
                 continue
             reused.add(name)
+            kept.append(name)
             self.state[(name, key)] = DONE
             self.sink.reused((name, key))
-            for out_name, spec in node.op.outs.items():
+        for name in kept:
+            for out_name, spec in self.nodes[name].op.outs.items():
                 if spec.is_dynamic:
                     continue
                 for consumer, _ in self.plan.item_consumers.get((name, out_name), ()):
                     self._resolve_item(consumer, key)
                 self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
+                self._check_collect(name, out_name)
 
     def _memo_node_ok(self, name: str, memo: Any) -> bool:
         cached = self._memo_ok.get(name)
