@@ -63,7 +63,7 @@ def rerun(
             executed = select_op(job.nodes, view, op, keys, downstream)  # type: ignore[arg-type]
         reused_sources = {s: k for s, k in view.keys.items() if s.node not in executed}
         resume = Resume(record["run_id"], executed, reused_sources, store.stored_outputs(record["run_id"]),
-                        memo=view if failed else None)
+                        memo=view if failed else None, parent=view)
     return launch(
         job, record["run_config"], run.instance, record["tags"], raise_on_error,
         record["partition_key"], parent=record, resume=resume, observer=observer,

@@ -353,3 +353,37 @@ def test_rerun_of_a_stopped_chain_of_maps_keeps_stored_steps_and_collects(instan
     # What the parent stored is kept (a fan-out that had not finished runs again: it must).
     assert executed(child) == everything - stored
     assert set(steps.step_key) == everything
+
+
+def test_rerunning_one_of_two_failed_keys_carries_the_other_and_says_what_the_collect_misses(instance):
+    BROKEN.update({"a", "b"})
+    parent = two_maps.run(instance=instance)
+    BROKEN.clear()
+    child = parent.rerun("double", keys=["a"])
+    steps = child.steps().set_index("step_key")
+    assert executed(child) == {"double[a]", "inc[a]", "total"}
+    # b was not selected: it stays as the parent left it, and the run is not a success.
+    assert steps.status["double[b]"] == "FAILURE" and steps.reused_from["double[b]"] == parent.run_id
+    assert steps.status["inc[b]"] == "SKIPPED"
+    assert child.status == "FAILURE"
+    assert steps.status["total"] == "SKIPPED"
+    assert steps.error["total"] == (
+        f"the outputs of inc to collect are incomplete: double[b] failed in run {parent.run_id[:8]} and this "
+        "rerun did not include it. Use run.rerun('double', keys=['b']), or run.rerun(failed=True) for every "
+        "step that did not succeed."
+    )
+    # Finishing the job from the child reruns only b.
+    done = child.rerun(failed=True)
+    assert done.status == "SUCCESS" and done.output("total") == expected_total()
+    assert executed(done) == {"double[b]", "inc[b]", "total"}
+
+
+def test_a_step_whose_input_failed_in_the_parent_says_so(instance):
+    BROKEN.add("b")
+    parent = two_maps.run(instance=instance)
+    child = parent.rerun("inc", keys=["b"], downstream=False)
+    error = child.steps().set_index("step_key").error["inc[b]"]
+    assert error.startswith(
+        "Step inc[b] cannot run: its input from output 'result' of step double[b] cannot be loaded "
+        f"from run {parent.run_id[:8]} (that step failed there)."
+    ), error

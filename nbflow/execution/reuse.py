@@ -15,7 +15,7 @@ from typing import Any
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
 from nbflow.execution.resume import Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
-from nbflow.execution.step import FAILURE, SUCCESS
+from nbflow.execution.step import FAILURE, SKIPPED, SUCCESS
 
 _FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
@@ -41,6 +41,8 @@ class ReuseMixin:
     _parent_values: dict
     _parent_misses: dict
     _memo_ok: dict
+    _carried_roots: dict  # mapping key -> (first node, status) carried unfinished from the parent
+    _carried_status: dict  # (node, key) -> the parent's status of a carried step
 
     def _record(self, *args: Any, **kwargs: Any) -> None: ...
     def _fail_downstream(self, name: str, key: str | None, reason: str) -> None: ...
@@ -48,6 +50,7 @@ class ReuseMixin:
     def _resolve_item(self, name: str, key: str) -> None: ...
     def _submit(self, name: str, key: str | None) -> None: ...
     def _check_collect(self, name: str, out_name: str) -> None: ...
+    def _collect_bad(self, name: str, out_name: str, reason: str) -> None: ...
 
     def _materialize(self, value: Any) -> Any:
         kind = type(value)
@@ -89,7 +92,9 @@ class ReuseMixin:
         except Exception as exc:  # a value that no longer loads (type gone, table dropped...)
             raise MissingInput(step, output, f"{type(exc).__name__}: {exc}") from exc
         if key not in cache:
-            raise MissingInput(step, output, "the parent run stored no value for it")
+            status = self.resume.parent.key_status(node, key) if self.resume.parent is not None else None
+            why = "the parent run stored no value for it" if status in (None, "SUCCESS") else f"that step {self._carried_words(status)} there"
+            raise MissingInput(step, output, why)
         return cache[key]
 
     def _load_parent_all(self, node: str, output: str) -> dict[str, Any]:
@@ -162,24 +167,30 @@ class ReuseMixin:
 
     def _seed_resume(self, resume: Resume) -> None:
         """Mark reused steps done, know the parent's keys, resolve inputs available from it."""
+        self._carried_roots, self._carried_status = {}, {}
         for source, keys in resume.parent_keys.items():
             self.keys[source] = list(keys)
             self.key_index[source] = {k: i for i, k in enumerate(keys)}
             self.source_status[source] = SUCCESS
         executed = resume.executed
         for name, node in self.nodes.items():
+            if not node.is_mapped and name not in executed:
+                self.state[(name, None)] = DONE
+        incomplete: list[tuple[str, str, str]] = []  # collects that a carried key leaves short
+        for name, node in self.nodes.items():
             if not node.is_mapped:
-                if name not in executed:
-                    self.state[(name, None)] = DONE
                 continue
             if node.scope not in resume.parent_keys:
                 continue  # its fan-out runs again: keys arrive as it yields
             keys = self.keys[node.scope]
             wanted: set[str] | None = executed.get(name, set())
             run_keys = keys if wanted is None else [k for k in keys if k in wanted]
+            carried = self._carry_unfinished(name, keys, wanted, resume)
             for out_name, spec in node.op.outs.items():
                 if not spec.is_dynamic:
-                    self.n_ok[(name, out_name)] = len(keys) - len(run_keys)
+                    self.n_ok[(name, out_name)] = len(keys) - len(run_keys) - len(carried)
+                    if carried:
+                        incomplete.append((name, out_name, self._carried_reason(name, carried, resume)))
             n_items = [b for b in node.inputs.values() if b.kind == ITEM]
             for key in run_keys:
                 self.state[(name, key)] = PENDING
@@ -187,9 +198,54 @@ class ReuseMixin:
                     1 for b in n_items if b.node in executed and resume.runs(b.node, key)
                     and self.nodes[b.node].is_mapped
                 )
+        for name, out_name, reason in incomplete:
+            self._collect_bad(name, out_name, reason)
         for name, node in self.nodes.items():
             if name in executed:
                 self._seed_shared_inputs(name, node, resume)
+
+    def _carry_unfinished(self, name: str, keys: list[str], wanted: set[str] | None,
+                          resume: Resume) -> dict[str, str | None]:
+        """Keys of mapped node ``name`` this rerun does not run and the parent did not finish:
+        they stay as the parent left them (its rows are copied), key -> the parent's status."""
+        parent = resume.parent
+        if parent is None or wanted is None:
+            return {}
+        ok = parent.ok_keys.get(name, set())
+        carried = {k: parent.key_status(name, k) for k in keys if k not in wanted and k not in ok}
+        now = time.time()
+        for key, status in carried.items():
+            self.state[(name, key)] = DONE
+            if status is None:  # the parent never recorded it: say so in this run
+                self._record(name, key, SKIPPED, now, now,
+                             f"not run: it had not run in run {parent.run_id[:8]} and this rerun did not select it")
+            if status != SKIPPED:  # a skip is the consequence of a failure upstream of it
+                self.outcome_failed.append(f"{name}[{key}]")
+        return carried
+
+    def _carried_reason(self, name: str, carried: dict[str, str | None], resume: Resume) -> str:
+        """Why the collect of ``name`` cannot be complete, naming the steps that did not succeed
+        (for a key skipped in the parent, the step upstream of it that failed)."""
+        parent = resume.parent.run_id[:8] if resume.parent is not None else "the parent run"
+        roots: dict[str, list[str]] = {}
+        for key, status in carried.items():
+            root, root_status = self._carried_roots.setdefault(key, (name, status))
+            roots.setdefault(root, []).append(key)
+            self._carried_status[(root, key)] = root_status
+        parts, hints = [], []
+        for root, keys in roots.items():
+            words = {self._carried_words(self._carried_status[(root, k)]) for k in keys}
+            shown = ", ".join(f"{root}[{k}]" for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            parts.append(f"{shown} {' or '.join(sorted(words))}")
+            hints.append(f"run.rerun({root!r}, keys={keys[:5]!r})")
+        return (f"the outputs of {name} to collect are incomplete: {'; '.join(parts)} in run {parent} and "
+                f"this rerun did not include {'it' if len(carried) == 1 else 'them'}. Use {hints[0]}, or "
+                f"run.rerun(failed=True) for every step that did not succeed.")
+
+    @staticmethod
+    def _carried_words(status: str | None) -> str:
+        return {None: "never ran", "FAILURE": "failed", "CANCELED": "was canceled",
+                "SKIPPED": "was skipped"}.get(status, f"ended {status}")
 
     def _seed_shared_inputs(self, name: str, node: Any, resume: Resume) -> None:
         for in_name, b in node.inputs.items():

@@ -40,10 +40,16 @@ def parent_view(store: Any, run_id: str, nodes: dict[str, Any]) -> Any:
                 "GROUP BY op, output_name", [run_id, sources]
             ).fetchall():
                 keys[DynSource(op, output)] = ks
+        bad_keys: dict[str, dict[str, str]] = {}
+        for op, key, st in con.execute(
+            "SELECT op, mapping_key, status FROM steps WHERE run_id = ? AND mapping_key IS NOT NULL "
+            "AND status <> 'SUCCESS'", [run_id]
+        ).fetchall():
+            bad_keys.setdefault(op, {})[key] = st
         versions = dict(con.execute(
             "SELECT op, any_value(code_version) FROM steps WHERE run_id = ? GROUP BY op", [run_id]
         ).fetchall())
-    return ParentView(run_id, status, ok_keys, keys, versions)
+    return ParentView(run_id, status, ok_keys, keys, versions, bad_keys)
 
 
 class StoredOutputs:
@@ -71,14 +77,13 @@ class StoredOutputs:
 
 
 def _copy_rows(con: Any, child: str, parent: str, kept: str, params: dict[str, Any],
-               successful_steps_only: bool) -> None:
+               steps_also: str = "TRUE") -> None:
     """Copy the parent's step and output rows matching ``kept`` (SQL over ``p``) into ``child``."""
     params = {**params, "parent": parent, "child": child}
-    status = "p.status = 'SUCCESS' AND " if successful_steps_only else ""
     con.execute(
         "INSERT INTO steps SELECT $child, step_key, op, mapping_key, key_index, status, attempts, "
         "start_time, end_time, error, code_version, coalesce(reused_from, run_id) "
-        f"FROM steps p WHERE {status}p.run_id = $parent AND {kept}",
+        f"FROM steps p WHERE p.run_id = $parent AND {steps_also} AND {kept}",
         params,
     )
     con.execute(
@@ -107,7 +112,9 @@ def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nod
     try:
         kept = ("NOT list_contains($whole, p.op) AND NOT EXISTS (SELECT 1 FROM _nbflow_rerun_keys e "
                 "WHERE e.op = p.op AND e.mapping_key = p.mapping_key)")
-        _copy_rows(con, child, parent, kept, {"whole": whole or [""]}, successful_steps_only=True)
+        # Steps that succeeded are reused; mapped steps that did not are carried as they were.
+        _copy_rows(con, child, parent, kept, {"whole": whole or [""]},
+                   steps_also="(p.status = 'SUCCESS' OR p.mapping_key IS NOT NULL)")
     finally:
         con.unregister("_nbflow_rerun_keys")
 
@@ -118,7 +125,7 @@ def copy_reused_keys(con: Any, child: str, parent: str, pairs: list[tuple[str, s
     try:
         kept = ("EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op "
                 "AND e.mapping_key = p.mapping_key)")
-        _copy_rows(con, child, parent, kept, {}, successful_steps_only=False)
+        _copy_rows(con, child, parent, kept, {})
     finally:
         con.unregister("_nbflow_reused_keys")
 
