@@ -307,6 +307,7 @@ def _chained_job(stop: dict):
 
     @nf.op(out=nf.DynamicOut())
     def fan():
+        maybe_stop(("fan", None))
         for k in "abcd":
             yield nf.DynamicOutput(ord(k), mapping_key=k)
             maybe_stop(("fan", k))
@@ -387,3 +388,28 @@ def test_a_step_whose_input_failed_in_the_parent_says_so(instance):
         "Step inc[b] cannot run: its input from output 'result' of step double[b] cannot be loaded "
         f"from run {parent.run_id[:8]} (that step failed there)."
     ), error
+
+
+def test_a_rerun_of_a_rerun_that_stored_nothing_keeps_what_the_run_before_finished(instance):
+    stop = {"at": ("first", "c"), "raise": KeyboardInterrupt}
+    chained = _chained_job(stop)
+    with pytest.raises(KeyboardInterrupt):
+        chained.run(instance=instance)
+    first_run = instance.get_run(instance.runs().run_id[0])
+    finished = set(first_run.steps().query("status == 'SUCCESS'").step_key)
+    assert {"first[a]", "first[b]", "second[a]"} <= finished
+    stop.update({"at": ("fan", None)})  # the rerun stops before its fan-out yields anything
+    with pytest.raises(KeyboardInterrupt):
+        first_run.rerun(failed=True)
+    stopped = instance.get_run(instance.runs().run_id[0])
+    assert stopped.parent.run_id == first_run.run_id
+    assert set(stopped.steps().query("status == 'SUCCESS'").step_key) == set()
+
+    child = stopped.rerun(failed=True)
+    steps = child.steps().set_index("step_key")
+    assert child.status == "SUCCESS" and child.output("total") == CHAINED_TOTAL
+    everything = {"fan", "total"} | {f"{op}[{k}]" for op in ("first", "second") for k in "abcd"}
+    assert executed(child) == everything - finished
+    # Kept from the run that finished them, two generations back.
+    assert {steps.reused_from[s] for s in finished} == {first_run.run_id}
+    assert child.output("second", key="a") == (ord("a") + 1) * 10

@@ -47,6 +47,14 @@ class ParentView:
 
 
 @dataclass
+class KeptFrom:
+    """A run of the lineage a rerun of what failed may keep finished mapped steps from."""
+
+    view: ParentView
+    loader: ParentLoader
+
+
+@dataclass
 class Resume:
     """Handed to the executor: what runs, and how to load what does not."""
 
@@ -56,7 +64,9 @@ class Resume:
     loader: ParentLoader
     # Set for reruns of what failed: a fan-out that runs again may yield keys it had yielded
     # before; a key whose item is unchanged keeps its finished mapped steps (see executor).
-    memo: ParentView | None = None
+    # The parent first, then its own parent and so on: a rerun stopped before it stored a
+    # key's steps does not lose what an earlier run of the lineage finished.
+    memo: list[KeptFrom] | None = None
     # What the parent recorded per step: a mapped step that did not succeed there and is not
     # run again is carried into the child as it was (its collect cannot be complete).
     parent: ParentView | None = None

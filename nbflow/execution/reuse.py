@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
-from nbflow.execution.resume import Resume
+from nbflow.execution.resume import KeptFrom, ParentView, Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
 from nbflow.execution.step import FAILURE, SKIPPED, SUCCESS
 
@@ -117,51 +117,80 @@ class ReuseMixin:
 
     # -- reruns ----------------------------------------------------------------------------
     def _reuse_unchanged_key(self, source: DynSource, key: str, value: Any) -> None:
-        """A re-run fan-out yielded ``key`` again with the item it had: keep the parent's
-        finished mapped steps of that key whose code and shared inputs are unchanged."""
+        """A re-run fan-out yielded ``key`` again: keep the finished mapped steps of that key
+        from the nearest run of the lineage that yielded it with the same item and whose ops'
+        code and shared inputs are unchanged."""
         memo = self.resume.memo if self.resume is not None else None
-        if memo is None:
+        if not memo:
             return
+        scope = self.plan.scope_nodes.get(source, ())
+        for earlier in memo:
+            view = earlier.view
+            if not any(key in view.ok_keys.get(name, ()) for name in scope):
+                continue  # it finished nothing of this key: look further back
+            if self._item_unchanged(earlier, earlier is memo[0], source, key, value):
+                self._keep_key(earlier, earlier is memo[0], source, key)
+                return
+
+    def _item_unchanged(self, earlier: KeptFrom, is_parent: bool, source: DynSource, key: str,
+                        value: Any) -> bool:
         try:
-            before = self._load_parent(source.node, source.output, key)
-            unchanged = type(before) is type(value) and bool(before == value)
+            if is_parent:  # loaded in bulk past a few keys
+                before = self._load_parent(source.node, source.output, key)
+            else:
+                found = earlier.loader.load_some(source.node, source.output, [key])
+                if key not in found:
+                    return False
+                before = found[key]
+            return type(before) is type(value) and bool(before == value)
         except Exception:  # not stored, or not comparable (arrays, frames): run it again
-            unchanged = False
-        if not unchanged:
-            return
+            return False
+
+    def _keep_key(self, earlier: KeptFrom, is_parent: bool, source: DynSource, key: str) -> None:
+        view = earlier.view
         reused: set[str] = {source.node}
         kept: list[str] = []
         # Every kept step of the key is marked done before any consumer is resolved: resolving
         # a[k] must not submit b[k] when b[k] is kept as well (it would run and be recorded twice).
         for name in self.plan.scope_nodes.get(source, ()):
             node = self.nodes[name]
-            if (self.state.get((name, key)) != PENDING or not self._memo_node_ok(name, memo)
-                    or key not in memo.ok_keys.get(name, ())
+            if (self.state.get((name, key)) != PENDING or not self._memo_node_ok(name, view)
+                    or key not in view.ok_keys.get(name, ())
                     or any(b.node not in reused for b in node.inputs.values() if b.kind == ITEM)):
                 continue
             reused.add(name)
             kept.append(name)
             self.state[(name, key)] = DONE
-            self.sink.reused((name, key))
+            self.sink.reused((name, key, view.run_id))
         for name in kept:
             for out_name, spec in self.nodes[name].op.outs.items():
                 if spec.is_dynamic:
                     continue
+                if not is_parent:  # later steps load inputs from the parent: give them these
+                    self._load_kept(earlier, name, out_name, key)
                 for consumer, _ in self.plan.item_consumers.get((name, out_name), ()):
                     self._resolve_item(consumer, key)
                 self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
                 self._check_collect(name, out_name)
 
-    def _memo_node_ok(self, name: str, memo: Any) -> bool:
-        cached = self._memo_ok.get(name)
+    def _load_kept(self, earlier: KeptFrom, name: str, out_name: str, key: str) -> None:
+        try:
+            found = earlier.loader.load_some(name, out_name, [key])
+        except Exception:  # whoever needs it fails with the loader's message
+            return
+        if key in found:
+            self.values[(name, out_name, key)] = found[key]
+
+    def _memo_node_ok(self, name: str, view: ParentView) -> bool:
+        cached = self._memo_ok.get((name, view.run_id))
         if cached is None:
             node = self.nodes[name]
             shared_reused = all(
                 b.node not in self.resume.executed  # type: ignore[union-attr]
                 for b in node.inputs.values() if b.kind in (VALUE, COLLECT)
             )
-            cached = self._memo_ok[name] = (
-                shared_reused and self.code_versions.get(name) == memo.code_versions.get(name)
+            cached = self._memo_ok[(name, view.run_id)] = (
+                shared_reused and self.code_versions.get(name) == view.code_versions.get(name)
             )
         return cached
 

@@ -119,15 +119,20 @@ def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nod
         con.unregister("_nbflow_rerun_keys")
 
 
-def copy_reused_keys(con: Any, child: str, parent: str, pairs: list[tuple[str, str]]) -> None:
-    """Copy the parent's rows of single mapped steps a rerun kept (``(op, mapping_key)`` pairs)."""
-    con.register("_nbflow_reused_keys", _pairs_table(pairs))
-    try:
-        kept = ("EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op "
-                "AND e.mapping_key = p.mapping_key)")
-        _copy_rows(con, child, parent, kept, {})
-    finally:
-        con.unregister("_nbflow_reused_keys")
+def copy_reused_keys(con: Any, child: str, parent: str, steps: list[tuple[str, ...]]) -> None:
+    """Copy the rows of single mapped steps a rerun kept: ``(op, mapping_key, from_run)``
+    triples, ``from_run`` being the parent or an earlier run of its lineage."""
+    by_run: dict[str, list[tuple[str, str]]] = {}
+    for step in steps:
+        by_run.setdefault(step[2] if len(step) > 2 else parent, []).append((step[0], step[1]))
+    for source, pairs in by_run.items():
+        con.register("_nbflow_reused_keys", _pairs_table(pairs))
+        try:
+            kept = ("EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op "
+                    "AND e.mapping_key = p.mapping_key)")
+            _copy_rows(con, child, source, kept, {})
+        finally:
+            con.unregister("_nbflow_reused_keys")
 
 
 def _pid_alive(pid: int) -> bool:

@@ -29,7 +29,7 @@ class RunWriter:
         self._steps: list[tuple] = []
         self._outputs: list[tuple] = []
         self._events: list[tuple] = []
-        self._reused: list[tuple[str, str]] = []
+        self._reused: list[tuple[str, str, str]] = []
         self._parent: str | None = None
         self._assets: list[str] = []
         self._partition_key: str | None = None
@@ -54,7 +54,7 @@ class RunWriter:
     def event(self, record: tuple) -> None:
         self._events.append(record)
 
-    def reused(self, step: tuple[str, str]) -> None:
+    def reused(self, step: tuple[str, str, str]) -> None:
         self._reused.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
