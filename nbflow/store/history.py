@@ -170,6 +170,43 @@ def recover_interrupted(con: Any, active: set[str]) -> list[str]:
     return [run_id for run_id, _ in dead]
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def drop_orphan_frames(con: Any, run_id: str | None = None) -> int:
+    """Drop frame tables that no output row refers to; return how many.
+
+    A frame is written as a table just before the batch whose output row names it, so a
+    process killed in between leaves a table nothing refers to. Tables of runs still going
+    (``STARTED``) are left alone: their batch may be on its way. ``run_id``: only that run's.
+    """
+    only_run = "AND starts_with(t.table_name, ?) " if run_id is not None else ""
+    names = [r[0] for r in con.execute(
+        "SELECT t.table_name FROM duckdb_tables() t WHERE t.database_name = current_database() "
+        "AND t.schema_name = 'frames' " + only_run +
+        "AND NOT EXISTS (SELECT 1 FROM outputs o WHERE o.table_name = t.table_name) "
+        "AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.status = 'STARTED' "
+        "AND starts_with(t.table_name, 'r' || left(r.run_id, 12) || '_'))",
+        [f"r{run_id[:12]}_"] if run_id is not None else [],
+    ).fetchall()]
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS frames.{_quoted(name)}")
+    return len(names)
+
+
+class FrameSweeper:
+    """Drops orphan frame tables the first time a store is opened (see :func:`drop_orphan_frames`)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def on_open(self, con: Any) -> None:
+        if not self.done:
+            self.done = True
+            drop_orphan_frames(con)
+
+
 def delete_run(con: Any, run_id: str) -> int:
     """Delete a run and what only it refers to; return how many frame tables were dropped."""
     orphans = [r[0] for r in con.execute(
@@ -181,4 +218,5 @@ def delete_run(con: Any, run_id: str) -> int:
         con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
     for name in orphans:
         con.execute(f'DROP TABLE IF EXISTS frames."{name}"')
-    return len(orphans)
+    # Frames of this run that a killed process wrote but never referred to.
+    return len(orphans) + drop_orphan_frames(con, run_id)

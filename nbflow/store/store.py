@@ -36,6 +36,7 @@ class Store:
         self.partitions = PartitionStore(self)
         self.sensors = SensorStore(self)
         self.holder.on_open(lambda con: history.recover_interrupted(con, self.active))
+        self.holder.on_open(history.FrameSweeper().on_open)
 
     # -- writing ---------------------------------------------------------------------------------
     def writer(self, run_id: str) -> RunWriter:
