@@ -141,7 +141,7 @@ class SensorStore:
         from nbflow.partitions.dynamic import AddDynamicPartitionsRequest
 
         parts = self.store.partitions
-        with self.store.holder.transaction() as con:
+        with parts.writing() as con:
             for request in requests:
                 keys, name = list(request.partition_keys), request.partitions_def_name
                 if isinstance(request, AddDynamicPartitionsRequest):
