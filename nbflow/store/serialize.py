@@ -61,3 +61,34 @@ def decode(kind: str, text: str | None, blob: bytes | None) -> Any:
     if kind == PICKLE:
         return pickle.loads(blob)  # type: ignore[arg-type]
     raise ValueError(f"cannot decode a stored value of kind {kind!r}")
+
+
+def safe_text(text: str | None) -> str | None:
+    """``text`` as UTF-8 can hold it: a lone surrogate (part of a file name ``os.listdir``
+    could not decode) becomes a backslash escape such as ``\\udce9``; other text is unchanged."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def safe_json(value: Any, **dumps: Any) -> str:
+    """``json.dumps(value)`` that DuckDB's JSON accepts: lone surrogates in strings (which JSON
+    would escape as invalid ``\\udcXX``) are stored as backslash escapes (:func:`safe_text`)."""
+    text = json.dumps(value, **dumps)
+    if "\\ud" not in text:
+        return text
+    return json.dumps(_safe_strings(value), **dumps)
+
+
+def _safe_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {_safe_strings(k): _safe_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_safe_strings(v) for v in value]
+    return value

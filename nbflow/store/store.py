@@ -16,7 +16,7 @@ from nbflow.store import assets, history
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
 from nbflow.store.partitions import PartitionStore
 from nbflow.store.sensors import SensorStore
-from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode
+from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode, safe_json
 from nbflow.store.writer import RunWriter
 
 RUN_COLUMNS = (
@@ -59,7 +59,7 @@ class Store:
                 "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, "
                 "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def, graph) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?)",
-                [info["run_id"], info["job_name"], info["status"], json.dumps(info.get("tags") or {}),
+                [info["run_id"], info["job_name"], info["status"], safe_json(info.get("tags") or {}),
                  json.dumps(info.get("run_config") or {}, default=repr), info.get("partition_key"),
                  info.get("parent_run_id"), info.get("root_run_id") or info["run_id"], info["start"],
                  info.get("backend"), info.get("pid"), info.get("hostname"), info.get("partitions_def"),

@@ -15,7 +15,7 @@ from typing import Any
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history
-from nbflow.store.serialize import TABLE, encode, table_kind
+from nbflow.store.serialize import TABLE, encode, safe_text, table_kind
 
 FLUSH_ROWS = 50_000
 FLUSH_SECONDS = 0.5
@@ -114,7 +114,7 @@ class RunWriter:
             "attempts": pa.array(cols[5], pa.int32()),
             "start_time": pa.array(cols[6], pa.float64()),
             "end_time": pa.array(cols[7], pa.float64()),
-            "error": pa.array(cols[8], pa.string()),
+            "error": _text_array(cols[8]),
             "code_version": pa.array(cols[9], pa.string()),
         })
         self._insert(con, table, "steps", (
@@ -202,7 +202,7 @@ class RunWriter:
             "step_key": pa.array(cols[1], pa.string()),
             "kind": pa.array(cols[2], pa.string()),
             "level": pa.array(cols[3], pa.string()),
-            "message": pa.array(cols[4], pa.string()),
+            "message": _text_array(cols[4]),
         })
         self._insert(con, table, "events", (
             "run_id, ts, step_key, kind, level, message",
@@ -216,6 +216,16 @@ class RunWriter:
             con.execute(f"INSERT INTO {target} ({columns[0]}) SELECT {columns[1]} FROM {view}", [self.run_id])
         finally:
             con.unregister(view)
+
+
+def _text_array(texts: Any) -> Any:
+    """A string column; text UTF-8 cannot hold (lone surrogates) is stored with backslash escapes."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(texts, pa.string())
+    except UnicodeEncodeError:
+        return pa.array([safe_text(t) for t in texts], pa.string())
 
 
 def _is_default_index(frame: Any) -> bool:
