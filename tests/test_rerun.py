@@ -413,3 +413,51 @@ def test_a_rerun_of_a_rerun_that_stored_nothing_keeps_what_the_run_before_finish
     # Kept from the run that finished them, two generations back.
     assert {steps.reused_from[s] for s in finished} == {first_run.run_id}
     assert child.output("second", key="a") == (ord("a") + 1) * 10
+
+
+def test_a_rerun_gets_the_run_config_back_exactly(instance):
+    import datetime as dt
+    from decimal import Decimal
+
+    seen = []
+
+    @nf.op(config_schema={"when": dt.datetime, "pair": tuple, "by_id": dict, "price": Decimal})
+    def configured(context):
+        seen.append(dict(context.op_config))
+        return 1
+
+    @nf.job
+    def with_config():
+        configured()
+
+    config = {"when": dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC), "pair": (1, "x"),
+              "by_id": {1: "one", 2: "two"}, "price": Decimal("9.90")}
+    parent = with_config.run(instance=instance, run_config={"ops": {"configured": {"config": config}}})
+    child = parent.rerun()
+    assert child.status == "SUCCESS"
+    assert seen[1] == seen[0] == config
+    assert [type(v) for v in seen[1].values()] == [dt.datetime, tuple, dict, Decimal]
+    assert list(seen[1]["by_id"]) == [1, 2]
+    assert child.run_config == parent.run_config == {"ops": {"configured": {"config": config}}}
+    # Plain values stay plain JSON for SQL.
+    assert instance.sql("SELECT run_config->>'$.ops.configured.config.price.value' AS p FROM runs "
+                        "WHERE run_id = ?", [parent.run_id]).p[0] == "9.90"
+
+
+def test_a_run_config_that_cannot_be_kept_is_refused_before_the_run(instance):
+    class Opaque:
+        pass
+
+    @nf.op(config_schema={"thing": object})
+    def takes(context):
+        return 1
+
+    @nf.job
+    def opaque_config():
+        takes()
+
+    with pytest.raises(nf.ConfigError, match=r"Job 'opaque_config' was not run: "
+                       r"run_config\['ops'\]\['takes'\]\['config'\]\['thing'\] is a .*Opaque .*which a stored "
+                       r"run cannot give back exactly to a rerun\. Use str, int"):
+        opaque_config.run(instance=instance, run_config={"ops": {"takes": {"config": {"thing": Opaque()}}}})
+    assert len(instance.runs()) == 0

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbflow.store.serialize import safe_json, safe_text
+from nbflow.store.serialize import config_to_json, safe_json, safe_text
 
 STATE_COLUMNS = ("cursor", "status", "reason", "failures", "pid", "hostname", "started_at",
                  "last_tick_time", "last_run_key")
@@ -241,7 +241,7 @@ class SensorStore:
             "run_id": [r.run_id for r in tick.runs],
             "job_name": [r.job_name for r in tick.runs],
             "tags": [safe_json(r.tags) for r in tick.runs],
-            "run_config": [json.dumps(r.run_config, default=repr) for r in tick.runs],
+            "run_config": [config_to_json(r.run_config) for r in tick.runs],
             "partition_key": pa.array([r.partition_key for r in tick.runs], pa.string()),
             "partitions_def": pa.array([r.partitions_def for r in tick.runs], pa.string()),
             "run_key": pa.array([r.run_key for r in tick.runs], pa.string()),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
+from collections.abc import Callable
 from typing import Any
 
 JSON, PICKLE, TABLE, UNSTORED = "json", "pickle", "table", "unstored"
@@ -92,3 +93,127 @@ def _safe_strings(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_safe_strings(v) for v in value]
     return value
+
+
+# -- run config: kept exactly for reruns ------------------------------------------------------
+# A run's config is stored as JSON, so it can be read with SQL. Values JSON has no type for
+# are stored as {"__nbflow_type__": name, "value": ...} and turned back on load; a value
+# that cannot come back exactly is refused before the run starts.
+_TAG = "__nbflow_type__"
+_CONFIG_TYPES = "str, int, float, bool, None, lists and dicts, tuple, set, datetime, date, time, timedelta, Decimal, Path, bytes"
+
+
+class ConfigNotStorable(ValueError):
+    """A run config value that cannot be stored so that a rerun gets it back exactly."""
+
+
+def config_to_json(config: Any) -> str:
+    """``config`` as JSON text that :func:`config_from_json` turns back into an equal config
+    with the same types; raises :class:`ConfigNotStorable` naming the first value it cannot."""
+    encoded = _encode_config(config, "run_config")
+    text = safe_json(encoded)
+    back = config_from_json(text)
+    if not _same(back, config):  # e.g. text with lone surrogates, a subclass of a known type
+        raise ConfigNotStorable(
+            f"run_config cannot be stored so that a rerun gets it back exactly (stored, it reads back "
+            f"as {back!r}). Use {_CONFIG_TYPES}."
+        )
+    return text
+
+
+def config_from_json(text: str | None) -> Any:
+    return _decode_config(json.loads(text or "{}"))
+
+
+def _tagged(name: str, value: Any) -> dict:
+    return {_TAG: name, "value": value}
+
+
+def _encode_config(value: Any, where: str) -> Any:
+    import datetime as dt
+    import decimal
+    import pathlib
+
+    cls = type(value)
+    if value is None or cls in (str, bool, int):
+        return value
+    if cls is float:
+        return value if math.isfinite(value) else _tagged("float", repr(value))
+    if cls is list:
+        return [_encode_config(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if cls is dict:
+        if all(type(k) is str for k in value) and _TAG not in value:
+            return {k: _encode_config(v, f"{where}[{k!r}]") for k, v in value.items()}
+        return _tagged("dict", [[_encode_config(k, f"{where} key {k!r}"), _encode_config(v, f"{where}[{k!r}]")]
+                                for k, v in value.items()])
+    if cls in (tuple, set, frozenset):
+        items = [_encode_config(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return _tagged(cls.__name__, items)
+    if cls in (dt.datetime, dt.time) and value.tzinfo is not None and type(value.tzinfo) is not dt.timezone:
+        pass  # a zone (ZoneInfo...) would come back as a fixed offset: refused below
+    elif cls in (dt.datetime, dt.date, dt.time):
+        return _tagged(cls.__name__, value.isoformat())
+    if cls is dt.timedelta:
+        return _tagged("timedelta", [value.days, value.seconds, value.microseconds])
+    if cls is decimal.Decimal:
+        return _tagged("Decimal", str(value))
+    if cls in (pathlib.PosixPath, pathlib.PurePosixPath, pathlib.PureWindowsPath):
+        return _tagged(cls.__name__, str(value))
+    if cls is bytes:
+        import base64
+
+        return _tagged("bytes", base64.b64encode(value).decode("ascii"))
+    raise ConfigNotStorable(
+        f"{where} is a {cls.__module__}.{cls.__qualname__} ({value!r:.80}), which a stored run cannot "
+        f"give back exactly to a rerun. Use {_CONFIG_TYPES} -- or pass it as text and parse it in the op."
+    )
+
+
+def _decode_config(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_decode_config(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if _TAG not in value:
+        return {k: _decode_config(v) for k, v in value.items()}
+    import datetime as dt
+    import decimal
+    import pathlib
+
+    name, inner = value[_TAG], value["value"]
+    simple: dict[str, Callable[[Any], Any]] = {
+        "float": float, "datetime": dt.datetime.fromisoformat, "date": dt.date.fromisoformat,
+        "time": dt.time.fromisoformat, "Decimal": decimal.Decimal, "PosixPath": pathlib.PosixPath,
+        "PurePosixPath": pathlib.PurePosixPath,
+        "PureWindowsPath": pathlib.PureWindowsPath,
+    }
+    if name in simple:
+        return simple[name](inner)
+    if name == "dict":
+        return {_decode_config(k): _decode_config(v) for k, v in inner}
+    if name in ("tuple", "set", "frozenset"):
+        return {"tuple": tuple, "set": set, "frozenset": frozenset}[name](_decode_config(v) for v in inner)
+    if name == "timedelta":
+        return dt.timedelta(days=inner[0], seconds=inner[1], microseconds=inner[2])
+    if name == "bytes":
+        import base64
+
+        return base64.b64decode(inner)
+    return value  # written by a newer nbflow: shown as stored
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with the same types all the way down (1 == 1.0 == True are not the same here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return len(a) == len(b) and all(k in b and _same(v, b[k]) and _same_key(k, b) for k, v in a.items())
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return bool(a == b)
+
+
+def _same_key(key: Any, other: dict) -> bool:
+    return any(k == key and type(k) is type(key) for k in other)

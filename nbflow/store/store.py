@@ -16,7 +16,17 @@ from nbflow.store import assets, history
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
 from nbflow.store.partitions import PartitionStore
 from nbflow.store.sensors import SensorStore
-from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode, safe_json
+from nbflow.store.serialize import (
+    JSON,
+    PICKLE,
+    TABLE,
+    UNSTORED,
+    ConfigNotStorable,
+    config_from_json,
+    config_to_json,
+    decode,
+    safe_json,
+)
 from nbflow.store.writer import RunWriter
 
 RUN_COLUMNS = (
@@ -44,6 +54,12 @@ class Store:
 
     def insert_run(self, info: dict[str, Any], reuse: tuple[dict, dict] | None = None) -> None:
         """Record a run as started; for a rerun, also copy what it reuses from its parent."""
+        try:
+            run_config = config_to_json(info.get("run_config") or {})
+        except ConfigNotStorable as exc:
+            from nbflow.errors import ConfigError
+
+            raise ConfigError(f"Job '{info['job_name']}' was not run: {exc}") from None
         with self.holder.transaction() as con:
             self.active.add(info["run_id"])
             if info.get("queued"):  # a run a sensor tick queued: this is where it starts
@@ -60,7 +76,7 @@ class Store:
                 "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def, graph) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?)",
                 [info["run_id"], info["job_name"], info["status"], safe_json(info.get("tags") or {}),
-                 json.dumps(info.get("run_config") or {}, default=repr), info.get("partition_key"),
+                 run_config, info.get("partition_key"),
                  info.get("parent_run_id"), info.get("root_run_id") or info["run_id"], info["start"],
                  info.get("backend"), info.get("pid"), info.get("hostname"), info.get("partitions_def"),
                  info.get("graph")],
@@ -148,7 +164,7 @@ class Store:
             )
         record = dict(zip(names, row, strict=False))
         record["tags"] = json.loads(record["tags"] or "{}")
-        record["run_config"] = json.loads(record["run_config"] or "{}")
+        record["run_config"] = config_from_json(record["run_config"])
         return record
 
     def runs(self, job: str | None = None, status: str | None = None, limit: int | None = 100) -> Any:
