@@ -37,6 +37,9 @@ class AddDynamicPartitionsRequest:
     partitions_def_name: str
     partition_keys: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        _check_request(self, "AddDynamicPartitionsRequest")
+
 
 @dataclass(frozen=True)
 class DeleteDynamicPartitionsRequest:
@@ -44,6 +47,17 @@ class DeleteDynamicPartitionsRequest:
 
     partitions_def_name: str
     partition_keys: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        _check_request(self, "DeleteDynamicPartitionsRequest")
+
+
+def _check_request(request: Any, what: str) -> None:
+    """A request made directly (not with build_add_request) follows the same key rules."""
+    if not isinstance(request.partitions_def_name, str) or not request.partitions_def_name.strip():
+        raise PartitionsError(f"{what} needs the name of a partitions definition (a non-empty str), "
+                              f"got {request.partitions_def_name!r}.")
+    object.__setattr__(request, "partition_keys", tuple(_key_list(request.partition_keys, what)))
 
 
 class DynamicPartitionsDefinition:
@@ -70,12 +84,12 @@ class DynamicPartitionsDefinition:
 
     # -- requests (pure) ------------------------------------------------------------------------
     def build_add_request(self, partition_keys: Iterable[str]) -> AddDynamicPartitionsRequest:
-        return AddDynamicPartitionsRequest(self.name, tuple(_key_list(partition_keys, "build_add_request")))
+        keys = _key_list(partition_keys, "build_add_request")  # names the method in a message
+        return AddDynamicPartitionsRequest(self.name, tuple(keys))
 
     def build_delete_request(self, partition_keys: Iterable[str]) -> DeleteDynamicPartitionsRequest:
-        return DeleteDynamicPartitionsRequest(
-            self.name, tuple(_key_list(partition_keys, "build_delete_request"))
-        )
+        keys = _key_list(partition_keys, "build_delete_request")
+        return DeleteDynamicPartitionsRequest(self.name, tuple(keys))
 
     # -- bound to an instance ------------------------------------------------------------------
     @staticmethod

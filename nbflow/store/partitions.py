@@ -177,12 +177,16 @@ class PartitionStore:
              restore_outputs: bool) -> AddResult:
         import pyarrow as pa
 
+        from nbflow.partitions.keys import validate_key
+
         index = self._keys(con, name)
         wanted = list(dict.fromkeys(keys))
         new = [k for k in wanted if k not in index]
         result = AddResult(new, [k for k in wanted if k in index])
         if not new:
             return result
+        for key in new:  # every way of adding keys ends here: none gets past the key rules
+            validate_key(key, "partition key")
         now = time.time()
         con.register("_nbflow_new_keys", pa.table({"key": pa.array(new, pa.string())}))
         try:
