@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbflow.errors import NbflowError
-from nbflow.partitions.keys import validate_key
+from nbflow.partitions.keys import validate_key, validate_name
 
 
 class PartitionsError(NbflowError, ValueError):
@@ -54,9 +54,7 @@ class DeleteDynamicPartitionsRequest:
 
 def _check_request(request: Any, what: str) -> None:
     """A request made directly (not with build_add_request) follows the same key rules."""
-    if not isinstance(request.partitions_def_name, str) or not request.partitions_def_name.strip():
-        raise PartitionsError(f"{what} needs the name of a partitions definition (a non-empty str), "
-                              f"got {request.partitions_def_name!r}.")
+    validate_name(request.partitions_def_name, f"partitions definition name of {what}", PartitionsError)
     object.__setattr__(request, "partition_keys", tuple(_key_list(request.partition_keys, what)))
 
 
@@ -76,11 +74,9 @@ class DynamicPartitionsDefinition:
                 "partition_fn is not supported (Dagster deprecated it too): give the definition "
                 "a name and add keys with instance.add_dynamic_partitions(name, keys)."
             )
-        if not isinstance(name, str) or not name.strip():
-            raise PartitionsError(
-                f"DynamicPartitionsDefinition needs a name (a non-empty str), got {name!r}."
-            )
-        self.name = name
+        if name is None:
+            raise PartitionsError("DynamicPartitionsDefinition needs a name (a non-empty str), got None.")
+        self.name = validate_name(name, "partitions definition name", PartitionsError)
 
     # -- requests (pure) ------------------------------------------------------------------------
     def build_add_request(self, partition_keys: Iterable[str]) -> AddDynamicPartitionsRequest:
