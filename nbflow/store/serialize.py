@@ -44,6 +44,11 @@ def encode(value: Any) -> tuple[str, str | None, bytes | None, str]:
                 return JSON, text, None, type_name
         except (TypeError, ValueError, RecursionError):
             pass
+    from nbflow.execution.values import unstorable_reason
+
+    live = unstorable_reason(value)
+    if live is not None:  # cloudpickle would read a whole file (or /dev/zero, forever)
+        return UNSTORED, json.dumps(f"not stored: {live}"), None, type_name
     try:
         return PICKLE, None, pickle.dumps(value, protocol=5), type_name
     except Exception:
