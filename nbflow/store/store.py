@@ -17,6 +17,7 @@ from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, 
 from nbflow.store.partitions import PartitionStore
 from nbflow.store.sensors import SensorStore
 from nbflow.store.serialize import (
+    CHUNKED,
     JSON,
     PICKLE,
     TABLE,
@@ -26,6 +27,7 @@ from nbflow.store.serialize import (
     config_to_json,
     decode,
     safe_json,
+    unpickle_chunks,
 )
 from nbflow.store.writer import RunWriter
 
@@ -269,6 +271,9 @@ class Store:
                 if "index_names" in meta:  # stored under internal column names; restore the real ones
                     frame.index.names = meta["index_names"]
             return frame
+        if kind == CHUNKED:
+            cursor = con.execute(f'SELECT chunk FROM frames."{table}" ORDER BY seq')
+            return unpickle_chunks(iter(lambda: (cursor.fetchone() or (None,))[0], None))
         if kind == UNSTORED:
             reason = json.loads(text) if text else "unknown reason"
             raise OutputNotFoundError(f"This output could not be stored: {reason}")

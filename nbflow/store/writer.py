@@ -15,7 +15,7 @@ from typing import Any
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history
-from nbflow.store.serialize import TABLE, encode, safe_text, table_kind
+from nbflow.store.serialize import CHUNKED, TABLE, encode, is_large, pickle_in_chunks, safe_text, table_kind
 
 FLUSH_ROWS = 50_000
 FLUSH_SECONDS = 0.5
@@ -125,7 +125,7 @@ class RunWriter:
         ))
 
     def _encode_all(self, outputs: list[tuple], lock_timeout: float | None) -> list[tuple]:
-        if not any(table_kind(record[5]) for record in outputs):
+        if not any(table_kind(record[5]) or is_large(record[5]) for record in outputs):
             return [_plain(record[5]) for record in outputs]
         with self.store.holder.use(lock_timeout) as con:
             return [self._encode(con, record[5]) for record in outputs]
@@ -161,7 +161,25 @@ class RunWriter:
             stored = self._store_frame(con, value, frame)
             if stored is not None:
                 return stored
+        elif is_large(value):
+            return self._store_chunked(con, value)
         return _plain(value)
+
+    def _store_chunked(self, con: Any, value: Any) -> tuple:
+        """Pickle a large value into a table of chunks in the ``frames`` schema, chunk by chunk,
+        so storing it needs about one chunk of memory besides the value."""
+        self._tables += 1
+        name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
+        con.execute(f'CREATE TABLE frames."{name}" (seq INTEGER, chunk BLOB)')
+        insert = f'INSERT INTO frames."{name}" VALUES (?, ?)'
+        try:
+            meta = pickle_in_chunks(value, lambda index, chunk: con.execute(insert, [index, chunk]))
+        except Exception:  # not picklable: recorded as not stored, with the reason
+            con.execute(f'DROP TABLE IF EXISTS frames."{name}"')
+            return _plain(value)
+        cls = type(value)
+        type_name = f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__name__
+        return CHUNKED, json.dumps(meta), None, name, type_name
 
     def _store_frame(self, con: Any, value: Any, frame: str) -> tuple | None:
         """Write a DataFrame as a table in the ``frames`` schema (None if DuckDB refuses it)."""
