@@ -367,3 +367,18 @@ def test_the_store_refuses_a_bad_key_however_the_request_was_made(podcast, insta
     with pytest.raises(nf.InvalidKeyError, match="must not be empty"):
         instance.store.partitions.add(episodes.name, ["ok", ""])
     assert episodes.keys(instance=instance) == []
+
+
+def test_a_tick_whose_logs_and_error_hold_a_lone_surrogate_is_recorded(plain_job, instance):
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+
+    @nf.sensor(job=plain_job)
+    def odd_files(context):
+        print("found", name)
+        raise FileNotFoundError(name)
+
+    tick = odd_files.tick(instance=instance)
+    assert tick.status == "FAILURE"
+    stored = odd_files.ticks(instance=instance)
+    assert "FileNotFoundError: caf\\udce9.txt" in stored.error.iloc[0]
+    assert stored.logs.iloc[0][0][3] == "found caf\\udce9.txt"
