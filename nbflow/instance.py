@@ -123,7 +123,7 @@ class Instance:
         if outputs not in ("keep", "drop"):
             raise PartitionsError(f'outputs= must be "keep" or "drop", got {outputs!r}.')
         keys = _key_list(partition_keys, "delete_dynamic_partitions")
-        with self.store.holder.transaction() as con:
+        with self.store.partitions.writing() as con:
             result = self.store.partitions.delete(partitions_def_name, keys, source, source_id, con=con)
             if outputs == "drop" and result.deleted:
                 drop_partition_outputs(con, partitions_def_name, result.deleted)

@@ -29,6 +29,28 @@ def current_job(job_name: str, run_id: str) -> Any:
     return job.with_latest_ops()
 
 
+_LINEAGE_DEPTH = 10  # how far back a rerun of what failed looks for finished steps to keep
+
+
+def _lineage(store: Any, record: dict, view: Any, loader: Any, nodes: dict) -> list:
+    """The run and the runs it descends from (nearest first), each with what it finished."""
+    from nbflow.errors import RunNotFoundError
+    from nbflow.execution.resume import KeptFrom
+
+    lineage = [KeptFrom(view, loader)]
+    seen = {record["run_id"]}
+    parent_id = record.get("parent_run_id")
+    while parent_id and parent_id not in seen and len(lineage) < _LINEAGE_DEPTH:
+        try:
+            parent = store.run_row(parent_id)
+        except RunNotFoundError:  # deleted: what it finished is gone with it
+            break
+        seen.add(parent_id)
+        lineage.append(KeptFrom(store.parent_view(parent_id, nodes), store.stored_outputs(parent_id)))
+        parent_id = parent.get("parent_run_id")
+    return lineage
+
+
 def rerun(
     run: Any,
     op: str | None = None,
@@ -65,8 +87,9 @@ def rerun(
         else:
             executed = select_op(job.nodes, view, op, keys, downstream)  # type: ignore[arg-type]
         reused_sources = {s: k for s, k in view.keys.items() if s.node not in executed}
-        resume = Resume(record["run_id"], executed, reused_sources, store.stored_outputs(record["run_id"]),
-                        memo=view if failed else None)
+        loader = store.stored_outputs(record["run_id"])
+        memo = _lineage(store, record, view, loader, job.nodes) if failed else None
+        resume = Resume(record["run_id"], executed, reused_sources, loader, memo=memo, parent=view)
     return launch(
         job, record["run_config"], run.instance, record["tags"], raise_on_error,
         record["partition_key"], parent=record, resume=resume, observer=observer,

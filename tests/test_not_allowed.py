@@ -595,3 +595,37 @@ def test_a_mapped_op_cannot_also_collect_its_own_fan_out():
         def other_way():
             items = emit()
             items.map(lambda x: add(items.collect(), x))
+
+
+BAD_NAMES = [
+    ("with\x00nul", r"contains the control character '\\x00'"),
+    ("two\nlines", r"contains the control character '\\n'"),
+    ("x" * 10_000, "is 10000 characters long; the limit is 255"),
+    (42, "must be a str, but got 42 of type int"),
+    ("   ", "must not be blank"),
+    ("op[k]", r"contains '\[' or '\]', which name one mapped step"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), BAD_NAMES)
+def test_op_job_graph_and_partitions_names_follow_one_rule(name, message):
+    def body():
+        return 1
+
+    with pytest.raises(nf.DefinitionError, match=message):
+        nf.op(name=name)(body)
+    with pytest.raises(nf.DefinitionError, match=message):
+        nf.job(name=name)(lambda: None)
+    with pytest.raises(nf.DefinitionError, match=message):
+        nf.graph(name=name)(lambda: None)
+    with pytest.raises(nf.PartitionsError, match=message):
+        nf.DynamicPartitionsDefinition(name=name)
+    with pytest.raises(nf.PartitionsError, match=message):
+        nf.AddDynamicPartitionsRequest(name, ("k",))
+    with pytest.raises(nf.DefinitionError, match=message):
+        echo.alias(name)
+
+
+def test_names_may_be_any_other_text():
+    assert nf.op(name="transcribe audio ✓")(lambda: 1).name == "transcribe audio ✓"
+    assert nf.DynamicPartitionsDefinition("podcast/episodes 2024").name == "podcast/episodes 2024"

@@ -294,3 +294,170 @@ def test_a_stored_input_that_no_longer_loads_fails_only_the_step_that_needs_it(i
         f"Step unwrap[y] cannot run: its input from output 'result' of step objects[y] cannot be loaded "
         f"from run {parent.run_id[:8]} (AttributeError: Can't get attribute 'Payload'"
     ), message
+
+
+def _chained_job(stop: dict):
+    """emit -> map(first) -> map(second) -> collect; ``stop`` says where to raise what, once:
+    ``{"at": ("fan", "b"), "raise": RuntimeError}`` raises in the fan-out after yielding b."""
+
+    def maybe_stop(where):
+        if stop.get("at") == where:
+            stop["at"] = None
+            raise stop["raise"]("stopped")
+
+    @nf.op(out=nf.DynamicOut())
+    def fan():
+        maybe_stop(("fan", None))
+        for k in "abcd":
+            yield nf.DynamicOutput(ord(k), mapping_key=k)
+            maybe_stop(("fan", k))
+
+    @nf.op
+    def first(context, x):
+        maybe_stop(("first", context.get_mapping_key()))
+        return x + 1
+
+    @nf.op
+    def second(context, x):
+        maybe_stop(("second", context.get_mapping_key()))
+        return x * 10
+
+    @nf.job
+    def chained():
+        total(fan().map(first).map(second).collect())
+
+    return chained
+
+
+CHAINED_TOTAL = sum((ord(k) + 1) * 10 for k in "abcd")
+STOPS = [(("fan", "b"), KeyboardInterrupt), (("fan", "c"), RuntimeError), (("first", "c"), KeyboardInterrupt),
+         (("second", "b"), KeyboardInterrupt), (("second", "c"), RuntimeError), (("first", "b"), RuntimeError)]
+
+
+@pytest.mark.parametrize(("at", "error"), STOPS)
+def test_rerun_of_a_stopped_chain_of_maps_keeps_stored_steps_and_collects(instance, at, error):
+    chained = _chained_job({"at": at, "raise": error})
+    try:
+        chained.run(instance=instance)
+    except KeyboardInterrupt:
+        pass
+    parent = instance.get_run(instance.runs().run_id[0])
+    assert parent.status in ("CANCELED", "FAILURE")
+    before = parent.steps()
+    stored = set(before[before.status == "SUCCESS"].step_key)
+    child = parent.rerun(failed=True)
+    steps = child.steps()
+    assert not steps.step_key.duplicated().any(), steps.step_key.tolist()
+    assert child.status == "SUCCESS"
+    assert child.output("total") == CHAINED_TOTAL
+    everything = {"fan", "total"} | {f"{op}[{k}]" for op in ("first", "second") for k in "abcd"}
+    # What the parent stored is kept (a fan-out that had not finished runs again: it must).
+    assert executed(child) == everything - stored
+    assert set(steps.step_key) == everything
+
+
+def test_rerunning_one_of_two_failed_keys_carries_the_other_and_says_what_the_collect_misses(instance):
+    BROKEN.update({"a", "b"})
+    parent = two_maps.run(instance=instance)
+    BROKEN.clear()
+    child = parent.rerun("double", keys=["a"])
+    steps = child.steps().set_index("step_key")
+    assert executed(child) == {"double[a]", "inc[a]", "total"}
+    # b was not selected: it stays as the parent left it, and the run is not a success.
+    assert steps.status["double[b]"] == "FAILURE" and steps.reused_from["double[b]"] == parent.run_id
+    assert steps.status["inc[b]"] == "SKIPPED"
+    assert child.status == "FAILURE"
+    assert steps.status["total"] == "SKIPPED"
+    assert steps.error["total"] == (
+        f"the outputs of inc to collect are incomplete: double[b] failed in run {parent.run_id[:8]} and this "
+        "rerun did not include it. Use run.rerun('double', keys=['b']), or run.rerun(failed=True) for every "
+        "step that did not succeed."
+    )
+    # Finishing the job from the child reruns only b.
+    done = child.rerun(failed=True)
+    assert done.status == "SUCCESS" and done.output("total") == expected_total()
+    assert executed(done) == {"double[b]", "inc[b]", "total"}
+
+
+def test_a_step_whose_input_failed_in_the_parent_says_so(instance):
+    BROKEN.add("b")
+    parent = two_maps.run(instance=instance)
+    child = parent.rerun("inc", keys=["b"], downstream=False)
+    error = child.steps().set_index("step_key").error["inc[b]"]
+    assert error.startswith(
+        "Step inc[b] cannot run: its input from output 'result' of step double[b] cannot be loaded "
+        f"from run {parent.run_id[:8]} (that step failed there)."
+    ), error
+
+
+def test_a_rerun_of_a_rerun_that_stored_nothing_keeps_what_the_run_before_finished(instance):
+    stop = {"at": ("first", "c"), "raise": KeyboardInterrupt}
+    chained = _chained_job(stop)
+    with pytest.raises(KeyboardInterrupt):
+        chained.run(instance=instance)
+    first_run = instance.get_run(instance.runs().run_id[0])
+    finished = set(first_run.steps().query("status == 'SUCCESS'").step_key)
+    assert {"first[a]", "first[b]", "second[a]"} <= finished
+    stop.update({"at": ("fan", None)})  # the rerun stops before its fan-out yields anything
+    with pytest.raises(KeyboardInterrupt):
+        first_run.rerun(failed=True)
+    stopped = instance.get_run(instance.runs().run_id[0])
+    assert stopped.parent.run_id == first_run.run_id
+    assert set(stopped.steps().query("status == 'SUCCESS'").step_key) == set()
+
+    child = stopped.rerun(failed=True)
+    steps = child.steps().set_index("step_key")
+    assert child.status == "SUCCESS" and child.output("total") == CHAINED_TOTAL
+    everything = {"fan", "total"} | {f"{op}[{k}]" for op in ("first", "second") for k in "abcd"}
+    assert executed(child) == everything - finished
+    # Kept from the run that finished them, two generations back.
+    assert {steps.reused_from[s] for s in finished} == {first_run.run_id}
+    assert child.output("second", key="a") == (ord("a") + 1) * 10
+
+
+def test_a_rerun_gets_the_run_config_back_exactly(instance):
+    import datetime as dt
+    from decimal import Decimal
+
+    seen = []
+
+    @nf.op(config_schema={"when": dt.datetime, "pair": tuple, "by_id": dict, "price": Decimal})
+    def configured(context):
+        seen.append(dict(context.op_config))
+        return 1
+
+    @nf.job
+    def with_config():
+        configured()
+
+    config = {"when": dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC), "pair": (1, "x"),
+              "by_id": {1: "one", 2: "two"}, "price": Decimal("9.90")}
+    parent = with_config.run(instance=instance, run_config={"ops": {"configured": {"config": config}}})
+    child = parent.rerun()
+    assert child.status == "SUCCESS"
+    assert seen[1] == seen[0] == config
+    assert [type(v) for v in seen[1].values()] == [dt.datetime, tuple, dict, Decimal]
+    assert list(seen[1]["by_id"]) == [1, 2]
+    assert child.run_config == parent.run_config == {"ops": {"configured": {"config": config}}}
+    # Plain values stay plain JSON for SQL.
+    assert instance.sql("SELECT run_config->>'$.ops.configured.config.price.value' AS p FROM runs "
+                        "WHERE run_id = ?", [parent.run_id]).p[0] == "9.90"
+
+
+def test_a_run_config_that_cannot_be_kept_is_refused_before_the_run(instance):
+    class Opaque:
+        pass
+
+    @nf.op(config_schema={"thing": object})
+    def takes(context):
+        return 1
+
+    @nf.job
+    def opaque_config():
+        takes()
+
+    with pytest.raises(nf.ConfigError, match=r"Job 'opaque_config' was not run: "
+                       r"run_config\['ops'\]\['takes'\]\['config'\]\['thing'\] is a .*Opaque .*which a stored "
+                       r"run cannot give back exactly to a rerun\. Use str, int"):
+        opaque_config.run(instance=instance, run_config={"ops": {"takes": {"config": {"thing": Opaque()}}}})
+    assert len(instance.runs()) == 0

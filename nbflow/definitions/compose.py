@@ -306,7 +306,10 @@ class AliasedOp:
     """An op used under another node name: ``my_op.alias("second")``."""
 
     def __init__(self, op_def: Any, name: str) -> None:
-        self.op_def, self.name = op_def, name
+        from nbflow.errors import DefinitionError
+        from nbflow.partitions.keys import validate_name
+
+        self.op_def, self.name = op_def, validate_name(name, "op alias", DefinitionError)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if is_composing():

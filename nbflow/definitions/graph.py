@@ -21,6 +21,7 @@ from nbflow.definitions.compose import (
     is_composing,
 )
 from nbflow.errors import DefinitionError, did_you_mean
+from nbflow.partitions.keys import validate_name
 
 #: Jobs defined in this process, by name; a redefinition replaces the old one.
 JOBS: dict[str, JobDefinition] = {}
@@ -32,7 +33,7 @@ class GraphDefinition:
     def __init__(self, fn: Callable[..., Any], name: str | None = None, description: str | None = None,
                  out: Any = None):
         self.fn = fn
-        self.name = name or fn.__name__
+        self.name = validate_name(name or fn.__name__, "graph name", DefinitionError)
         self.description = description or inspect.getdoc(fn)
         self.input_names = list(inspect.signature(fn).parameters)
         self.out = dict(out) if isinstance(out, Mapping) else ({"result": out} if out is not None else None)
@@ -102,7 +103,7 @@ class JobDefinition:
         executor_def: Any = None,
     ) -> None:
         self.fn = fn
-        self.name = name or fn.__name__
+        self.name = validate_name(name or fn.__name__, "job name", DefinitionError)
         self.description = description or inspect.getdoc(fn)
         self.default_run_config = dict(config or {})
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}

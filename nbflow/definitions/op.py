@@ -313,9 +313,10 @@ class OpDefinition:
         pool: str | None = None,
     ) -> None:
         from nbflow.definitions.config import normalize_schema
+        from nbflow.partitions.keys import validate_name
 
         self.fn = fn
-        self.name = name or fn.__name__
+        self.name = validate_name(name or fn.__name__, "op name", DefinitionError)
         self.description = description or inspect.getdoc(fn)
         self.config_schema = None if config_schema is None else normalize_schema(config_schema)
         self.retry_policy = retry_policy

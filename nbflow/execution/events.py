@@ -6,7 +6,7 @@ Records are plain tuples, built once per step, so the hot path allocates little:
 * step:   ``(step_key, node, mapping_key, key_index, status, attempts, start, end, error, code_version)``
 * output: ``(step_key, node, mapping_key, key_index, output_name, value)``
 * event:  ``(ts, step_key, kind, level, message)``
-* reused: ``(node, mapping_key)`` -- a step of a rerun kept from the parent run
+* reused: ``(node, mapping_key, run_id)`` -- a step of a rerun kept from an earlier run of its lineage
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ class EventSink(Protocol):
     def step(self, record: tuple) -> None: ...
     def output(self, record: tuple) -> None: ...
     def event(self, record: tuple) -> None: ...
-    def reused(self, step: tuple[str, str]) -> None: ...
+    def reused(self, step: tuple[str, str, str]) -> None: ...
     def run_finished(self, status: str, end: float, error: str | None) -> None: ...
     def flush(self) -> None: ...
 
@@ -34,7 +34,7 @@ class MemorySink:
         self.steps: list[tuple] = []
         self.outputs: list[tuple] = []
         self.events: list[tuple] = []
-        self.reused_steps: list[tuple[str, str]] = []
+        self.reused_steps: list[tuple[str, str, str]] = []
         self.status: str | None = None
         self.error: str | None = None
 
@@ -50,7 +50,7 @@ class MemorySink:
     def event(self, record: tuple) -> None:
         self.events.append(record)
 
-    def reused(self, step: tuple[str, str]) -> None:
+    def reused(self, step: tuple[str, str, str]) -> None:
         self.reused_steps.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
@@ -102,7 +102,7 @@ class ObservedSink:
     def event(self, record: tuple) -> None:
         self.sink.event(record)
 
-    def reused(self, step: tuple[str, str]) -> None:
+    def reused(self, step: tuple[str, str, str]) -> None:
         self.sink.reused(step)
         try:
             self.observer.on_reused(step)
@@ -123,5 +123,5 @@ class _Deaf:
     def on_item(self, node: str, output: str, key: str) -> None:
         pass
 
-    def on_reused(self, step: tuple[str, str]) -> None:
+    def on_reused(self, step: tuple[str, str, str]) -> None:
         pass

@@ -509,6 +509,8 @@ class Executor(ReuseMixin):
     def _skip_unreached(self) -> None:
         for name, node in self.nodes.items():
             if not node.is_mapped and self.state.get((name, None), _PENDING) == _PENDING:
+                # Not reached although nothing upstream failed: the run did not do its work.
+                self.outcome_failed.append(name)
                 self._skip_node(name, "its inputs were never produced")
 
     # -- recording ---------------------------------------------------------------------------

@@ -37,6 +37,21 @@ class ParentView:
     ok_keys: dict[str, set[str]]  # mapped node -> keys whose step succeeded
     keys: dict[DynSource, list[str]]  # fan-out keys in yield order
     code_versions: dict[str, str] = field(default_factory=dict)  # node -> hash of its op's code
+    bad_keys: dict[str, dict[str, str]] = field(default_factory=dict)  # mapped node -> key -> status
+
+    def key_status(self, node: str, key: str) -> str | None:
+        """The parent's status of step ``node[key]``; None if it never recorded one."""
+        if key in self.ok_keys.get(node, ()):
+            return "SUCCESS"
+        return self.bad_keys.get(node, {}).get(key)
+
+
+@dataclass
+class KeptFrom:
+    """A run of the lineage a rerun of what failed may keep finished mapped steps from."""
+
+    view: ParentView
+    loader: ParentLoader
 
 
 @dataclass
@@ -49,7 +64,12 @@ class Resume:
     loader: ParentLoader
     # Set for reruns of what failed: a fan-out that runs again may yield keys it had yielded
     # before; a key whose item is unchanged keeps its finished mapped steps (see executor).
-    memo: ParentView | None = None
+    # The parent first, then its own parent and so on: a rerun stopped before it stored a
+    # key's steps does not lose what an earlier run of the lineage finished.
+    memo: list[KeptFrom] | None = None
+    # What the parent recorded per step: a mapped step that did not succeed there and is not
+    # run again is carried into the child as it was (its collect cannot be complete).
+    parent: ParentView | None = None
 
     def runs(self, node: str, key: str | None = None) -> bool:
         if node not in self.executed:

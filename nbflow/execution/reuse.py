@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
-from nbflow.execution.resume import Resume
+from nbflow.execution.resume import KeptFrom, ParentView, Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
-from nbflow.execution.step import FAILURE, SUCCESS
+from nbflow.execution.step import FAILURE, SKIPPED, SUCCESS
 
 _FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
@@ -41,12 +41,16 @@ class ReuseMixin:
     _parent_values: dict
     _parent_misses: dict
     _memo_ok: dict
+    _carried_roots: dict  # mapping key -> (first node, status) carried unfinished from the parent
+    _carried_status: dict  # (node, key) -> the parent's status of a carried step
 
     def _record(self, *args: Any, **kwargs: Any) -> None: ...
     def _fail_downstream(self, name: str, key: str | None, reason: str) -> None: ...
     def _resolve_shared(self, name: str, in_name: str, value: Any) -> None: ...
     def _resolve_item(self, name: str, key: str) -> None: ...
     def _submit(self, name: str, key: str | None) -> None: ...
+    def _check_collect(self, name: str, out_name: str) -> None: ...
+    def _collect_bad(self, name: str, out_name: str, reason: str) -> None: ...
 
     def _materialize(self, value: Any) -> Any:
         kind = type(value)
@@ -88,7 +92,9 @@ class ReuseMixin:
         except Exception as exc:  # a value that no longer loads (type gone, table dropped...)
             raise MissingInput(step, output, f"{type(exc).__name__}: {exc}") from exc
         if key not in cache:
-            raise MissingInput(step, output, "the parent run stored no value for it")
+            status = self.resume.parent.key_status(node, key) if self.resume.parent is not None else None
+            why = "the parent run stored no value for it" if status in (None, "SUCCESS") else f"that step {self._carried_words(status)} there"
+            raise MissingInput(step, output, why)
         return cache[key]
 
     def _load_parent_all(self, node: str, output: str) -> dict[str, Any]:
@@ -111,67 +117,109 @@ class ReuseMixin:
 
     # -- reruns ----------------------------------------------------------------------------
     def _reuse_unchanged_key(self, source: DynSource, key: str, value: Any) -> None:
-        """A re-run fan-out yielded ``key`` again with the item it had: keep the parent's
-        finished mapped steps of that key whose code and shared inputs are unchanged."""
+        """A re-run fan-out yielded ``key`` again: keep the finished mapped steps of that key
+        from the nearest run of the lineage that yielded it with the same item and whose ops'
+        code and shared inputs are unchanged."""
         memo = self.resume.memo if self.resume is not None else None
-        if memo is None:
+        if not memo:
             return
+        scope = self.plan.scope_nodes.get(source, ())
+        for earlier in memo:
+            view = earlier.view
+            if not any(key in view.ok_keys.get(name, ()) for name in scope):
+                continue  # it finished nothing of this key: look further back
+            if self._item_unchanged(earlier, earlier is memo[0], source, key, value):
+                self._keep_key(earlier, earlier is memo[0], source, key)
+                return
+
+    def _item_unchanged(self, earlier: KeptFrom, is_parent: bool, source: DynSource, key: str,
+                        value: Any) -> bool:
         try:
-            before = self._load_parent(source.node, source.output, key)
-            unchanged = type(before) is type(value) and bool(before == value)
+            if is_parent:  # loaded in bulk past a few keys
+                before = self._load_parent(source.node, source.output, key)
+            else:
+                found = earlier.loader.load_some(source.node, source.output, [key])
+                if key not in found:
+                    return False
+                before = found[key]
+            return type(before) is type(value) and bool(before == value)
         except Exception:  # not stored, or not comparable (arrays, frames): run it again
-            unchanged = False
-        if not unchanged:
-            return
+            return False
+
+    def _keep_key(self, earlier: KeptFrom, is_parent: bool, source: DynSource, key: str) -> None:
+        view = earlier.view
         reused: set[str] = {source.node}
+        kept: list[str] = []
+        # Every kept step of the key is marked done before any consumer is resolved: resolving
+        # a[k] must not submit b[k] when b[k] is kept as well (it would run and be recorded twice).
         for name in self.plan.scope_nodes.get(source, ()):
             node = self.nodes[name]
-            if (not self._memo_node_ok(name, memo) or key not in memo.ok_keys.get(name, ())
+            if (self.state.get((name, key)) != PENDING or not self._memo_node_ok(name, view)
+                    or key not in view.ok_keys.get(name, ())
                     or any(b.node not in reused for b in node.inputs.values() if b.kind == ITEM)):
                 continue
             reused.add(name)
+            kept.append(name)
             self.state[(name, key)] = DONE
-            self.sink.reused((name, key))
-            for out_name, spec in node.op.outs.items():
+            self.sink.reused((name, key, view.run_id))
+        for name in kept:
+            for out_name, spec in self.nodes[name].op.outs.items():
                 if spec.is_dynamic:
                     continue
+                if not is_parent:  # later steps load inputs from the parent: give them these
+                    self._load_kept(earlier, name, out_name, key)
                 for consumer, _ in self.plan.item_consumers.get((name, out_name), ()):
                     self._resolve_item(consumer, key)
                 self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
+                self._check_collect(name, out_name)
 
-    def _memo_node_ok(self, name: str, memo: Any) -> bool:
-        cached = self._memo_ok.get(name)
+    def _load_kept(self, earlier: KeptFrom, name: str, out_name: str, key: str) -> None:
+        try:
+            found = earlier.loader.load_some(name, out_name, [key])
+        except Exception:  # whoever needs it fails with the loader's message
+            return
+        if key in found:
+            self.values[(name, out_name, key)] = found[key]
+
+    def _memo_node_ok(self, name: str, view: ParentView) -> bool:
+        cached = self._memo_ok.get((name, view.run_id))
         if cached is None:
             node = self.nodes[name]
             shared_reused = all(
                 b.node not in self.resume.executed  # type: ignore[union-attr]
                 for b in node.inputs.values() if b.kind in (VALUE, COLLECT)
             )
-            cached = self._memo_ok[name] = (
-                shared_reused and self.code_versions.get(name) == memo.code_versions.get(name)
+            cached = self._memo_ok[(name, view.run_id)] = (
+                shared_reused and self.code_versions.get(name) == view.code_versions.get(name)
             )
         return cached
 
     def _seed_resume(self, resume: Resume) -> None:
         """Mark reused steps done, know the parent's keys, resolve inputs available from it."""
+        self._carried_roots, self._carried_status = {}, {}
         for source, keys in resume.parent_keys.items():
             self.keys[source] = list(keys)
             self.key_index[source] = {k: i for i, k in enumerate(keys)}
             self.source_status[source] = SUCCESS
         executed = resume.executed
         for name, node in self.nodes.items():
+            if not node.is_mapped and name not in executed:
+                self.state[(name, None)] = DONE
+        incomplete: list[tuple[str, str, str]] = []  # collects that a carried key leaves short
+        for name, node in self.nodes.items():
             if not node.is_mapped:
-                if name not in executed:
-                    self.state[(name, None)] = DONE
                 continue
             if node.scope not in resume.parent_keys:
                 continue  # its fan-out runs again: keys arrive as it yields
             keys = self.keys[node.scope]
             wanted: set[str] | None = executed.get(name, set())
             run_keys = keys if wanted is None else [k for k in keys if k in wanted]
+            carried = self._carry_unfinished(name, keys, wanted, resume)
             for out_name, spec in node.op.outs.items():
                 if not spec.is_dynamic:
-                    self.n_ok[(name, out_name)] = len(keys) - len(run_keys)
+                    self.n_ok[(name, out_name)] = len(keys) - len(run_keys) - len(carried)
+                    if carried:
+                        incomplete.append((name, out_name, self._carried_reason(name, carried, resume)))
             n_items = [b for b in node.inputs.values() if b.kind == ITEM]
             for key in run_keys:
                 self.state[(name, key)] = PENDING
@@ -179,9 +227,54 @@ class ReuseMixin:
                     1 for b in n_items if b.node in executed and resume.runs(b.node, key)
                     and self.nodes[b.node].is_mapped
                 )
+        for name, out_name, reason in incomplete:
+            self._collect_bad(name, out_name, reason)
         for name, node in self.nodes.items():
             if name in executed:
                 self._seed_shared_inputs(name, node, resume)
+
+    def _carry_unfinished(self, name: str, keys: list[str], wanted: set[str] | None,
+                          resume: Resume) -> dict[str, str | None]:
+        """Keys of mapped node ``name`` this rerun does not run and the parent did not finish:
+        they stay as the parent left them (its rows are copied), key -> the parent's status."""
+        parent = resume.parent
+        if parent is None or wanted is None:
+            return {}
+        ok = parent.ok_keys.get(name, set())
+        carried = {k: parent.key_status(name, k) for k in keys if k not in wanted and k not in ok}
+        now = time.time()
+        for key, status in carried.items():
+            self.state[(name, key)] = DONE
+            if status is None:  # the parent never recorded it: say so in this run
+                self._record(name, key, SKIPPED, now, now,
+                             f"not run: it had not run in run {parent.run_id[:8]} and this rerun did not select it")
+            if status != SKIPPED:  # a skip is the consequence of a failure upstream of it
+                self.outcome_failed.append(f"{name}[{key}]")
+        return carried
+
+    def _carried_reason(self, name: str, carried: dict[str, str | None], resume: Resume) -> str:
+        """Why the collect of ``name`` cannot be complete, naming the steps that did not succeed
+        (for a key skipped in the parent, the step upstream of it that failed)."""
+        parent = resume.parent.run_id[:8] if resume.parent is not None else "the parent run"
+        roots: dict[str, list[str]] = {}
+        for key, status in carried.items():
+            root, root_status = self._carried_roots.setdefault(key, (name, status))
+            roots.setdefault(root, []).append(key)
+            self._carried_status[(root, key)] = root_status
+        parts, hints = [], []
+        for root, keys in roots.items():
+            words = {self._carried_words(self._carried_status[(root, k)]) for k in keys}
+            shown = ", ".join(f"{root}[{k}]" for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+            parts.append(f"{shown} {' or '.join(sorted(words))}")
+            hints.append(f"run.rerun({root!r}, keys={keys[:5]!r})")
+        return (f"the outputs of {name} to collect are incomplete: {'; '.join(parts)} in run {parent} and "
+                f"this rerun did not include {'it' if len(carried) == 1 else 'them'}. Use {hints[0]}, or "
+                f"run.rerun(failed=True) for every step that did not succeed.")
+
+    @staticmethod
+    def _carried_words(status: str | None) -> str:
+        return {None: "never ran", "FAILURE": "failed", "CANCELED": "was canceled",
+                "SKIPPED": "was skipped"}.get(status, f"ended {status}")
 
     def _seed_shared_inputs(self, name: str, node: Any, resume: Resume) -> None:
         for in_name, b in node.inputs.items():

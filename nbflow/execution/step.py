@@ -17,6 +17,7 @@ from nbflow.definitions.op import DEFAULT_OUTPUT, DynamicOutput, Output
 from nbflow.errors import DuplicateMappingKeyError, NbflowError
 from nbflow.execution import capture
 from nbflow.execution.context import OpExecutionContext
+from nbflow.execution.values import check_storable
 
 SUCCESS, FAILURE, SKIPPED, CANCELED = "SUCCESS", "FAILURE", "SKIPPED", "CANCELED"
 
@@ -215,6 +216,7 @@ def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set]) -> None:
             + ". Mapping keys must be unique within one step."
         )
     keys.add(item.mapping_key)
+    check_storable(op.name, item.output_name, item.value)
     if out.dagster_type is not None:
         _check_type(op, "output", item.output_name, item.value, out.dagster_type)
 
@@ -243,5 +245,6 @@ def _check_outputs(op: Any, outputs: dict) -> None:
                     f"Output(value, output_name={name!r}) or declare it Out(is_required=False)."
                 )
             continue
+        check_storable(op.name, name, outputs[name])
         if out.dagster_type is not None:
             _check_type(op, "output", name, outputs[name], out.dagster_type)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nbflow.errors import NbflowError
-from nbflow.partitions.keys import validate_key
+from nbflow.partitions.keys import validate_key, validate_name
 
 
 class PartitionsError(NbflowError, ValueError):
@@ -40,6 +40,9 @@ class AddDynamicPartitionsRequest:
     def __hash__(self) -> int:  # the keys are a list, as in Dagster; hash them as a tuple
         return hash((self.partitions_def_name, tuple(self.partition_keys)))
 
+    def __post_init__(self) -> None:
+        _check_request(self, "AddDynamicPartitionsRequest")
+
 
 @dataclass(frozen=True)
 class DeleteDynamicPartitionsRequest:
@@ -50,6 +53,15 @@ class DeleteDynamicPartitionsRequest:
 
     def __hash__(self) -> int:  # the keys are a list, as in Dagster; hash them as a tuple
         return hash((self.partitions_def_name, tuple(self.partition_keys)))
+
+    def __post_init__(self) -> None:
+        _check_request(self, "DeleteDynamicPartitionsRequest")
+
+
+def _check_request(request: Any, what: str) -> None:
+    """A request made directly (not with build_add_request) follows the same key rules."""
+    validate_name(request.partitions_def_name, f"partitions definition name of {what}", PartitionsError)
+    object.__setattr__(request, "partition_keys", tuple(_key_list(request.partition_keys, what)))
 
 
 class DynamicPartitionsDefinition:
@@ -68,11 +80,9 @@ class DynamicPartitionsDefinition:
                 "partition_fn is not supported (Dagster deprecated it too): give the definition "
                 "a name and add keys with instance.add_dynamic_partitions(name, keys)."
             )
-        if not isinstance(name, str) or not name.strip():
-            raise PartitionsError(
-                f"DynamicPartitionsDefinition needs a name (a non-empty str), got {name!r}."
-            )
-        self.name = name
+        if name is None:
+            raise PartitionsError("DynamicPartitionsDefinition needs a name (a non-empty str), got None.")
+        self.name = validate_name(name, "partitions definition name", PartitionsError)
 
     # -- requests (pure) ------------------------------------------------------------------------
     def build_add_request(self, partition_keys: Iterable[str]) -> AddDynamicPartitionsRequest:

@@ -1,4 +1,5 @@
-"""The key rules, shared by mapping keys and partition keys.
+"""The key rules, shared by mapping keys and partition keys, and the name rule for
+definitions (ops, jobs, graphs, partition definitions): see :func:`validate_name`.
 
 A key is any non-empty ``str`` of at most 255 characters with no control
 characters (and no lone surrogates, which are not text). Everything else --
@@ -75,3 +76,28 @@ def validate_key(key: object, what: str = "key", *, forbid_range: bool = False) 
             f"Use another separator."
         )
     return key
+
+
+def validate_name(name: object, what: str, error: type[Exception] = InvalidKeyError) -> str:
+    """Return ``name`` if it may name a definition, else raise ``error`` saying why.
+
+    A name follows the key rules (a non-empty ``str`` of at most 255 characters, no
+    control characters such as NUL or newlines), is not blank, and has no ``[`` or ``]``
+    (``op[key]`` names one mapped step).
+
+    Examples
+    --------
+    >>> validate_name("transcribe audio", "op name")
+    'transcribe audio'
+    """
+    try:
+        validate_key(name, what)
+    except InvalidKeyError as exc:
+        raise error(str(exc)) from None
+    assert isinstance(name, str)
+    if not name.strip():
+        raise error(f"A {what} must not be blank, got {name!r}.")
+    if "[" in name or "]" in name:
+        raise error(f"The {what} {name!r} contains '[' or ']', which name one mapped step (op[key]). "
+                    f"Use another character.")
+    return name

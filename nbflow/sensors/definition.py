@@ -193,8 +193,11 @@ class SensorDefinition:
 
     def runs(self, instance: Any = None, limit: int | None = 100) -> Any:
         """Runs this sensor launched, newest first."""
+        import json
+
         runs = _instance(instance).runs(limit=None)
-        mine = runs[[tags.get("nbflow/sensor_name") == self.name for tags in runs.tags]]
+        tags = [json.loads(t) if isinstance(t, str) else (t or {}) for t in runs.tags]
+        mine = runs[[t.get("nbflow/sensor_name") == self.name for t in tags]]
         return mine.head(limit) if limit else mine
 
     # -- cursor and run keys ---------------------------------------------------------------------

@@ -16,7 +16,10 @@ import threading
 import time
 from typing import Any
 
+from nbflow.errors import NbflowError
+
 MAX_BACKOFF = 3600.0
+STOP_GRACE = 1.0  # how long start() waits for a stopping loop's tick to return
 
 _runners: dict[tuple[str, str], SensorRunner] = {}
 _lock = threading.Lock()
@@ -98,19 +101,40 @@ class SensorRunner:
         return not self.thread.is_alive()
 
 
+class SensorStillStoppingError(NbflowError, RuntimeError):
+    """A sensor was started while its previous loop is still in a tick that has not returned."""
+
+
 def start(sensor: Any, instance: Any) -> SensorRunner:
-    """Start ``sensor``'s background loop (a no-op if it already runs in this process)."""
+    """Start ``sensor``'s background loop (a no-op if it already runs in this process).
+
+    A loop that was told to stop but is still inside a tick (an evaluation that hangs) is
+    given :data:`STOP_GRACE` to end; if it does not, starting again is refused: two loops
+    would tick on one cursor.
+    """
     from nbflow.sensors.definition import SENSORS
 
     SENSORS.setdefault(sensor.name, sensor)
     key = (instance.path, sensor.name)
-    with _lock:
-        runner = _runners.get(key)
-        if runner is not None and runner.thread.is_alive() and not runner.stopping.is_set():
+    runner: SensorRunner | None = None
+    for attempt in (0, 1):
+        with _lock:
+            current = _runners.get(key)
+            if current is None or not current.thread.is_alive():
+                runner = _runners[key] = SensorRunner(sensor.name, instance)
+            elif not current.stopping.is_set():
+                return current
+        if runner is not None:
+            runner.start()
             return runner
-        runner = _runners[key] = SensorRunner(sensor.name, instance)
-    runner.start()
-    return runner
+        if attempt == 0 and current is not None:
+            current.thread.join(STOP_GRACE)
+    raise SensorStillStoppingError(
+        f"Sensor '{sensor.name}' is still stopping: its current tick has not returned (a tick in "
+        f"progress cannot be interrupted), and starting it again now would run two loops on one "
+        f"cursor. Call .start() again once the tick returns (.get_status() then says 'stopped'); "
+        f"if the evaluation hangs, fix what it waits for."
+    )
 
 
 def stop(name: str, instance: Any, timeout: float = 10.0) -> bool:

@@ -42,10 +42,16 @@ def parent_view(store: Any, run_id: str, nodes: dict[str, Any]) -> Any:
                 "GROUP BY op, output_name", [run_id, sources]
             ).fetchall():
                 keys[DynSource(op, output)] = ks
+        bad_keys: dict[str, dict[str, str]] = {}
+        for op, key, st in con.execute(
+            "SELECT op, mapping_key, status FROM steps WHERE run_id = ? AND mapping_key IS NOT NULL "
+            "AND status <> 'SUCCESS'", [run_id]
+        ).fetchall():
+            bad_keys.setdefault(op, {})[key] = st
         versions = dict(con.execute(
             "SELECT op, any_value(code_version) FROM steps WHERE run_id = ? GROUP BY op", [run_id]
         ).fetchall())
-    return ParentView(run_id, status, ok_keys, keys, versions)
+    return ParentView(run_id, status, ok_keys, keys, versions, bad_keys)
 
 
 class StoredOutputs:
@@ -73,14 +79,13 @@ class StoredOutputs:
 
 
 def _copy_rows(con: Any, child: str, parent: str, kept: str, params: dict[str, Any],
-               successful_steps_only: bool) -> None:
+               steps_also: str = "TRUE") -> None:
     """Copy the parent's step and output rows matching ``kept`` (SQL over ``p``) into ``child``."""
     params = {**params, "parent": parent, "child": child}
-    status = "p.status = 'SUCCESS' AND " if successful_steps_only else ""
     con.execute(
         "INSERT INTO steps SELECT $child, step_key, op, mapping_key, key_index, status, attempts, "
         "start_time, end_time, error, code_version, coalesce(reused_from, run_id) "
-        f"FROM steps p WHERE {status}p.run_id = $parent AND {kept}",
+        f"FROM steps p WHERE p.run_id = $parent AND {steps_also} AND {kept}",
         params,
     )
     con.execute(
@@ -109,20 +114,27 @@ def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nod
     try:
         kept = ("NOT list_contains($whole, p.op) AND NOT EXISTS (SELECT 1 FROM _nbflow_rerun_keys e "
                 "WHERE e.op = p.op AND e.mapping_key = p.mapping_key)")
-        _copy_rows(con, child, parent, kept, {"whole": whole or [""]}, successful_steps_only=True)
+        # Steps that succeeded are reused; mapped steps that did not are carried as they were.
+        _copy_rows(con, child, parent, kept, {"whole": whole or [""]},
+                   steps_also="(p.status = 'SUCCESS' OR p.mapping_key IS NOT NULL)")
     finally:
         con.unregister("_nbflow_rerun_keys")
 
 
-def copy_reused_keys(con: Any, child: str, parent: str, pairs: list[tuple[str, str]]) -> None:
-    """Copy the parent's rows of single mapped steps a rerun kept (``(op, mapping_key)`` pairs)."""
-    con.register("_nbflow_reused_keys", _pairs_table(pairs))
-    try:
-        kept = ("EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op "
-                "AND e.mapping_key = p.mapping_key)")
-        _copy_rows(con, child, parent, kept, {}, successful_steps_only=False)
-    finally:
-        con.unregister("_nbflow_reused_keys")
+def copy_reused_keys(con: Any, child: str, parent: str, steps: list[tuple[str, ...]]) -> None:
+    """Copy the rows of single mapped steps a rerun kept: ``(op, mapping_key, from_run)``
+    triples, ``from_run`` being the parent or an earlier run of its lineage."""
+    by_run: dict[str, list[tuple[str, str]]] = {}
+    for step in steps:
+        by_run.setdefault(step[2] if len(step) > 2 else parent, []).append((step[0], step[1]))
+    for source, pairs in by_run.items():
+        con.register("_nbflow_reused_keys", _pairs_table(pairs))
+        try:
+            kept = ("EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op "
+                    "AND e.mapping_key = p.mapping_key)")
+            _copy_rows(con, child, source, kept, {})
+        finally:
+            con.unregister("_nbflow_reused_keys")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -182,6 +194,43 @@ def beat(con: Any, run_ids: list[str]) -> None:
                 [time.time(), run_ids])
 
 
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def drop_orphan_frames(con: Any, run_id: str | None = None) -> int:
+    """Drop frame tables that no output row refers to; return how many.
+
+    A frame is written as a table just before the batch whose output row names it, so a
+    process killed in between leaves a table nothing refers to. Tables of runs still going
+    (``STARTED``) are left alone: their batch may be on its way. ``run_id``: only that run's.
+    """
+    only_run = "AND starts_with(t.table_name, ?) " if run_id is not None else ""
+    names = [r[0] for r in con.execute(
+        "SELECT t.table_name FROM duckdb_tables() t WHERE t.database_name = current_database() "
+        "AND t.schema_name = 'frames' " + only_run +
+        "AND NOT EXISTS (SELECT 1 FROM outputs o WHERE o.table_name = t.table_name) "
+        "AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.status = 'STARTED' "
+        "AND starts_with(t.table_name, 'r' || left(r.run_id, 12) || '_'))",
+        [f"r{run_id[:12]}_"] if run_id is not None else [],
+    ).fetchall()]
+    for name in names:
+        con.execute(f"DROP TABLE IF EXISTS frames.{_quoted(name)}")
+    return len(names)
+
+
+class FrameSweeper:
+    """Drops orphan frame tables the first time a store is opened (see :func:`drop_orphan_frames`)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def on_open(self, con: Any) -> None:
+        if not self.done:
+            self.done = True
+            drop_orphan_frames(con)
+
+
 def delete_run(con: Any, run_id: str) -> int:
     """Delete a run and what only it refers to; return how many frame tables were dropped."""
     orphans = [r[0] for r in con.execute(
@@ -193,4 +242,5 @@ def delete_run(con: Any, run_id: str) -> int:
         con.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
     for name in orphans:
         con.execute(f"DROP TABLE IF EXISTS {frame_table(name)}")
-    return len(orphans)
+    # Frames of this run that a killed process wrote but never referred to.
+    return len(orphans) + drop_orphan_frames(con, run_id)

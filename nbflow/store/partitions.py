@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,12 +145,31 @@ class PartitionStore:
             "ORDER BY ts, rowid", [name])
 
     # -- writes --------------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[Any]:
+        """A store transaction for partition changes: if it does not commit (a full disk), the
+        index forgets what it was told, and the error raised is the one that stopped it."""
+        try:
+            with self.store.holder.transaction() as con:
+                yield con
+        except BaseException as exc:
+            self._index.clear()  # reloaded from what the store really holds
+            first = _first_error(exc)
+            if first is exc:
+                raise
+            from nbflow.errors import StoreError
+
+            raise StoreError(
+                f"Could not write to the nbflow store {self.store.path}: {first}. Nothing of this "
+                f"change was stored; fix the cause (e.g. free disk space) and make the change again."
+            ) from first
+
     def add(self, name: str, keys: list[str], source: str = "api", source_id: str | None = None,
             restore_outputs: bool = False, con: Any = None) -> AddResult:
         """Add ``keys`` (already validated); duplicates within the call are collapsed."""
         if con is not None:
             return self._add(con, name, keys, source, source_id, restore_outputs)
-        with self.store.holder.transaction() as tx:
+        with self.writing() as tx:
             result = self._add(tx, name, keys, source, source_id, restore_outputs)
         return result
 
@@ -156,12 +177,16 @@ class PartitionStore:
              restore_outputs: bool) -> AddResult:
         import pyarrow as pa
 
+        from nbflow.partitions.keys import validate_key
+
         index = self._keys(con, name)
         wanted = list(dict.fromkeys(keys))
         new = [k for k in wanted if k not in index]
         result = AddResult(new, [k for k in wanted if k in index])
         if not new:
             return result
+        for key in new:  # every way of adding keys ends here: none gets past the key rules
+            validate_key(key, "partition key")
         now = time.time()
         con.register("_nbflow_new_keys", pa.table({"key": pa.array(new, pa.string())}))
         try:
@@ -184,7 +209,7 @@ class PartitionStore:
                con: Any = None) -> DeleteResult:
         if con is not None:
             return self._delete(con, name, keys, source, source_id)
-        with self.store.holder.transaction() as tx:
+        with self.writing() as tx:
             result = self._delete(tx, name, keys, source, source_id)
         return result
 
@@ -250,3 +275,13 @@ class PartitionStore:
             if current != self._writes_seen:  # another Instance wrote since we looked
                 self._index.clear()
             _writes_by_file[self._file] = self._writes_seen = current + 1
+
+
+def _first_error(exc: BaseException) -> BaseException:
+    """The error that stopped a transaction. A COMMIT that fails (a full disk) has already
+    rolled back, so the ROLLBACK after it fails too and hides it behind its own error."""
+    import duckdb
+
+    if isinstance(exc, duckdb.TransactionException) and isinstance(exc.__context__, duckdb.Error):
+        return exc.__context__
+    return exc

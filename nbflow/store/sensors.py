@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow.store.serialize import config_to_json, safe_json, safe_text
+
 STATE_COLUMNS = ("cursor", "status", "reason", "failures", "pid", "hostname", "started_at",
                  "last_tick_time", "last_run_key")
 
@@ -141,7 +143,7 @@ class SensorStore:
         from nbflow.partitions.dynamic import AddDynamicPartitionsRequest
 
         parts = self.store.partitions
-        with self.store.holder.transaction() as con:
+        with parts.writing() as con:
             for request in requests:
                 keys, name = list(request.partition_keys), request.partitions_def_name
                 if isinstance(request, AddDynamicPartitionsRequest):
@@ -238,8 +240,8 @@ class SensorStore:
         runs = pa.table({
             "run_id": [r.run_id for r in tick.runs],
             "job_name": [r.job_name for r in tick.runs],
-            "tags": [json.dumps(r.tags) for r in tick.runs],
-            "run_config": [json.dumps(r.run_config, default=repr) for r in tick.runs],
+            "tags": [safe_json(r.tags) for r in tick.runs],
+            "run_config": [config_to_json(r.run_config) for r in tick.runs],
             "partition_key": pa.array([r.partition_key for r in tick.runs], pa.string()),
             "partitions_def": pa.array([r.partitions_def for r in tick.runs], pa.string()),
             "run_key": pa.array([r.run_key for r in tick.runs], pa.string()),
@@ -261,7 +263,7 @@ class SensorStore:
             [tick.tick_id, tick.sensor, tick.start, tick.end, tick.status, tick.origin, tick.cursor_before,
              tick.cursor_after, tick.skip_reason, json.dumps(tick.partitions_added),
              json.dumps(tick.partitions_deleted), json.dumps([r.run_id for r in tick.runs]),
-             json.dumps(tick.run_keys_skipped), tick.error, json.dumps(tick.logs)])
+             json.dumps(tick.run_keys_skipped), safe_text(tick.error), safe_json(tick.logs)])
 
 
 def _status(tick: TickRecord) -> str:

@@ -18,7 +18,20 @@ from nbflow.store import assets, history
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
 from nbflow.store.partitions import PartitionStore
 from nbflow.store.sensors import SensorStore
-from nbflow.store.serialize import JSON, PICKLE, TABLE, UNSTORED, decode, frame_table
+from nbflow.store.serialize import (
+    CHUNKED,
+    JSON,
+    PICKLE,
+    TABLE,
+    UNSTORED,
+    ConfigNotStorable,
+    config_from_json,
+    config_to_json,
+    decode,
+    frame_table,
+    safe_json,
+    unpickle_chunks,
+)
 from nbflow.store.writer import RunWriter
 
 RUN_COLUMNS = (
@@ -40,6 +53,7 @@ class Store:
         self.partitions = PartitionStore(self)
         self.sensors = SensorStore(self)
         self.holder.on_open(lambda con: history.recover_interrupted(con, self.active))
+        self.holder.on_open(history.FrameSweeper().on_open)
 
     # -- writing ---------------------------------------------------------------------------------
     def writer(self, run_id: str) -> RunWriter:
@@ -47,6 +61,12 @@ class Store:
 
     def insert_run(self, info: dict[str, Any], reuse: tuple[dict, dict] | None = None) -> None:
         """Record a run as started; for a rerun, also copy what it reuses from its parent."""
+        try:
+            run_config = config_to_json(info.get("run_config") or {})
+        except ConfigNotStorable as exc:
+            from nbflow.errors import ConfigError
+
+            raise ConfigError(f"Job '{info['job_name']}' was not run: {exc}") from None
         with self.holder.transaction() as con:
             self._running(info["run_id"])
             if info.get("queued"):  # a run a sensor tick queued: this is where it starts
@@ -62,8 +82,8 @@ class Store:
                 "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, "
                 "parent_run_id, root_run_id, start_time, backend, pid, hostname, partitions_def, graph, "
                 "heartbeat) VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?), ?, ?, ?, ?, ?, epoch(now()))",
-                [info["run_id"], info["job_name"], info["status"], json.dumps(info.get("tags") or {}),
-                 json.dumps(info.get("run_config") or {}, default=repr), info.get("partition_key"),
+                [info["run_id"], info["job_name"], info["status"], safe_json(info.get("tags") or {}),
+                 run_config, info.get("partition_key"),
                  info.get("parent_run_id"), info.get("root_run_id") or info["run_id"], info["start"],
                  info.get("backend"), info.get("pid"), info.get("hostname"), info.get("partitions_def"),
                  info.get("graph")],
@@ -202,7 +222,7 @@ class Store:
             )
         record = dict(zip(names, row, strict=False))
         record["tags"] = json.loads(record["tags"] or "{}")
-        record["run_config"] = json.loads(record["run_config"] or "{}")
+        record["run_config"] = config_from_json(record["run_config"])
         return record
 
     def runs(self, job: str | None = None, status: str | None = None, limit: int | None = 100) -> Any:
@@ -294,7 +314,7 @@ class Store:
             return [(k, self._decode_row(con, kind, text, blob, table)) for k, kind, text, blob, table in rows]
 
     def _decode_row(self, con: Any, kind: str, text: str | None, blob: bytes | None, table: str | None) -> Any:
-        if kind == PICKLE:
+        if kind in (PICKLE, CHUNKED):
             self.holder.check_trusted()  # unpickling runs code from the file
         if kind in (JSON, PICKLE):
             return decode(kind, text, blob)
@@ -315,6 +335,9 @@ class Store:
                 if "index_names" in meta:  # stored under internal column names; restore the real ones
                     frame.index.names = meta["index_names"]
             return frame
+        if kind == CHUNKED:
+            cursor = con.execute(f"SELECT chunk FROM {frame_table(table or '')} ORDER BY seq")
+            return unpickle_chunks(iter(lambda: (cursor.fetchone() or (None,))[0], None))
         if kind == UNSTORED:
             reason = json.loads(text) if text else "unknown reason"
             raise OutputNotFoundError(f"This output could not be stored: {reason}")

@@ -23,7 +23,16 @@ from typing import Any
 from nbflow.errors import StoreLockedError
 from nbflow.store import history
 from nbflow.store.connection import deferred_interrupts
-from nbflow.store.serialize import TABLE, encode, frame_table, table_kind
+from nbflow.store.serialize import (
+    CHUNKED,
+    TABLE,
+    encode,
+    frame_table,
+    is_large,
+    pickle_in_chunks,
+    safe_text,
+    table_kind,
+)
 
 FLUSH_ROWS = 50_000
 FLUSH_SECONDS = 0.5
@@ -38,7 +47,7 @@ class RunWriter:
         self._steps: list[tuple] = []
         self._outputs: list[tuple] = []
         self._events: list[tuple] = []
-        self._reused: list[tuple[str, str]] = []
+        self._reused: list[tuple[str, str, str]] = []
         self._parent: str | None = None
         self._assets: list[str] = []
         self._partition_key: str | None = None
@@ -81,7 +90,7 @@ class RunWriter:
     def event(self, record: tuple) -> None:
         self._events.append(record)
 
-    def reused(self, step: tuple[str, str]) -> None:
+    def reused(self, step: tuple[str, str, str]) -> None:
         self._reused.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
@@ -201,7 +210,7 @@ class RunWriter:
             "attempts": pa.array(cols[5], pa.int32()),
             "start_time": pa.array(cols[6], pa.float64()),
             "end_time": pa.array(cols[7], pa.float64()),
-            "error": pa.array(cols[8], pa.string()),
+            "error": _text_array(cols[8]),
             "code_version": pa.array(cols[9], pa.string()),
         })
         self._insert(con, table, "steps", (
@@ -212,7 +221,7 @@ class RunWriter:
         ))
 
     def _encode_all(self, outputs: list[tuple], lock_timeout: float | None) -> list[tuple]:
-        if not any(table_kind(record[5]) for record in outputs):
+        if not any(table_kind(record[5]) or is_large(record[5]) for record in outputs):
             return [_plain(record[5]) for record in outputs]
         with self.store.holder.use(lock_timeout) as con:
             return [self._encode(con, record[5]) for record in outputs]
@@ -248,7 +257,25 @@ class RunWriter:
             stored = self._store_frame(con, value, frame)
             if stored is not None:
                 return stored
+        elif is_large(value):
+            return self._store_chunked(con, value)
         return _plain(value)
+
+    def _store_chunked(self, con: Any, value: Any) -> tuple:
+        """Pickle a large value into a table of chunks in the ``frames`` schema, chunk by chunk,
+        so storing it needs about one chunk of memory besides the value."""
+        self._tables += 1
+        name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
+        con.execute(f"CREATE TABLE {frame_table(name)} (seq INTEGER, chunk BLOB)")
+        insert = f"INSERT INTO {frame_table(name)} VALUES (?, ?)"
+        try:
+            meta = pickle_in_chunks(value, lambda index, chunk: con.execute(insert, [index, chunk]))
+        except Exception:  # not picklable: recorded as not stored, with the reason
+            con.execute(f"DROP TABLE IF EXISTS {frame_table(name)}")
+            return _plain(value)
+        cls = type(value)
+        type_name = f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__name__
+        return CHUNKED, json.dumps(meta), None, name, type_name
 
     def _store_frame(self, con: Any, value: Any, frame: str) -> tuple | None:
         """Write a DataFrame as a table in the ``frames`` schema (None if DuckDB refuses it)."""
@@ -289,7 +316,7 @@ class RunWriter:
             "step_key": pa.array(cols[1], pa.string()),
             "kind": pa.array(cols[2], pa.string()),
             "level": pa.array(cols[3], pa.string()),
-            "message": pa.array(cols[4], pa.string()),
+            "message": _text_array(cols[4]),
         })
         self._insert(con, table, "events", (
             "run_id, ts, step_key, kind, level, message",
@@ -303,6 +330,16 @@ class RunWriter:
             con.execute(f"INSERT INTO {target} ({columns[0]}) SELECT {columns[1]} FROM {view}", [self.run_id])
         finally:
             con.unregister(view)
+
+
+def _text_array(texts: Any) -> Any:
+    """A string column; text UTF-8 cannot hold (lone surrogates) is stored with backslash escapes."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(texts, pa.string())
+    except UnicodeEncodeError:
+        return pa.array([safe_text(t) for t in texts], pa.string())
 
 
 def _is_default_index(frame: Any) -> bool:

@@ -51,8 +51,16 @@ class Expanded:
 
 
 def _text(value: str) -> str:
-    # Backslashes in user text must not become DOT escapes such as \n or \l.
+    # Backslashes in user text must not become DOT escapes such as \n, \l or \N.
     return value.replace("\\", "\\\\")
+
+
+def _plain(value: str) -> str:
+    """An attribute value holding text (escaped with :func:`_text`): never an HTML-like label,
+    which the graphviz package would make of a name such as ``<untitled>``."""
+    import graphviz
+
+    return graphviz.nohtml(value)
 
 
 def _duration(seconds: float | None) -> str:
@@ -88,7 +96,7 @@ def _label(node: Any, state: NodeState | None, is_fanout: bool) -> str:
         lines.append(f"{state.reused} reused" if node.is_mapped else "reused")
     if is_fanout:
         lines[0] += "  ⇉"
-    return "\\n".join(lines)
+    return _plain("\\n".join(lines))
 
 
 def job_dot(
@@ -149,8 +157,9 @@ def _node_attrs(node: Any, state: NodeState | None, status: str | None, is_fanou
                 selected: bool) -> dict[str, str]:
     fill, border = COLOURS.get(status or "", ("#ffffff", "#616161"))
     attrs = {
-        "label": _label(node, state, is_fanout), "id": f"node:{node.name}", "fillcolor": fill, "color": border,
-        "tooltip": f"{node.name}: {(_counts(state) or status.lower()) if state and status else 'click for details'}",
+        "label": _label(node, state, is_fanout), "id": _plain(_text(f"node:{node.name}")), "fillcolor": fill,
+        "color": border, "tooltip": _plain(_text(
+            f"{node.name}: {(_counts(state) or status.lower()) if state and status else 'click for details'}")),
         "class": f"nbflow-node nbflow-status-{(status or 'none').lower()}", "style": "rounded,filled",
     }
     if node.is_mapped:
@@ -168,27 +177,28 @@ def _node_attrs(node: Any, state: NodeState | None, status: str | None, is_fanou
 
 
 def _edge_attrs(binding: Any, input_name: str, node: Any) -> dict[str, str]:
-    attrs = {"tooltip": f"{binding.node}.{binding.output} -> {node.name}.{input_name}"}
+    attrs = {"tooltip": _plain(_text(f"{binding.node}.{binding.output} -> {node.name}.{input_name}"))}
     if binding.kind == "item":
         attrs.update(style="bold", penwidth="1.8")
     elif binding.kind == "collect":
         attrs.update(arrowhead="crow", arrowsize="1.0", label="collect")
     if binding.output not in (None, "result"):
-        attrs["taillabel"] = _text(binding.output)
+        attrs["taillabel"] = _plain(_text(binding.output))
     return attrs
 
 
 def _cluster_label(name: str, exp: Expanded) -> str:
     shown = len(exp.keys)
-    return _text(f"{name}: {exp.what} {shown} of {exp.matched} keys" if exp.matched > shown
-                 else f"{name}: {exp.what} {shown} keys")
+    return _plain(_text(f"{name}: {exp.what} {shown} of {exp.matched} keys" if exp.matched > shown
+                        else f"{name}: {exp.what} {shown} keys"))
 
 
 def _key_nodes(cluster: Any, parent_id: str, name: str, exp: Expanded) -> None:
     for i, (key, status) in enumerate(exp.keys):
         fill, border = COLOURS.get(status, COLOURS["PENDING"])
         key_id = f"{parent_id}k{i}"
-        cluster.node(key_id, label=_text(key), id=f"key:{name}:{key}", fillcolor=fill, color=border,
-                     fontsize="9", margin="0.06,0.02", height="0.2", tooltip=_text(f"{name}[{key}]: {status}"),
+        cluster.node(key_id, label=_plain(_text(key)), id=_plain(_text(f"key:{name}:{key}")), fillcolor=fill,
+                     color=border, fontsize="9", margin="0.06,0.02", height="0.2",
+                     tooltip=_plain(_text(f"{name}[{key}]: {status}")),
                      **{"class": f"nbflow-key nbflow-status-{status.lower()}"})
         cluster.edge(parent_id, key_id, style="dotted", arrowhead="none", color="#bdbdbd")

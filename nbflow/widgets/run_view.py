@@ -162,7 +162,7 @@ class RunView(View):
         if self._live is not None:
             self._live.item(node)
 
-    def on_reused(self, step: tuple[str, str]) -> None:
+    def on_reused(self, step: tuple[str, str, str]) -> None:
         if self._live is not None:
             self._live.step(step[0], "SUCCESS")
             self._live.reused[step[0]] += 1

@@ -49,7 +49,7 @@ def test_requests_validate_their_keys():
 def test_a_definition_needs_a_name():
     with pytest.raises(nf.PartitionsError, match=r"DynamicPartitionsDefinition needs a name \(a non-empty str\), got None"):
         nf.DynamicPartitionsDefinition()
-    with pytest.raises(nf.PartitionsError, match=r"needs a name \(a non-empty str\), got '  '"):
+    with pytest.raises(nf.PartitionsError, match=r"A partitions definition name must not be blank, got '  '"):
         nf.DynamicPartitionsDefinition("  ")
     with pytest.raises(nf.PartitionsError, match=r"partition_fn is not supported \(Dagster deprecated it too\)"):
         nf.DynamicPartitionsDefinition(partition_fn=lambda _: ["a"])

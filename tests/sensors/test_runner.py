@@ -189,3 +189,44 @@ def test_background_output_goes_to_the_tick_record_not_the_cell(job, store, caps
     talker.stop(instance=store)
     assert "background hello" not in capsys.readouterr().out
     assert talker.ticks(instance=store).logs.iloc[0][0][3] == "background hello"
+
+
+def test_restarting_a_sensor_whose_tick_hangs_does_not_start_a_second_loop(job, store, monkeypatch):
+    monkeypatch.setattr(runner, "STOP_GRACE", 0.2)
+    release, inside = threading.Event(), []
+    active, most = [0], [0]
+
+    @nf.sensor(job=job, minimum_interval_seconds=0.05)
+    def hanging(context):
+        active[0] += 1
+        most[0] = max(most[0], active[0])
+        inside.append(1)
+        try:
+            release.wait(30)
+        finally:
+            active[0] -= 1
+        return nf.SkipReason("done waiting")
+
+    hanging.start(store)
+    assert _wait_for(lambda: inside)
+    hanging.stop(store, timeout=0.1)  # the tick does not return: the loop is still in it
+    with pytest.raises(runner.SensorStillStoppingError, match="Sensor 'hanging' is still stopping: its current "
+                       "tick has not returned"):
+        hanging.start(store)
+    release.set()
+    assert _wait_for(lambda: hanging.get_status(store) == "stopped")
+    hanging.start(store)  # once the tick returned, it starts again
+    assert _wait_for(lambda: len(inside) >= 3)
+    hanging.stop(store)
+    assert most[0] == 1
+
+
+def test_sensor_runs_lists_the_runs_it_launched(job, store):
+    @nf.sensor(job=job)
+    def launcher(context):
+        return nf.RunRequest()
+
+    job.run(instance=store)  # a run the sensor did not launch
+    tick = launcher.tick(instance=store)
+    launched = launcher.runs(store)
+    assert launched.run_id.tolist() == tick.run_ids

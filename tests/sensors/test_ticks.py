@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import nbflow as nf
@@ -327,3 +329,56 @@ def test_context_knows_the_last_run_key_and_tick_time(plain_job, instance):
     remembers.tick(instance=instance)
     assert seen[0] == (None, None, True)
     assert seen[1][0] == "k1" and seen[1][1] is not None and seen[1][2]
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("", "A partition key must not be empty"),
+    ("a\x00b", r"contains the control character '\\x00'"),
+    ("x" * 300, "is 300 characters long; the limit is 255"),
+    (7, "must be a str, but got 7 of type int"),
+])
+def test_a_tick_adding_a_bad_key_applies_nothing_and_says_why(podcast, instance, bad, message):
+    _, _, episodes, job = podcast
+
+    @nf.sensor(job=job)
+    def careless(context):
+        request = nf.AddDynamicPartitionsRequest(episodes.name, ("ep-1", bad))
+        return nf.SensorResult(dynamic_partitions_requests=[request], cursor="moved")
+
+    tick = careless.tick(instance=instance)
+    assert tick.status == "FAILURE"
+    assert re.search(message, tick.error), tick.error
+    assert episodes.keys(instance=instance) == []
+    assert careless.get_cursor(instance) is None
+
+
+def test_the_store_refuses_a_bad_key_however_the_request_was_made(podcast, instance):
+    _, _, episodes, job = podcast
+    request = episodes.build_add_request(["ep-1"])
+    object.__setattr__(request, "partition_keys", ("ep-1", ""))  # past the request's own check
+
+    @nf.sensor(job=job)
+    def sneaky(context):
+        return nf.SensorResult(dynamic_partitions_requests=[request])
+
+    tick = sneaky.tick(instance=instance)
+    assert tick.status == "FAILURE" and "A partition key must not be empty" in tick.error
+    assert episodes.keys(instance=instance) == []
+    with pytest.raises(nf.InvalidKeyError, match="must not be empty"):
+        instance.store.partitions.add(episodes.name, ["ok", ""])
+    assert episodes.keys(instance=instance) == []
+
+
+def test_a_tick_whose_logs_and_error_hold_a_lone_surrogate_is_recorded(plain_job, instance):
+    name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+
+    @nf.sensor(job=plain_job)
+    def odd_files(context):
+        print("found", name)
+        raise FileNotFoundError(name)
+
+    tick = odd_files.tick(instance=instance)
+    assert tick.status == "FAILURE"
+    stored = odd_files.ticks(instance=instance)
+    assert "FileNotFoundError: caf\\udce9.txt" in stored.error.iloc[0]
+    assert stored.logs.iloc[0][0][3] == "found caf\\udce9.txt"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 
 import pandas as pd
@@ -242,9 +241,13 @@ def test_frames_duckdb_would_change_are_pickled_and_load_back_equal(store_instan
 
 
 def test_an_output_nothing_can_store_fails_to_load_with_the_reason(store_instance):
+    class Unpicklable:
+        def __reduce__(self):
+            raise TypeError("cannot pickle Unpicklable")
+
     @nf.op(name="lock")
     def lock():
-        return threading.Lock()
+        return Unpicklable()
 
     @nf.job(name="store_unstorable")
     def unstorable():
@@ -253,7 +256,7 @@ def test_an_output_nothing_can_store_fails_to_load_with_the_reason(store_instanc
     run = unstorable.run(instance=store_instance)
     assert run.status == "SUCCESS"  # storage never fails a run
     with pytest.raises(nf.OutputNotFoundError,
-                       match=r"This output could not be stored: TypeError: cannot pickle '_thread\.lock' object"):
+                       match=r"This output could not be stored: TypeError: cannot pickle Unpicklable"):
         store_instance.get_run(run.run_id).output("lock")
 
 

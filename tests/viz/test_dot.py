@@ -139,3 +139,29 @@ def test_a_missing_dot_executable_is_explained(monkeypatch):
             render.dot_executable()
     finally:
         render.dot_executable.cache_clear()
+
+
+ODD_NAMES = ["<untitled>", "a>b", "{x|y}", "<b>bold</b>", 'q"uote\\', "back\\Nslash", "tab|pipe<>"]
+
+
+@pytest.mark.parametrize("odd", ODD_NAMES)
+def test_odd_op_names_and_keys_are_drawn_as_text_with_their_ids(odd):
+    import xml.etree.ElementTree as ET
+
+    @nf.op(out=nf.DynamicOut())
+    def source():
+        yield nf.DynamicOutput(1, mapping_key="k")
+
+    step = nf.op(name=odd)(lambda x: x)
+
+    @nf.job
+    def odd_job():
+        source().map(step)
+
+    dot = viz.job_dot(odd_job, {}, {odd: Expanded([(odd, "SUCCESS"), ("plain", "FAILURE")], 2)})
+    svg = ET.fromstring(viz.render_svg(dot))
+    groups = {g.get("id"): g for g in svg.iter("{http://www.w3.org/2000/svg}g")}
+    texts = {key: [t.text for t in g.iter("{http://www.w3.org/2000/svg}text")] for key, g in groups.items()}
+    assert texts[f"node:{odd}"][0].startswith(f"{odd} (mapped)"), texts[f"node:{odd}"]
+    assert texts[f"key:{odd}:{odd}"] == [odd]
+    assert texts[f"key:{odd}:plain"] == ["plain"]

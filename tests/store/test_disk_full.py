@@ -1,0 +1,71 @@
+"""A full disk during a partition change: nothing is half-applied, the in-memory key
+index forgets the keys that were never stored, and the error shown is the disk's.
+
+The disk is a small tmpfs the test mounts, so it needs root (CI runs as root)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import nbflow as nf
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+KEYS = [f"episode-{i:06d}-" + "x" * 40 for i in range(20_000)]
+
+
+def test_a_partition_add_on_a_full_disk_is_not_half_applied(small_disk):
+    inst = nf.Instance(str(small_disk / "nbflow.duckdb"))
+    inst.add_dynamic_partitions("episodes", ["first"])
+    filler = _fill(small_disk)
+    with pytest.raises(nf.StoreError, match=r"No space left on device.*Nothing of this change was stored"):
+        inst.add_dynamic_partitions("episodes", KEYS)
+    filler.unlink()
+
+    assert not inst.has_dynamic_partition("episodes", KEYS[0])
+    assert inst.get_dynamic_partitions("episodes") == ["first"]
+    result = inst.add_dynamic_partitions("episodes", KEYS[:3])
+    assert result.added == KEYS[:3] and result.existing == []
+    assert inst.sql("SELECT count(*) AS n FROM partitions").n[0] == 4
+    inst.close()
+
+
+def test_a_partition_delete_on_a_full_disk_keeps_the_keys(small_disk):
+    inst = nf.Instance(str(small_disk / "nbflow.duckdb"))
+    inst.add_dynamic_partitions("episodes", KEYS[:5_000])
+    filler = _fill(small_disk)
+    with pytest.raises(nf.StoreError, match="No space left on device"):
+        inst.delete_dynamic_partitions("episodes", KEYS[:5_000])
+    filler.unlink()
+    assert inst.has_dynamic_partition("episodes", KEYS[0])
+    assert len(inst.get_dynamic_partitions("episodes")) == 5_000
+    inst.close()
