@@ -61,7 +61,7 @@ class DeleteDynamicPartitionsRequest:
 def _check_request(request: Any, what: str) -> None:
     """A request made directly (not with build_add_request) follows the same key rules."""
     validate_name(request.partitions_def_name, f"partitions definition name of {what}", PartitionsError)
-    object.__setattr__(request, "partition_keys", tuple(_key_list(request.partition_keys, what)))
+    object.__setattr__(request, "partition_keys", list(_key_list(request.partition_keys, what)))  # a list, as in Dagster
 
 
 class DynamicPartitionsDefinition:

@@ -63,11 +63,16 @@ class View(SyncFromAnyThread, anywidget.AnyWidget):
 
     def refresh_static(self) -> None:
         """Bring the displayed static pictures up to the view's current state."""
-        if not self._static_displays or threading.current_thread() is not threading.main_thread():
-            return  # a background thread's update would land in whatever cell runs now
+        if not self._static_displays:
+            return
+        # From any thread: an update goes by display id to the picture it replaces (a run's
+        # coordinator thread also carries the context of the cell that started the run).
         block = self.static_block()
         for handle in self._static_displays:
-            handle.update({"text/html": block}, raw=True)
+            try:
+                handle.update({"text/html": block}, raw=True)
+            except Exception:  # a closed kernel channel must not break the run that finished
+                pass
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         from nbflow.widgets.live import in_widget_kernel

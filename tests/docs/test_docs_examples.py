@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from nbflow.errors import ConfigError
-
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
@@ -82,9 +80,6 @@ def test_readme_has_examples_and_marks_them():
     assert not odd, f"README.md: use ```python or ```python notest, not {odd}"
 
 
-@pytest.mark.xfail(strict=True, raises=ConfigError,
-                   reason="run_config for an op without config_schema is refused; Dagster passes it through "
-                          "as context.op_config (the README's first example relies on that)")
 def test_readme_examples_run(tmp_path, monkeypatch):
     """What a new user copies first: every README example, as written, on a fresh store."""
     namespace = run_page(README, "README.md", tmp_path, monkeypatch)

@@ -37,6 +37,13 @@ from tests.execution.graphs import ALL
 UNPICKLABLE = threading.Lock()
 
 
+class Unpicklable:
+    """Data as far as nbflow can tell, but it refuses pickling (as some C extension objects do)."""
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle 'Unpicklable' object")
+
+
 @pytest.fixture
 def on_cluster(dask_cluster):
     """A factory of back ends on the session's cluster."""
@@ -330,7 +337,7 @@ def test_an_unpicklable_item_fails_the_fanout_step_saying_which_item(instance, o
     @nf.op(out=nf.DynamicOut())
     def emit():
         yield nf.DynamicOutput(1, mapping_key="ok")
-        yield nf.DynamicOutput(threading.Lock(), mapping_key="lock")
+        yield nf.DynamicOutput(Unpicklable(), mapping_key="lock")
 
     @nf.op
     def use(x):

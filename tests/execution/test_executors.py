@@ -293,6 +293,13 @@ def test_an_interrupt_cancels_the_run_with_a_short_message(tmp_path):
     assert isinstance(info.value, KeyboardInterrupt)  # scripts stop as on any Ctrl-C
 
 
+class Unpicklable:
+    """Data as far as nbflow can tell, but it refuses pickling (as some C extension objects do)."""
+
+    def __reduce__(self):
+        raise TypeError("cannot pickle 'Unpicklable' object")
+
+
 # -- durability and worker processes --------------------------------------------------------------
 def test_a_worker_process_that_dies_fails_only_its_step(instance):
     emit = _fan(4)
@@ -320,7 +327,7 @@ def test_what_cannot_be_pickled_fails_its_step_with_the_fix(instance):
 
     @nf.op
     def make_lock():
-        return threading.Lock()
+        return Unpicklable()
 
     @nf.op
     def uses_global_lock(x):

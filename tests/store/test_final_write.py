@@ -99,7 +99,7 @@ def test_ctrl_c_during_a_batch_write_commits_the_batch_then_cancels(store_instan
 
     @nf.op
     def slow_plus(x):
-        time.sleep(0.01)  # slower than a batch write: the flusher writes a batch every step or two
+        time.sleep(0.05)  # slower than a batch write: the flusher writes a batch every step or two
         return x + 1
 
     @nf.job
