@@ -132,7 +132,9 @@ class Executor(ReuseMixin):
             status = self._loop()
         except KeyboardInterrupt:
             self._cancel(self.cancel_reason or "the run was interrupted")
-            raise
+            if not self.cancel_requested.is_set():
+                raise  # Ctrl-C (or an op's own KeyboardInterrupt): the caller sees it
+            status = CANCELED  # the interrupt a cancel sent into a running in-process step
         finally:
             gc.set_threshold(*thresholds)
             capture.uninstall()

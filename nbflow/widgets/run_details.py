@@ -97,5 +97,6 @@ def static_html(view: Any) -> str:
     p = view.progress
     summary = (f"<b>{html.escape(view.job_name)}</b> run <code>{html.escape(view.run_id[:8])}</code>: "
                f"<b>{html.escape(view.status)}</b> — {p.get('done', 0)} of {p.get('total', 0)} steps, "
-               f"{p.get('failed', 0)} failed")
+               f"{p.get('failed', 0)} failed"
+               + (f", {p['canceled']} canceled" if p.get("canceled") else ""))
     return f"<div class='nbflow-runview-static'><div>{summary}</div>{view.svg}</div>"

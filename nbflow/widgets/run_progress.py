@@ -25,7 +25,7 @@ class RunProgress:
         # How many mapped steps each new key of a fan-out adds: the mapped nodes fed by it.
         self.per_item = _mapped_per_fanout(shape)
         self.total = sum(1 for node in shape.values() if not node.is_mapped)
-        self.done = self.failed = self.skipped = 0
+        self.done = self.failed = self.skipped = self.canceled = 0
         self.started = time.monotonic()
 
     def step(self, node: str, status: str) -> None:
@@ -33,7 +33,9 @@ class RunProgress:
         counts = self.counts[node]
         counts[status] = counts.get(status, 0) + 1
         self.done += 1
-        if status == "FAILURE":
+        if status == "CANCELED":
+            self.canceled += 1
+        elif status == "FAILURE":
             self.failed += 1
         elif status == "SKIPPED":
             self.skipped += 1
@@ -44,7 +46,8 @@ class RunProgress:
             self.yielding.add(node)
 
     def as_dict(self, live: bool) -> dict[str, Any]:
-        return {"done": self.done, "total": max(self.total, self.done), "failed": self.failed,
+        return {"done": self.done - self.canceled, "total": max(self.total, self.done),
+                "canceled": self.canceled, "failed": self.failed,
                 "skipped": self.skipped, "reused": sum(self.reused.values()),
                 "elapsed": round(time.monotonic() - self.started, 1), "live": live}
 

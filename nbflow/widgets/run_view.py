@@ -8,6 +8,7 @@ the failed steps, or selected keys; the view then follows the new run, linked to
 from __future__ import annotations
 
 import pathlib
+import threading
 import time
 from typing import Any
 
@@ -243,13 +244,32 @@ class RunView(View):
     def _do_rerun_failed(self) -> None:
         self._rerun(None, None, downstream=True, failed=True)
 
+    def _do_finish(self) -> None:
+        """Finish a canceled or interrupted run: rerun what did not finish, keep the rest."""
+        self._rerun(None, None, downstream=True, failed=True)
+
+    def _do_cancel(self) -> None:
+        from nbflow.background import LIVE
+
+        execution = LIVE.get(self.run_id)
+        if execution is None:
+            self.message = "This run is not running in this kernel: nothing to cancel."
+            return
+        self.message = "Canceling: no new steps start, running ones are stopped, finished ones are kept…"
+        # Canceling waits for the run to record its end (a few seconds at most); the click
+        # answers at once and the view shows the end when it comes (on_finish).
+        threading.Thread(target=execution.cancel, args=("the run was canceled",), daemon=True,
+                         name=f"nbflow-cancel-{self.run_id[:8]}").start()
+
     def _rerun(self, node: str | None, keys: list[str] | None, downstream: bool, failed: bool = False) -> None:
         from nbflow.rerun import rerun
 
         assert self.run is not None
         self.busy = "rerun"
         parent = self.run
-        rerun(parent, node, keys, downstream, failed, observer=self)  # the view follows the child
+        # In the background: the click answers at once, the view follows the child, and its
+        # Cancel button works while it runs.
+        rerun(parent, node, keys, downstream, failed, observer=self, background=True, wait=False)
         what = "failed steps" if failed else (f"{node}" + (f" {keys}" if keys else ""))
         self.message = f"Rerun of {what}: new run {self.run_id[:8]}, child of {parent.run_id[:8]}."
 
@@ -294,9 +314,11 @@ def _states(summary: Any, spans: Any) -> dict[str, Any]:
 
 
 def _progress(summary: Any, record: dict[str, Any], spans: Any) -> dict[str, Any]:
-    done = int(summary.n.sum()) if len(summary) else 0
+    recorded = int(summary.n.sum()) if len(summary) else 0
     by_status = summary.groupby("status").n.sum().to_dict() if len(summary) else {}
-    return {"done": done, "total": done, "failed": int(by_status.get("FAILURE", 0)),
+    canceled = int(by_status.get("CANCELED", 0))  # of a canceled run: not done, and shown as such
+    return {"done": recorded - canceled, "total": recorded, "canceled": canceled,
+            "failed": int(by_status.get("FAILURE", 0)),
             "skipped": int(by_status.get("SKIPPED", 0)), "elapsed": _elapsed(record, spans),
             "reused": int(summary.reused.sum()) if len(summary) else 0, "live": False}
 

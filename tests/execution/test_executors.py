@@ -89,6 +89,7 @@ def test_an_unreachable_dask_cluster_says_so_and_stores_no_run(instance):
 
     executor = nf.dask_executor.configured({"cluster": {"existing": {"address": "tcp://127.0.0.1:9"}}})
     import dask
+    import distributed  # noqa: F401 -- its config defaults must be loaded before they are overridden
 
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), pytest.raises(
             ConnectionError, match=r"no Dask scheduler answered at 'tcp://127.0.0.1:9'"):

@@ -41,7 +41,13 @@ def chunked():
 
 
 def click(view, action, **extra):
+    """A click, then waiting as a user would for a run it started (reruns go in the background)."""
+    from nbflow.background import LIVE
+
     view._handle_custom_msg({"action": action, **extra}, [])
+    execution = LIVE.get(view.run_id)
+    if execution is not None:
+        assert execution.wait(timeout=60)
 
 
 @pytest.fixture
@@ -55,7 +61,7 @@ def failed_run(instance):
 def test_a_finished_run(failed_run):
     view = RunView(failed_run)
     assert (view.run_id, view.job_name, view.status) == (failed_run.run_id, "chunked", "FAILURE")
-    assert view.progress == {"done": 12, "total": 12, "failed": 2, "skipped": 1, "elapsed": view.progress["elapsed"],
+    assert view.progress == {"done": 12, "total": 12, "canceled": 0, "failed": 2, "skipped": 1, "elapsed": view.progress["elapsed"],
                              "reused": 0, "live": False}
     assert 'id="node:work"' in view.svg and "work ×10" in view.svg
 
@@ -325,3 +331,50 @@ def test_job_view_draws_the_job_and_explains_an_op():
 def test_outside_a_kernel_runs_and_jobs_display_as_text(failed_run):
     assert "application/vnd.jupyter.widget-view+json" not in failed_run._repr_mimebundle_()
     assert chunked._repr_mimebundle_() == {"text/plain": repr(chunked)}
+
+
+GATE = {"open": False}
+
+
+@nf.op
+def gated(context, i: int) -> int:
+    if context.get_mapping_key() == "k4":
+        while not GATE["open"]:  # pure Python: a cancel interrupts it
+            time.sleep(0.01)
+    return i
+
+
+@nf.job
+def gated_job():
+    add_up(chunks().map(gated).collect())
+
+
+def test_cancel_from_the_view_then_finish_the_run(instance):
+    from nbflow.background import LIVE
+    from nbflow.instance import launch
+
+    GATE["open"] = False
+    view = RunView.live(gated_job, instance)
+    run = launch(gated_job, instance_=instance, observer=view, background=True, wait=False)
+    deadline = time.monotonic() + 30
+    while instance.sql("select count(*) as n from steps where run_id = ? and status = 'SUCCESS'",
+                       [run.run_id]).n[0] < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert view.progress["live"] is True
+    click(view, "cancel")
+    assert "Canceling" in view.message
+    assert run.wait(timeout=30).status == "CANCELED"
+    assert run.run_id not in LIVE
+    assert view.status == "CANCELED" and view.progress["live"] is False
+    assert view.progress["canceled"] >= 1 and view.progress["done"] < view.progress["total"]
+    assert "canceled" in view.static_html()
+    click(view, "cancel")  # nothing left to cancel: said so, no error
+    assert "not running in this kernel" in view.message
+
+    GATE["open"] = True
+    click(view, "finish")
+    assert view.status == "SUCCESS" and view.parent_run_id == run.run_id
+    finished = instance.get_run(view.run_id)
+    assert finished.output("add_up") == sum(range(10))
+    reused = finished.steps().dropna(subset=["reused_from"]).step_key.tolist()
+    assert "gated[k0]" in reused  # finished before the cancel: not done again

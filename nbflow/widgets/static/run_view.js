@@ -102,7 +102,10 @@ function render({ model, el }) {
       ...children.map((c) => h("button", { class: "nbflow-btn nbflow-link nbflow-run-child",
         dataset: { runId: c.run_id }, onclick: () => send("open", { run_id: c.run_id }) },
         `rerun ${c.run_id.slice(0, 8)} → `, badge(c.status))),
-      p.failed ? button("Rerun failed", "rerun_failed", {}, "Rerun the failed and skipped steps") : null,
+      p.live ? button("Cancel", "cancel", {}, "Stop the run: no new steps start, running ones are stopped, finished ones are kept", "nbflow-danger") : null,
+      !p.live && ["CANCELED", "INTERRUPTED"].includes(model.get("status"))
+        ? button("Finish this run", "finish", {}, "Rerun what did not finish; everything finished is reused")
+        : p.failed ? button("Rerun failed", "rerun_failed", {}, "Rerun the failed and skipped steps") : null,
       model.get("busy") ? h("span", { class: "nbflow-muted nbflow-busy" }, `${model.get("busy")}…`) : null);
   };
 
@@ -111,13 +114,16 @@ function render({ model, el }) {
     if (!p || p.total === undefined) return null;
     const pct = p.total ? Math.min(100, (100 * p.done) / p.total) : 0;
     const failedPct = p.total ? Math.min(100, (100 * p.failed) / p.total) : 0;
+    const canceledPct = p.total ? Math.min(100 - pct, (100 * (p.canceled || 0)) / p.total) : 0;
     return h("div", { class: "nbflow-progress", dataset: { live: String(!!p.live) } },
       h("div", { class: "nbflow-progress-bar" },
         h("div", { class: "nbflow-progress-done", style: `width:${pct}%` }),
-        h("div", { class: "nbflow-progress-failed", style: `width:${failedPct}%` })),
+        h("div", { class: "nbflow-progress-failed", style: `width:${failedPct}%` }),
+        h("div", { class: "nbflow-progress-canceled", style: `left:${pct}%;width:${canceledPct}%` })),
       h("span", { class: "nbflow-progress-text" },
         `${p.done.toLocaleString()} / ${p.total.toLocaleString()} steps · ${p.failed} failed · `
-        + `${p.skipped} skipped${p.reused ? ` · ${p.reused.toLocaleString()} reused` : ""} · `
+        + `${p.skipped} skipped${p.canceled ? ` · ${p.canceled.toLocaleString()} canceled` : ""}`
+        + `${p.reused ? ` · ${p.reused.toLocaleString()} reused` : ""} · `
         + `${p.elapsed} s${p.live ? " · running" : ""}`));
   };
 
