@@ -194,6 +194,10 @@ class RunView(View):
         if self.run is not None:
             self.show(self.run)  # the final picture comes from the store
         self.status = status
+        if status == "CANCELED":
+            p = self.progress
+            self.message = (f"Canceled: {p.get('done', 0)} steps finished and are kept, {p.get('canceled', 0)} "
+                            f"did not finish. 'Finish this run' reruns only those.")
         self.refresh_static()  # what a saved notebook shows: the run as it ended
 
     # -- what the front end asks for ---------------------------------------------------------------

@@ -89,6 +89,9 @@ def test_readme_examples_run(tmp_path, monkeypatch):
         assert run.output("process_file", key="notes.txt") == 4
         assert fixed.output("summarize_directory") == 4 + 3 + 1
         assert namespace["episodes"].keys() == ["ep 1", "ep 2, the sequel", "ep 3", "ep 4"]
+        assert namespace["crawling"].status == "CANCELED"
+        assert namespace["finished"].output("summarize_directory") == sum(
+            len(f"https://example.org/{i}") for i in range(50))
     finally:
         sensor = namespace.get("new_episode_sensor")
         if sensor is not None:
