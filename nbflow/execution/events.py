@@ -115,6 +115,11 @@ class ObservedSink:
     def flush(self) -> None:
         self.sink.flush()
 
+    def idle(self) -> None:
+        idle = getattr(self.sink, "idle", None)
+        if idle is not None:
+            idle()
+
 
 class _Deaf:
     def on_step(self, record: tuple) -> None:

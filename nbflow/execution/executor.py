@@ -127,9 +127,16 @@ class Executor(ReuseMixin):
         # rescan it every few hundred allocations (a third of the time of a 100k-step run).
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], _GC_THRESHOLD), *thresholds[1:])
+        error: str | None = None
         try:
             self.backend.start()
             status = self._loop()
+            if status != CANCELED:
+                error = f"Steps failed: {self.outcome_failed}" if status == FAILURE else None
+                # Before the back end shuts down: its idle workers waking up to stop would
+                # compete with the run's last write.
+                self.sink.run_finished(status, time.time(), error)
+                self.sink.flush()
         except KeyboardInterrupt:
             self._cancel(self.cancel_reason or "the run was interrupted")
             if not self.cancel_requested.is_set():
@@ -140,13 +147,7 @@ class Executor(ReuseMixin):
             capture.uninstall()
             self.backend.shutdown()
         if status == CANCELED:
-            return Outcome(CANCELED, self.values, self.keys, self.outcome_failed, self.exceptions,
-                           self.cancel_reason)
-        error = None
-        if status == FAILURE:
-            error = f"Steps failed: {self.outcome_failed}"
-        self.sink.run_finished(status, time.time(), error)
-        self.sink.flush()
+            error = self.cancel_reason
         return Outcome(status, self.values, self.keys, self.outcome_failed, self.exceptions, error)
 
     def request_cancel(self, reason: str = "the run was canceled") -> None:
@@ -165,6 +166,7 @@ class Executor(ReuseMixin):
                     self._submit(name, None)
         backend, cancel = self.backend, self.cancel_requested
         on_item, on_done = self._on_item, self._on_done
+        idle = getattr(self.sink, "idle", None)
         while True:
             if cancel.is_set():
                 self._cancel(self.cancel_reason or "the run was canceled")
@@ -183,7 +185,11 @@ class Executor(ReuseMixin):
                 time.sleep(min(_WAKE, max(0.0, self.retries[0][0] - time.monotonic())))
                 continue
             wait = min(_WAKE, self.retries[0][0] - time.monotonic()) if self.retries else _WAKE
-            reports = backend.poll(max(wait, 0.0))
+            reports = backend.poll(0.0)
+            if not reports:  # nothing ready: waiting for steps is when buffered rows get written
+                if idle is not None:
+                    idle()
+                reports = backend.poll(max(wait, 0.0))
             if not reports:
                 continue
             with lock:  # one report's records land in one batch of the store's writer

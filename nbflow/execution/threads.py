@@ -14,6 +14,7 @@ their results are discarded).
 
 from __future__ import annotations
 
+import _thread
 import heapq
 import queue
 import threading
@@ -24,7 +25,8 @@ from nbflow.execution.backend import Backend, Report, _drain
 from nbflow.execution.step import DoneReport, StepTask, execute_step
 
 _MAX_BATCH = 64
-_FAST_STEP = 0.002  # seconds: below this mean duration, workers take steps in batches
+_FAST_STEP = 0.002
+_IDLE_CHECK = 1.0  # seconds between an idle thread's looks at the shutdown flag  # seconds: below this mean duration, workers take steps in batches
 
 
 class ThreadBackend(Backend):
@@ -38,7 +40,7 @@ class ThreadBackend(Backend):
         self._seq = 0
         self._cond = threading.Condition()
         self._reports: queue.SimpleQueue[Report] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
+        self._threads = 0
         self._idle = 0
         self._running: dict[int, StepTask] = {}
         self._stopping = False
@@ -59,13 +61,15 @@ class ThreadBackend(Backend):
             if self._idle:  # taken off the idle count here, so the next step wakes another thread
                 self._idle -= 1
                 self._cond.notify()
-            elif len(self._threads) < self.max_concurrent:
+            elif self._threads < self.max_concurrent:
                 self._spawn()
 
     def _spawn(self) -> None:
-        thread = threading.Thread(target=self._work, name=f"nbflow-step-{len(self._threads)}", daemon=True)
-        self._threads.append(thread)
-        thread.start()
+        # threading.Thread.start() waits until the new thread runs: 200 of them cost the
+        # coordinator tens of milliseconds of hand-offs. A bare thread starts without waiting;
+        # nothing joins these workers (they stop when told, or with the process).
+        self._threads += 1
+        _thread.start_new_thread(self._work, ())
 
     def _work(self) -> None:
         put, running = self._reports.put, self._running
@@ -73,7 +77,10 @@ class ThreadBackend(Backend):
             with self._cond:
                 while not self._ready and not self._stopping:
                     self._idle += 1
-                    self._cond.wait()  # whoever notifies takes this thread off the idle count
+                    # Whoever notifies takes this thread off the idle count. The timeout lets
+                    # idle threads see a shutdown without being woken all at once by it.
+                    if not self._cond.wait(timeout=_IDLE_CHECK):
+                        self._idle -= 1
                 if self._stopping:
                     return
                 n = self._batch_size()
@@ -123,7 +130,7 @@ class ThreadBackend(Backend):
         self._async.shutdown()
 
     def _stop_threads(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._idle = 0
-            self._cond.notify_all()
+        # No notify_all: hundreds of threads waking at once would compete with whatever the
+        # process does next (the run's last write, the next cell); each sees the flag within
+        # a second and ends.
+        self._stopping = True

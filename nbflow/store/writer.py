@@ -36,6 +36,7 @@ from nbflow.store.serialize import (
 
 FLUSH_ROWS = 50_000
 FLUSH_SECONDS = 0.5
+IDLE_FLUSH_SECONDS = 0.05
 MIDRUN_TURN_WAIT = 2.0  # seconds a mid-run flush waits for its turn before leaving rows buffered
 
 
@@ -58,6 +59,7 @@ class RunWriter:
         self._write_lock = threading.Lock()  # one batch at a time, in order
         self._unwritten: tuple[list, list, list, list] = ([], [], [], [])  # swapped out, not committed yet
         self._stop_flusher = threading.Event()
+        self._wake_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
 
     # -- sink interface -------------------------------------------------------------------------
@@ -70,11 +72,22 @@ class RunWriter:
         self._flusher.start()
 
     def _flush_every(self) -> None:
-        while not self._stop_flusher.wait(FLUSH_SECONDS):
+        while True:
+            self._wake_flusher.wait(FLUSH_SECONDS)
+            self._wake_flusher.clear()
+            if self._stop_flusher.is_set():
+                return
             try:
                 self.flush()
             except Exception:  # the final flush reports it; the run must go on meanwhile
                 logging.getLogger("nbflow").debug("background flush failed", exc_info=True)
+
+    def idle(self) -> None:
+        """The run waits for its steps: a good moment to write what is buffered, instead of at
+        the end or while steps compete for the interpreter (at most every :data:`IDLE_FLUSH_SECONDS`)."""
+        if (self._steps or self._outputs) and time.monotonic() - self._last_flush >= IDLE_FLUSH_SECONDS \
+                and not self._write_lock.locked():
+            self.flush()  # in the caller's thread, which has nothing else to do right now
 
     def step(self, record: tuple) -> None:
         # Before buffering: a step's row and the outputs the executor sends right after it
@@ -94,9 +107,11 @@ class RunWriter:
         self._reused.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
+        # The flusher stops at its next wake-up; no need to wait for it: a batch it is writing
+        # holds the write lock, which the final flush takes in turn, and after that it finds
+        # nothing left to write.
         self._stop_flusher.set()
-        if self._flusher is not None and self._flusher is not threading.current_thread():
-            self._flusher.join()
+        self._wake_flusher.set()
         self.flush(final=(status, end, error))
         self.store.finish_run(self.run_id, self._assets, self._partition_key)
 
