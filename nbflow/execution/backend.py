@@ -95,9 +95,10 @@ class InProcessBackend(Backend):
             self._queue.append((task, execute_step(task)))
 
     def poll(self, timeout: float | None = None) -> list[Report]:
-        ready = _drain(self._reports, None if self._queue else timeout, wait=not self._queue)
         if not self._queue:
-            return ready
+            return _drain(self._reports, timeout)
+        # Async steps' reports, if any: checked without raising Empty on every sync step.
+        ready = _drain(self._reports, None, wait=False) if self._reports.qsize() else []
         self._runner = threading.get_ident()
         entry = self._current = self._queue.popleft()
         report = next(entry[1])
@@ -108,7 +109,9 @@ class InProcessBackend(Backend):
         return ready
 
     def in_flight(self) -> int:
-        return len(self._queue) + self._async.in_flight() + self._reports.qsize()
+        if self._queue:  # the common case, asked once per step: no need to count the rest
+            return len(self._queue)
+        return self._async.in_flight() + self._reports.qsize()
 
     def cancel(self) -> list[StepTask]:
         entries = ([self._current] if self._current else []) + list(self._queue)

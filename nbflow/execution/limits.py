@@ -62,7 +62,8 @@ class Limits:
 
     @property
     def active(self) -> bool:
-        return bool(self.tag_limits) or self.pools is not None
+        """Whether any limit applies: without tag limits or pool limits, steps skip the checks."""
+        return bool(self.tag_limits) or (self.pools is not None and bool(self.pools.limits))
 
     def _tag_keys(self, op: Any) -> tuple[int, ...]:
         found = self._keys.get(id(op))

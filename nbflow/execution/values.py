@@ -69,7 +69,12 @@ def unstorable_reason(value: Any, depth: int = 2) -> str | None:
     return None if found is None else f"{found[0]}; return {found[1]} instead"
 
 
+_PLAIN = frozenset({int, float, str, bool, type(None), bytes, complex})
+
+
 def _find_live(value: Any, depth: int) -> tuple[str, str] | None:
+    if type(value) in _PLAIN:  # the common case, checked first: one set lookup per output
+        return None
     found = _what_to_return(value)
     if found is not None:
         return f"{found[0]} ({value!r:.80})", found[1]

@@ -36,7 +36,7 @@ from nbflow.store.serialize import (
 
 FLUSH_ROWS = 50_000
 FLUSH_SECONDS = 0.5
-IDLE_FLUSH_SECONDS = 0.05
+IDLE_FLUSH_SECONDS = 0.25
 MIDRUN_TURN_WAIT = 2.0  # seconds a mid-run flush waits for its turn before leaving rows buffered
 
 
