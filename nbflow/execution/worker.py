@@ -78,7 +78,8 @@ def main(conn: Any) -> None:
     capture.install()
     capture.set_quiet(True)  # output goes to the step's logs; the worker's terminal is nobody's
     outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-    sender = threading.Thread(target=_send_loop, args=(conn, outbox), daemon=True)
+    busy = threading.Event()  # set while this worker runs steps: more reports are on their way
+    sender = threading.Thread(target=_send_loop, args=(conn, outbox, busy), daemon=True)
     sender.start()
     ops: dict[int, Any] = {}
     try:
@@ -91,9 +92,12 @@ def main(conn: Any) -> None:
             if kind == "op":
                 ops[rest[0]] = cloudpickle.loads(rest[1])
             elif kind == "run":
+                busy.set()
                 for task_id, fields in cloudpickle.loads(rest[0]):
                     _run_one(task_id, StepTask(fields[0], fields[1], fields[2], ops[fields[3]], *fields[4:9]),
                              fields[9], outbox)
+                if not conn.poll():  # no more steps waiting: what is left to send goes now
+                    busy.clear()
             elif kind == "stop":
                 break
     finally:
@@ -110,7 +114,7 @@ def _run_one(task_id: int, task: StepTask, retry_number: int, outbox: queue.Simp
         outbox.put((task_id, report))
 
 
-def _send_loop(conn: Any, outbox: queue.SimpleQueue) -> None:
+def _send_loop(conn: Any, outbox: queue.SimpleQueue, busy: threading.Event) -> None:
     while True:
         first = outbox.get()
         batch = [first]
@@ -120,10 +124,11 @@ def _send_loop(conn: Any, outbox: queue.SimpleQueue) -> None:
             try:
                 item = outbox.get_nowait()
             except queue.Empty:
-                if lingered or len(batch) >= 64:
+                if lingered or len(batch) >= 64 or not busy.is_set():
                     break
-                # Reports of quick steps come in a stream: a moment's wait sends many in one
-                # message instead of a message each (half a millisecond of latency at most).
+                # Reports of quick steps come in a stream while the worker runs steps: a moment's
+                # wait sends many in one message instead of a message each (half a millisecond
+                # at most; none once the worker has run what it was given).
                 lingered = True
                 time.sleep(0.0005)
                 continue
