@@ -410,3 +410,28 @@ def test_two_background_runs_share_a_pool(instance):
     assert first.wait(timeout=60).status == second.wait(timeout=60).status == "SUCCESS"
     assert 1 <= state["peak"] <= 3  # across both runs
     assert instance.pool_slots.in_use("db") == 0
+
+
+def test_values_of_classes_defined_in_a_cell_travel_both_ways(instance):
+    class Episode:  # defined here, like a class in a notebook cell: no module to import it from
+        def __init__(self, title: str) -> None:
+            self.title = title
+
+    @nf.op(out=nf.DynamicOut())
+    def episodes():
+        for title in ("pilot", "finale"):
+            yield nf.DynamicOutput(Episode(title), mapping_key=title)
+
+    @nf.op
+    def shout(episode):
+        assert type(episode).__name__ == "Episode"
+        return Episode(episode.title.upper())
+
+    @nf.job
+    def cast():
+        episodes().map(shout)
+
+    run = launch(cast, instance_=instance, backend=ProcessBackend(2))
+    assert run.status == "SUCCESS"
+    loud = run.output("shout")
+    assert [e.title for e in loud.values()] == ["PILOT", "FINALE"]
