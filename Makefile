@@ -43,6 +43,8 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/views.py
 	$(BIN)/python bench/clicks.py
 	$(BIN)/python bench/dask_bench.py
+	$(BIN)/python -m pip install --quiet pipefunc  # the peer of concurrency.py: measured against, not a dependency
+	$(BIN)/python bench/concurrency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache notebooks/.nbflow
