@@ -101,7 +101,8 @@ def _raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
 
 def summary(run: Any) -> str:
     """One line: what finished, what was canceled, how to finish the run."""
-    counts = run.steps().groupby("status").size().to_dict() if len(run.steps()) else {}
+    steps = run.steps()
+    counts = steps.groupby("status").size().to_dict() if len(steps) else {}
     done = sum(n for s, n in counts.items() if s in ("SUCCESS", "FAILURE", "SKIPPED"))
     canceled = counts.get("CANCELED", 0)
     return (
