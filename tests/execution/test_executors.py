@@ -388,25 +388,11 @@ def test_retry_policy_delays():
 
 
 def test_two_background_runs_share_a_pool(instance):
-    lock, state = threading.Lock(), {"now": 0, "peak": 0}
-    emit = _fan(12)
-
-    @nf.op(pool="db")
-    def query(x):
-        with lock:
-            state["now"] += 1
-            state["peak"] = max(state["peak"], state["now"])
-        time.sleep(0.02)
-        with lock:
-            state["now"] -= 1
-        return x
-
-    @nf.job(executor_def=nf.thread_executor.configured({"max_concurrent": 8}))
-    def reads():
-        emit().map(query)
-
+    job, state = _peak_job(12, pool="db")
     instance.set_pool_limit("db", 3)
-    first, second = reads.run(instance=instance, wait=False), reads.run(instance=instance, wait=False)
+    threads = nf.thread_executor.configured({"max_concurrent": 8})
+    first = job.run(instance=instance, executor=threads, wait=False)
+    second = job.run(instance=instance, executor=threads, wait=False)
     assert first.wait(timeout=60).status == second.wait(timeout=60).status == "SUCCESS"
     assert 1 <= state["peak"] <= 3  # across both runs
     assert instance.pool_slots.in_use("db") == 0
