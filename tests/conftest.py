@@ -65,7 +65,7 @@ def _isolated_home(tmp_path, monkeypatch):
 @pytest.fixture(autouse=True)
 def _forget_instances():
     """Close and forget the per-process instances ``nf.instance(path)`` made during a test."""
-    module = sys.modules["nbflow.instance"]  # nbflow.instance the attribute is the function
+    module = sys.modules["nbflow.runtime.instance"]  # nbflow.instance the attribute is the function
     before = dict(module._instances)
     yield
     for key, inst in list(module._instances.items()):

@@ -25,8 +25,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow import capture
 from nbflow.definitions.compose import DEFAULT, ITEM, DynSource
-from nbflow.execution import capture
 from nbflow.execution.backend import Backend
 from nbflow.execution.events import EventSink
 from nbflow.execution.limits import Limits

@@ -13,9 +13,9 @@ import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
+from nbflow import capture
 from nbflow.definitions.op import DEFAULT_OUTPUT, DynamicOutput, Output
 from nbflow.errors import DuplicateMappingKeyError, NbflowError
-from nbflow.execution import capture
 from nbflow.execution.context import OpExecutionContext
 from nbflow.execution.values import check_storable
 

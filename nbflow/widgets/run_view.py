@@ -82,7 +82,7 @@ class RunView(View):
     # -- showing a stored run ------------------------------------------------------------------------
     def show(self, run: Any) -> None:
         """Show ``run`` (a Run or a run id) as stored now."""
-        from nbflow.run import Run
+        from nbflow.runtime.run import Run
 
         if not isinstance(run, Run):
             run = self._instance().get_run(run)
@@ -104,7 +104,7 @@ class RunView(View):
 
     def _instance(self) -> Any:
         if self.instance is None:
-            from nbflow.instance import instance
+            from nbflow.runtime.instance import instance
 
             self.instance = instance()
         return self.instance
@@ -127,7 +127,7 @@ class RunView(View):
 
     # -- following a run in flight (the launch's observer) ----------------------------------------------
     def on_start(self, run_id: str, instance: Any) -> None:
-        from nbflow.run import Run
+        from nbflow.runtime.run import Run
         from nbflow.viz.shape import shape_from_json
 
         self.instance = instance
@@ -138,7 +138,7 @@ class RunView(View):
         self._live = RunProgress(self.shape)
         self._holding_output = bool(self._static_displays)  # displayed in a notebook
         if self._holding_output:
-            from nbflow.execution import capture
+            from nbflow import capture
 
             # What the steps print stays in their logs (the view shows them), not under the cell.
             capture.hold_back_steps_output()
@@ -183,7 +183,7 @@ class RunView(View):
     def on_finish(self, status: str) -> None:
         self._live = None
         if self._holding_output:
-            from nbflow.execution import capture
+            from nbflow import capture
 
             self._holding_output = False
             lines = capture.release_steps_output()
@@ -253,7 +253,7 @@ class RunView(View):
         self._rerun(None, None, downstream=True, failed=True)
 
     def _do_cancel(self) -> None:
-        from nbflow.background import LIVE
+        from nbflow.runtime.background import LIVE
 
         execution = LIVE.get(self.run_id)
         if execution is None:
@@ -266,7 +266,7 @@ class RunView(View):
                          name=f"nbflow-cancel-{self.run_id[:8]}").start()
 
     def _rerun(self, node: str | None, keys: list[str] | None, downstream: bool, failed: bool = False) -> None:
-        from nbflow.rerun import rerun
+        from nbflow.runtime.rerun import rerun
 
         assert self.run is not None
         self.busy = "rerun"

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import nbflow as nf
-from nbflow.instance import launch
+from nbflow.runtime.instance import launch
 
 WAIT = 20.0
 

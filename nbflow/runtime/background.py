@@ -19,6 +19,7 @@ from typing import Any
 
 from nbflow.errors import RunInterrupted
 from nbflow.execution.executor import CANCEL_GRACE
+from nbflow.runtime.observers import _tell
 
 __all__ = ["LIVE", "Execution", "RunInterrupted", "summary"]
 
@@ -89,8 +90,6 @@ class Execution:
             self.prepared.instance.store.finish_run(self.prepared.run_id)
             observer = self.prepared.observer
             if observer is not None:
-                from nbflow.instance import _tell
-
                 _tell(observer.on_finish, "CANCELED")
 
 

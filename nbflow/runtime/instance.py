@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nbflow.errors import run_failure
+from nbflow.runtime.observers import _tell
 
 _instances: dict[str, Instance] = {}
 _instances_lock = threading.Lock()
@@ -88,7 +89,7 @@ class Instance:
 
     def get_run(self, run_id: str) -> Any:
         """The :class:`~nbflow.Run` with this id (a unique prefix of at least 4 characters works)."""
-        from nbflow.run import Run
+        from nbflow.runtime.run import Run
 
         row = self.store.run_row(run_id)
         return Run(self, row["run_id"])
@@ -309,16 +310,6 @@ def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None
         )
 
 
-def _tell(callback: Any, *args: Any) -> None:
-    """Tell an observer (a view) something; a broken view must never break the run."""
-    try:
-        callback(*args)
-    except Exception:
-        import logging
-
-        logging.getLogger("nbflow").exception("A live view failed to update")
-
-
 def launch(
     job: Any,
     run_config: Mapping[str, Any] | None = None,
@@ -348,8 +339,8 @@ def launch(
     ``background=True`` the run is coordinated by a thread of its own, so the caller can
     follow, wait for or cancel it (``wait=False`` returns at once).
     """
-    from nbflow.background import Execution
-    from nbflow.run import Run
+    from nbflow.runtime.background import Execution
+    from nbflow.runtime.run import Run
 
     prepared = _prepare(job, run_config, instance_, tags, partition_key, backend, parent, resume,
                         queued_run_id, observer, executor)

@@ -65,7 +65,7 @@ def rerun(
 ) -> Any:
     """Start a child run of ``run``; see :meth:`nbflow.Run.rerun` (``observer``: a live view)."""
     from nbflow.execution.resume import Resume, select_failed, select_op
-    from nbflow.instance import launch
+    from nbflow.runtime.instance import launch
 
     if failed and (op is not None or keys is not None):
         raise RerunError("Pass either failed=True or an op (with keys=...), not both.")

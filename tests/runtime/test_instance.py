@@ -7,7 +7,7 @@ import re
 import pytest
 
 import nbflow as nf
-from nbflow.instance import Instance, code_version, default_store_path, launch
+from nbflow.runtime.instance import Instance, code_version, default_store_path, launch
 
 
 @nf.op(config_schema={"factor": int})
