@@ -21,14 +21,16 @@ install: $(STAMP)
 demo: $(STAMP)  ## run the example notebooks headless against the default store
 	$(BIN)/python notebooks/run_all.py
 
-test: $(STAMP)  ## ruff, mypy and the whole test suite (gets Chromium for the browser tests if missing)
+test: $(STAMP)  ## ruff, mypy, the layer contracts and the whole test suite (gets Chromium for the browser tests if missing)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m tests.browser.chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 lab: $(STAMP)  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab --notebook-dir=notebooks
