@@ -189,7 +189,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry_number`` (1 for the first retry)."""
         n = max(retry_number, 1)
         if self.backoff is Backoff.EXPONENTIAL:
-            wait = self.delay * (2**n - 1)
+            wait: float = self.delay * (2**n - 1)
         elif self.backoff is Backoff.LINEAR:
             wait = self.delay * n
         elif isinstance(self.backoff, int | float):
@@ -388,7 +388,7 @@ def _placeholder_fan_in() -> None:
     """Stands in for a fan-in node's body while its op is built (see compose.fan_in_op)."""
 
 
-def invoke_directly(op_def: OpDefinition, args: tuple, kwargs: dict) -> Any:
+def invoke_directly(op_def: OpDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run the op body outside a job, for unit tests: ``my_op(build_op_context(), x)``."""
     fn = getattr(op_def.fn, "__nbflow_body__", op_def.fn)
     if op_def.takes_context:

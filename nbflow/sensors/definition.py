@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from nbflow.sensors.results import SensorDefinitionError
 
@@ -203,7 +203,7 @@ class SensorDefinition:
     # -- cursor and run keys ---------------------------------------------------------------------
     def get_cursor(self, instance: Any = None) -> str | None:
         """The stored cursor (None before the first tick that set one)."""
-        return _instance(instance).store.sensors.state(self.name).cursor
+        return cast("str | None", _instance(instance).store.sensors.state(self.name).cursor)
 
     cursor = property(get_cursor)
 
@@ -229,7 +229,7 @@ class SensorDefinition:
         """Allow requests with these run keys (all when None) to launch again; returns how many."""
         if isinstance(keys, str):
             raise SensorDefinitionError(f"forget_run_keys takes a list of run keys: pass [{keys!r}].")
-        return _instance(instance).store.sensors.forget_run_keys(self.name, None if keys is None else list(keys))
+        return cast(int, _instance(instance).store.sensors.forget_run_keys(self.name, None if keys is None else list(keys)))
 
     # -- background --------------------------------------------------------------------------------
     def start(self, instance: Any = None) -> SensorDefinition:
@@ -256,7 +256,7 @@ class SensorDefinition:
 
     @property
     def paused_reason(self) -> str | None:
-        return _instance(None).store.sensors.state(self.name).reason
+        return cast("str | None", _instance(None).store.sensors.state(self.name).reason)
 
     def __repr__(self) -> str:
         jobs = ", ".join(job.name for job in self.jobs) or "no job"
