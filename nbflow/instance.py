@@ -91,7 +91,7 @@ class Instance:
         """Stored runs, newest first, as a DataFrame (filter by job name and status)."""
         return self.store.runs(job, status, limit)
 
-    def get_run(self, run_id: str) -> Any:
+    def get_run(self, run_id: str) -> Run:
         """The :class:`~nbflow.Run` with this id (a unique prefix of at least 4 characters works)."""
         from nbflow.run import Run
 

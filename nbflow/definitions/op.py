@@ -12,7 +12,7 @@ import enum
 import inspect
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 from nbflow.errors import DefinitionError
 from nbflow.partitions.keys import validate_key
@@ -400,6 +400,39 @@ def invoke_directly(op_def: OpDefinition, args: tuple[Any, ...], kwargs: dict[st
     return fn(*args, **kwargs)
 
 
+# The decorator's two forms, for type checkers: ``@op`` gives an OpDefinition, ``@op(...)`` a
+# decorator that makes one. (An op keeps no ParamSpec of its function: called in a job body it
+# takes and returns output handles, not the function's values.)
+@overload
+def op(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = ...,
+    ins: Mapping[str, In] | None = ...,
+    out: Any = ...,
+    config_schema: Any = ...,
+    retry_policy: RetryPolicy | None = ...,
+    tags: Mapping[str, Any] | None = ...,
+    description: str | None = ...,
+    pool: str | None = ...,
+) -> OpDefinition: ...
+
+
+@overload
+def op(
+    fn: None = ...,
+    *,
+    name: str | None = ...,
+    ins: Mapping[str, In] | None = ...,
+    out: Any = ...,
+    config_schema: Any = ...,
+    retry_policy: RetryPolicy | None = ...,
+    tags: Mapping[str, Any] | None = ...,
+    description: str | None = ...,
+    pool: str | None = ...,
+) -> Callable[[Callable[..., Any]], OpDefinition]: ...
+
+
 def op(
     fn: Callable[..., Any] | None = None,
     *,
@@ -411,7 +444,7 @@ def op(
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
     pool: str | None = None,
-) -> Any:
+) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
     """Define an op, bare (``@op``) or with options (``@op(out=DynamicOut())``).
 
     ``pool`` names a concurrency pool: at most the pool's limit of its steps run at once

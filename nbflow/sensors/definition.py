@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from nbflow.sensors.results import SensorDefinitionError
+
+if TYPE_CHECKING:
+    from nbflow.sensors.context import SensorEvaluationContext
+    from nbflow.sensors.evaluate import SensorEvaluation
 
 DEFAULT_INTERVAL = 30
 DEFAULT_MAX_FAILURES = 5
@@ -137,7 +141,7 @@ class SensorDefinition:
             context = build_sensor_context(sensor_name=self.name)
         return self.fn(context)
 
-    def evaluate(self, context: Any = None) -> Any:
+    def evaluate(self, context: SensorEvaluationContext | None = None) -> SensorEvaluation:
         """Evaluate once and resolve the result, applying nothing (Dagster's ``evaluate_tick``).
 
         Without ``context``, the sensor sees the default instance (``nbflow.instance()``) and its
