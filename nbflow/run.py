@@ -10,6 +10,7 @@ from nbflow.errors import OutputNotFoundError, did_you_mean
 
 if TYPE_CHECKING:
     from nbflow.definitions.graph import JobDefinition
+    from nbflow.instance import Instance
 
 _TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "INTERRUPTED"}
 
@@ -28,7 +29,7 @@ class Run:
     _live_count: int | None = None  # ... in which cell (IPython execution count)
     _execution: Any = None  # the coordinator of a run started in this process, while it is known
 
-    def __init__(self, instance: Any, run_id: str, job: JobDefinition | None = None, outcome: Any = None) -> None:
+    def __init__(self, instance: Instance, run_id: str, job: JobDefinition | None = None, outcome: Any = None) -> None:
         self.instance = instance
         self.run_id = run_id
         self._job = job

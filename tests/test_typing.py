@@ -31,6 +31,10 @@ def twice() -> None:
 def my_job() -> None:
     twice()
 
+@nf.asset
+def numbers() -> list[int]:
+    return [1, 2, 3]
+
 reveal_type(double)
 reveal_type(triple)
 reveal_type(twice)
@@ -38,6 +42,7 @@ reveal_type(my_job)
 reveal_type(nf.Definitions(jobs=[my_job]).get_job_def("my_job"))
 reveal_type(nf.instance().get_run("r1"))
 reveal_type(nf.instance().add_dynamic_partitions("episodes", ["e1"]))
+reveal_type(numbers)
 """
 
 
@@ -69,6 +74,7 @@ def test_decorators_and_handles_have_their_types(tmp_path: pathlib.Path) -> None
         "nbflow.definitions.graph.JobDefinition",
         "nbflow.run.Run",
         "nbflow.store.partitions.AddResult",
+        "nbflow.definitions.assets.AssetsDefinition",
     ], out
     assert "error" not in out, out
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, cast
 from nbflow.sensors.results import SensorDefinitionError
 
 if TYPE_CHECKING:
+    from nbflow.definitions.assets import UnresolvedAssetJob
+    from nbflow.definitions.graph import JobDefinition
     from nbflow.sensors.context import SensorEvaluationContext
     from nbflow.sensors.evaluate import SensorEvaluation
 
@@ -337,8 +339,8 @@ def sensor(
     name: str | None = None,
     minimum_interval_seconds: float | None = None,
     description: str | None = None,
-    job: Any = None,
-    jobs: Sequence[Any] | None = None,
+    job: JobDefinition | UnresolvedAssetJob | None = None,
+    jobs: Sequence[JobDefinition | UnresolvedAssetJob] | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     asset_selection: Any = None,
     required_resource_keys: Any = None,
