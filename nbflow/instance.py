@@ -22,6 +22,11 @@ from nbflow.errors import run_failure
 
 if TYPE_CHECKING:
     from nbflow.execution.events import EventSink
+    from nbflow.partitions.dynamic import (
+        AddDynamicPartitionsRequest,
+        DeleteDynamicPartitionsRequest,
+        DynamicPartitionsDefinition,
+    )
     from nbflow.run import Run
     from nbflow.store.partitions import AddResult, DeleteResult
 
@@ -136,7 +141,8 @@ class Instance:
             self.store.sweep_value_files()  # only once the delete committed
         return result
 
-    def apply_partitions_request(self, request: Any, source: str = "api", source_id: str | None = None) -> Any:
+    def apply_partitions_request(self, request: AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest,
+                                 source: str = "api", source_id: str | None = None) -> AddResult | DeleteResult:
         """Apply an add or delete request (from ``build_add_request`` / ``build_delete_request``)."""
         from nbflow.partitions.dynamic import (
             AddDynamicPartitionsRequest,
@@ -174,7 +180,7 @@ class Instance:
     def dynamic_partitions_history(self, partitions_def_name: str) -> Any:
         return self.store.partitions.history(partitions_def_name)
 
-    def partition_status(self, partitions_def: Any, target: Any = None) -> Any:
+    def partition_status(self, partitions_def: DynamicPartitionsDefinition, target: Any = None) -> Any:
         """Status per key of a partitions definition for an asset, a job, or every asset."""
         from nbflow.store import assets
 
