@@ -12,7 +12,7 @@ import enum
 import inspect
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 from nbflow import hooks
 from nbflow.errors import DefinitionError
@@ -190,7 +190,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry_number`` (1 for the first retry)."""
         n = max(retry_number, 1)
         if self.backoff is Backoff.EXPONENTIAL:
-            wait = self.delay * (2**n - 1)
+            wait: float = self.delay * (2**n - 1)
         elif self.backoff is Backoff.LINEAR:
             wait = self.delay * n
         elif isinstance(self.backoff, int | float):
@@ -391,7 +391,7 @@ def _placeholder_fan_in() -> None:
     """Stands in for a fan-in node's body while its op is built (see fan_in_op)."""
 
 
-def gather_inputs(**values: Any) -> list:
+def gather_inputs(**values: Any) -> list[Any]:
     """The body of a fan-in node: its inputs ``i0, i1, ...`` as one list, in order."""
     return [values[f"i{n}"] for n in range(len(values))]
 
@@ -405,6 +405,39 @@ def fan_in_op(count: int) -> OpDefinition:
     return op_def
 
 
+# The decorator's two forms, for type checkers: ``@op`` gives an OpDefinition, ``@op(...)`` a
+# decorator that makes one. (An op keeps no ParamSpec of its function: called in a job body it
+# takes and returns output handles, not the function's values.)
+@overload
+def op(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = ...,
+    ins: Mapping[str, In] | None = ...,
+    out: Any = ...,
+    config_schema: Any = ...,
+    retry_policy: RetryPolicy | None = ...,
+    tags: Mapping[str, Any] | None = ...,
+    description: str | None = ...,
+    pool: str | None = ...,
+) -> OpDefinition: ...
+
+
+@overload
+def op(
+    fn: None = ...,
+    *,
+    name: str | None = ...,
+    ins: Mapping[str, In] | None = ...,
+    out: Any = ...,
+    config_schema: Any = ...,
+    retry_policy: RetryPolicy | None = ...,
+    tags: Mapping[str, Any] | None = ...,
+    description: str | None = ...,
+    pool: str | None = ...,
+) -> Callable[[Callable[..., Any]], OpDefinition]: ...
+
+
 def op(
     fn: Callable[..., Any] | None = None,
     *,
@@ -416,7 +449,7 @@ def op(
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
     pool: str | None = None,
-) -> Any:
+) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
     """Define an op, bare (``@op``) or with options (``@op(out=DynamicOut())``).
 
     ``pool`` names a concurrency pool: at most the pool's limit of its steps run at once
