@@ -3,21 +3,31 @@
 Keys keep insertion order (a global sequence; a deleted and re-added key goes to the end).
 Every add and delete is one transaction of set-based statements, also recorded in
 ``partition_events`` with its source. The index (``{key: None}`` in insertion order) is
-loaded on first use and updated with each write (and dropped if its transaction rolls
-back); it is dropped when the store was changed by another process (the change counter)
-or by another Instance of this process on the same file, and is only trusted while this
-process holds the store file, so membership checks cost a dictionary lookup.
+updated with each write (and dropped if its transaction rolls back); it is dropped when
+the store was changed by another process (the change counter) or by another Instance of
+this process on the same file, and is only trusted while this process holds the store
+file, so membership checks cost a dictionary lookup.
+
+Listing keys or writing loads the index at once. A membership check does not wait for it:
+while there is no index, it asks DuckDB for the one key (about a millisecond at a million
+keys) and a background thread loads the index, in chunks, beside the user's work (loading a
+million keys takes about half a second). A load that any write or invalidation overtook
+is thrown away.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+_LOAD_CHUNK = 20_000  # keys per fetch of a background load: each holds the GIL for a few ms
 
 # How many partition writes this process's PartitionStores made, per store file. DuckDB shares
 # one database between the connections a process opens on a file, so two Instance objects on
@@ -25,6 +35,57 @@ from typing import Any
 # compares this count (a dict lookup) before trusting its index.
 _writes_by_file: dict[str, int] = {}
 _writes_lock = threading.Lock()
+
+# Background work on indexes (loading, freeing) runs in one thread per process, taking jobs
+# in order: handing it a job costs microseconds, starting a thread up to milliseconds.
+_jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+_worker: threading.Thread | None = None
+_worker_lock = threading.Lock()
+_loads: dict[int, PartitionStore] = {}  # background loads asked for, by id of their store
+_exiting = False
+
+
+def _in_background(job: Callable[[], object]) -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = threading.Thread(target=_work, name="nbflow-partition-index", daemon=True)
+            _worker.start()
+    _jobs.put(job)
+
+
+def _work() -> None:
+    while True:
+        job = _jobs.get()
+        try:
+            job()
+        except Exception:  # each job is an optimization; a failed one changes no answer
+            pass
+
+
+def _forget_worker_in_child() -> None:
+    global _worker, _jobs
+    _worker, _jobs = None, queue.SimpleQueue()  # a forked child has no copy of the thread
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker_in_child)
+
+
+@atexit.register
+def _stop_background_work_at_exit() -> None:
+    # Loads are given up and the worker waited for: a daemon thread stopped by the
+    # interpreter's exit inside DuckDB aborts the process.
+    global _exiting
+    _exiting = True
+    if _worker is None:
+        return
+    for partitions in list(_loads.values()):
+        partitions._generation += 1
+        partitions.store.holder.interrupt_reads()
+    idle = threading.Event()
+    _jobs.put(idle.set)
+    idle.wait(timeout=5)
 
 
 @dataclass
@@ -55,16 +116,32 @@ class PartitionStore:
     def __init__(self, store: Any) -> None:
         self.store = store
         self._index: dict[str, dict[str, None]] = {}
-        store.holder.on_change(self._index.clear)
+        # Bumped by every write and every invalidation: a background load started before
+        # the last bump may have read keys that are no longer right, and is thrown away.
+        self._generation = 0
+        self._loading: set[str] = set()  # definitions a background thread is loading
+        store.holder.on_change(self._forget)
         self._file = None if store.holder.in_memory else os.path.realpath(store.path)
         self._writes_seen = _writes_by_file.get(self._file, 0) if self._file else 0
         self._watchers: list[Any] = []
 
-    def _keys(self, con: Any, name: str) -> dict[str, None]:
+    def _forget(self) -> None:
+        """Drop the index (it is reloaded from what the store holds) and any load under way."""
+        self._generation += 1
+        dropped, self._index = self._index, {}
+        if sum(map(len, dropped.values())) > _LOAD_CHUNK:
+            # Freeing a million keys takes 100 ms: not on the call that noticed the change.
+            _in_background(lambda: _free_in_chunks(dropped))
+
+    def _loaded(self, name: str) -> dict[str, None] | None:
+        """The index of ``name`` if it is loaded and still right, else None."""
         if self._file is not None and _writes_by_file.get(self._file, 0) != self._writes_seen:
-            self._index.clear()  # another Instance of this process wrote to the same file
+            self._forget()  # another Instance of this process wrote to the same file
             self._writes_seen = _writes_by_file.get(self._file, 0)
-        index = self._index.get(name)
+        return self._index.get(name)
+
+    def _keys(self, con: Any, name: str) -> dict[str, None]:
+        index = self._loaded(name)
         if index is None:
             table = con.sql(
                 "SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", params=[name]
@@ -79,7 +156,48 @@ class PartitionStore:
 
     def has(self, name: str, key: str) -> bool:
         with self.store.holder.use() as con:
-            return key in self._keys(con, name)
+            index = self._loaded(name)
+            if index is not None:
+                return key in index
+            # No index yet (a new process, a reopen after another process wrote): ask for
+            # this key, and have the index loaded in the background for the next checks.
+            found = con.execute("SELECT 1 FROM partitions WHERE def_name = ? AND key = ? LIMIT 1",
+                                [name, key]).fetchall()
+            self._load_in_background(name)
+            return bool(found)
+
+    def _load_in_background(self, name: str) -> None:
+        # Called with the holder's lock held (as are all changes of _index and _generation).
+        if name in self._loading:
+            return
+        self._loading.add(name)
+        _loads[id(self)] = self
+        generation = self._generation
+        _in_background(lambda: self._background_load(name, generation))
+
+    def _background_load(self, name: str, generation: int) -> None:
+        holder = self.store.holder
+        try:
+            index: dict[str, None] = {}
+            with holder.reading_cursor() as cursor:
+                if cursor is None:  # the file was released meanwhile
+                    return
+                cursor.execute("SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", [name])
+                while self._generation == generation and holder.still_reading(cursor):
+                    rows = cursor.fetchmany(_LOAD_CHUNK)
+                    if not rows:
+                        break
+                    index.update(dict.fromkeys([row[0] for row in rows]))
+            with holder._lock:
+                if self._generation == generation and name not in self._index:
+                    self._index[name] = index
+        except Exception:  # an optimization only: the next check asks DuckDB again
+            pass
+        finally:
+            with holder._lock:
+                self._loading.discard(name)
+                if not self._loading:
+                    _loads.pop(id(self), None)
 
     def keys(self, name: str) -> list[str]:
         with self.store.holder.use() as con:
@@ -153,7 +271,7 @@ class PartitionStore:
             with self.store.holder.transaction() as con:
                 yield con
         except BaseException as exc:
-            self._index.clear()  # reloaded from what the store really holds
+            self._forget()  # reloaded from what the store really holds
             first = _first_error(exc)
             if first is exc:
                 raise
@@ -244,7 +362,8 @@ class PartitionStore:
         # sensor tick applies several requests in one) sees this one; nothing else can read
         # it meanwhile, as the transaction holds the store. A rollback drops the index, so it
         # is reloaded from what the store really holds.
-        self.store.holder.after_commit(self._committed, on_rollback=self._index.clear)
+        self._generation += 1
+        self.store.holder.after_commit(self._committed, on_rollback=self._forget)
 
     def watch(self, callback: Any) -> None:
         """Call ``callback()`` after each committed partition change in this process (held weakly:
@@ -273,8 +392,18 @@ class PartitionStore:
         with _writes_lock:
             current = _writes_by_file.get(self._file, 0)
             if current != self._writes_seen:  # another Instance wrote since we looked
-                self._index.clear()
+                self._forget()
             _writes_by_file[self._file] = self._writes_seen = current + 1
+
+
+def _free_in_chunks(indexes: dict[str, dict[str, None]]) -> None:
+    """Free dropped indexes a chunk at a time, so other threads get the GIL in between."""
+    while indexes and not _exiting:
+        _, keys = indexes.popitem()
+        while keys:
+            for _ in range(min(_LOAD_CHUNK, len(keys))):
+                keys.popitem()
+            time.sleep(0)
 
 
 def _first_error(exc: BaseException) -> BaseException:
