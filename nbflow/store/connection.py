@@ -142,9 +142,6 @@ class ConnectionHolder:
         self._seen_counter: int | None = None
         self._reaper: threading.Thread | None = None
         self._reopened = threading.Event()  # wakes a release thread waiting for the next open
-        self._cursors: set[Any] = set()  # open reading_cursor()s, interrupted when the file closes
-        self._cursor_lock = threading.Lock()
-        self._reads = 0  # reading_cursor() blocks not yet ended
         self._turns = TurnQueue(path) if not self.in_memory and TurnQueue.available() else None
         self._yield_requested = False  # someone waits for the file: close it when not busy
         self._last_look = 0.0
@@ -175,37 +172,15 @@ class ConnectionHolder:
                     self._close()  # another process is waiting: its turn now
 
     @contextmanager
-    def reading_cursor(self) -> Iterator[Any]:
-        """A cursor of its own on the store for a long read in a background thread, or None
-        if the file is not open now.
-
-        The file is kept open (counted as busy) until the block ends, but the holder's lock
-        is not held meanwhile, so the other threads' reads and writes go on beside it.
-        Closing the holder interrupts the read (see :meth:`interrupt_reads`).
-        """
+    def use_if_open(self) -> Iterator[Any]:
+        """Like :meth:`use`, but None instead of opening the file if it is closed: for work in
+        the background that is not worth waiting for another process's turn."""
         with self._lock:
-            if self._con is None:  # released meanwhile: not worth waiting for a turn
+            if self._con is None:
                 yield None
                 return
-            self._busy += 1
-            self._reads += 1
-            cursor = self._con.cursor()
-            with self._cursor_lock:
-                self._cursors.add(cursor)
-        try:
-            if not self.in_memory:
-                cursor.execute(f"USE {_ALIAS}")
-            yield cursor
-        finally:
-            with self._cursor_lock:
-                self._cursors.discard(cursor)
-            with self._lock:
-                cursor.close()
-                self._reads -= 1
-                self._busy -= 1
-                self._last_used = time.monotonic()
-                if not self._busy and self._con is not None and self._someone_waits():
-                    self._close()
+            with self.use() as con:
+                yield con
 
     @contextmanager
     def transaction(self, lock_timeout: float | None = None) -> Iterator[Any]:
@@ -280,12 +255,6 @@ class ConnectionHolder:
         ``keep_engine=True`` keeps that in-memory DuckDB for the next open (starting one
         costs 15-50 ms, attaching the file to it about 1 ms); the file is let go all the same.
         """
-        # Background reads are interrupted and waited for (outside the lock, which they take
-        # to end): DuckDB refuses to close a connection whose cursor is still busy.
-        self.interrupt_reads()
-        deadline = time.monotonic() + 5
-        while self._reads and time.monotonic() < deadline:
-            time.sleep(0.002)
         with self._lock:
             try:
                 if self._con is not None:
@@ -420,23 +389,7 @@ class ConnectionHolder:
             for callback in self._on_change:
                 callback()
 
-    def interrupt_reads(self) -> None:
-        """Interrupt the queries of open :meth:`reading_cursor` blocks and mark them given up
-        (see :meth:`still_reading`)."""
-        with self._cursor_lock:
-            cursors, self._cursors = self._cursors, set()
-        for cursor in cursors:
-            try:
-                cursor.interrupt()
-            except Exception:
-                pass
-
-    def still_reading(self, cursor: Any) -> bool:
-        """False once a :meth:`reading_cursor` was given up (the file is being closed)."""
-        return cursor in self._cursors
-
     def _close(self) -> None:
-        self.interrupt_reads()  # a background read is given up, not waited for
         try:
             self._detach(self._con)
         finally:

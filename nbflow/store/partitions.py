@@ -10,9 +10,9 @@ file, so membership checks cost a dictionary lookup.
 
 Listing keys or writing loads the index at once. A membership check does not wait for it:
 while there is no index, it asks DuckDB for the one key (about a millisecond at a million
-keys) and a background thread loads the index, in chunks, beside the user's work (loading a
-million keys takes about half a second). A load that any write or invalidation overtook
-is thrown away.
+keys) and a background thread loads the index in chunks of short reads, between the user's
+own reads and writes (a million keys take about half a second). A load that any write or
+invalidation overtook is thrown away.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-_LOAD_CHUNK = 20_000  # keys per fetch of a background load: each holds the GIL for a few ms
+_LOAD_CHUNK = 20_000  # keys per read of a background load: each holds the store for a few ms
 
 # How many partition writes this process's PartitionStores made, per store file. DuckDB shares
 # one database between the connections a process opens on a file, so two Instance objects on
@@ -38,7 +38,11 @@ _writes_lock = threading.Lock()
 
 # Background work on indexes (loading, freeing) runs in one thread per process, taking jobs
 # in order: handing it a job costs microseconds, starting a thread up to milliseconds.
-_jobs: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+_jobs: queue.SimpleQueue[tuple[float, Callable[[], object]]] = queue.SimpleQueue()
+# A job waits this long after it was handed over, so the call that handed it over ends
+# first: a thread working meanwhile takes the GIL whenever that call waits for DuckDB, and
+# it gets it back only after the interpreter's switch interval (5 ms) each time.
+_SETTLE = 0.02
 _worker: threading.Thread | None = None
 _worker_lock = threading.Lock()
 _loads: dict[int, PartitionStore] = {}  # background loads asked for, by id of their store
@@ -51,12 +55,15 @@ def _in_background(job: Callable[[], object]) -> None:
         if _worker is None:
             _worker = threading.Thread(target=_work, name="nbflow-partition-index", daemon=True)
             _worker.start()
-    _jobs.put(job)
+    _jobs.put((time.monotonic(), job))
 
 
 def _work() -> None:
     while True:
-        job = _jobs.get()
+        handed_over, job = _jobs.get()
+        wait = handed_over + _SETTLE - time.monotonic()
+        if wait > 0 and not _exiting:
+            time.sleep(wait)
         try:
             job()
         except Exception:  # each job is an optimization; a failed one changes no answer
@@ -82,9 +89,8 @@ def _stop_background_work_at_exit() -> None:
         return
     for partitions in list(_loads.values()):
         partitions._generation += 1
-        partitions.store.holder.interrupt_reads()
     idle = threading.Event()
-    _jobs.put(idle.set)
+    _jobs.put((0.0, idle.set))
     idle.wait(timeout=5)
 
 
@@ -143,10 +149,10 @@ class PartitionStore:
     def _keys(self, con: Any, name: str) -> dict[str, None]:
         index = self._loaded(name)
         if index is None:
-            table = con.sql(
-                "SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", params=[name]
-            ).to_arrow_table()
-            index = self._index[name] = dict.fromkeys(table.column(0).to_pylist())
+            # Python lists, not Arrow: a process that never builds a DataFrame never imports
+            # pyarrow and pandas (100 MB and a third of a second), and this is not slower.
+            rows = con.execute("SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", [name]).fetchall()
+            index = self._index[name] = dict.fromkeys([row[0] for row in rows])
         return index
 
     # -- reads ---------------------------------------------------------------------------------
@@ -176,25 +182,27 @@ class PartitionStore:
         _in_background(lambda: self._background_load(name, generation))
 
     def _background_load(self, name: str, generation: int) -> None:
-        holder = self.store.holder
+        """Load the index of ``name`` a chunk at a time, in order of ``seq``; each chunk is
+        its own short read, so the user's checks and writes get the store in between."""
+        index: dict[str, None] = {}
+        after = -1
         try:
-            index: dict[str, None] = {}
-            with holder.reading_cursor() as cursor:
-                if cursor is None:  # the file was released meanwhile
-                    return
-                cursor.execute("SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", [name])
-                while self._generation == generation and holder.still_reading(cursor):
-                    rows = cursor.fetchmany(_LOAD_CHUNK)
-                    if not rows:
-                        break
+            while True:
+                with self.store.holder.use_if_open() as con:
+                    if con is None or self._generation != generation:
+                        return  # released meanwhile (not worth waiting for a turn), or overtaken
+                    rows = con.execute(
+                        "SELECT key, seq FROM partitions WHERE def_name = ? AND seq > ? ORDER BY seq LIMIT ?",
+                        [name, after, _LOAD_CHUNK]).fetchall()
                     index.update(dict.fromkeys([row[0] for row in rows]))
-            with holder._lock:
-                if self._generation == generation and name not in self._index:
-                    self._index[name] = index
-        except Exception:  # an optimization only: the next check asks DuckDB again
-            pass
+                    if len(rows) < _LOAD_CHUNK:
+                        if name not in self._index:
+                            self._index[name] = index
+                        return
+                    after = rows[-1][1]
+                time.sleep(0)  # let a waiting thread have the store before the next chunk
         finally:
-            with holder._lock:
+            with self.store.holder._lock:
                 self._loading.discard(name)
                 if not self._loading:
                     _loads.pop(id(self), None)
@@ -219,9 +227,9 @@ class PartitionStore:
             params.append(like)
         with self.store.holder.use() as con:
             try:
-                table = con.sql(
-                    f"SELECT key FROM partitions WHERE {' AND '.join(where)} ORDER BY seq", params=params
-                ).to_arrow_table()
+                rows = con.execute(
+                    f"SELECT key FROM partitions WHERE {' AND '.join(where)} ORDER BY seq", params
+                ).fetchall()
             except duckdb.InvalidInputException as exc:
                 if regex is None:
                     raise
@@ -231,7 +239,7 @@ class PartitionStore:
                     f"regex={regex!r} is not a valid regular expression (RE2 syntax, as in DuckDB's "
                     f"regexp_matches): {exc}"
                 ) from None
-        return table.column(0).to_pylist()
+        return [row[0] for row in rows]
 
     def page(self, name: str, text: str | None, regex: bool, offset: int, limit: int) -> tuple[list[str], int]:
         """Keys ``offset`` to ``offset + limit`` in order (of those containing ``text``, or matching
@@ -293,8 +301,6 @@ class PartitionStore:
 
     def _add(self, con: Any, name: str, keys: list[str], source: str, source_id: str | None,
              restore_outputs: bool) -> AddResult:
-        import pyarrow as pa
-
         from nbflow.partitions.keys import validate_key
 
         index = self._keys(con, name)
@@ -306,19 +312,17 @@ class PartitionStore:
         for key in new:  # every way of adding keys ends here: none gets past the key rules
             validate_key(key, "partition key")
         now = time.time()
-        con.register("_nbflow_new_keys", pa.table({"key": pa.array(new, pa.string())}))
-        try:
-            # A key that comes back after a delete starts as missing, unless asked to restore
-            # what was materialized for it before (valid_from in the past).
-            valid_from = "'-infinity'::TIMESTAMPTZ" if restore_outputs else "to_timestamp($now)"
-            con.execute(
-                "INSERT INTO partitions SELECT $name, key, nextval('partition_seq'), to_timestamp($now), "
-                f"{valid_from} FROM _nbflow_new_keys", {"name": name, "now": now})
-            con.execute(
-                "INSERT INTO partition_events SELECT $name, key, 'add', to_timestamp($now), $source, $sid "
-                "FROM _nbflow_new_keys", {"name": name, "now": now, "source": source, "sid": source_id})
-        finally:
-            con.unregister("_nbflow_new_keys")
+        _keys_table(con, "_nbflow_new_keys", new)
+        # A key that comes back after a delete starts as missing, unless asked to restore
+        # what was materialized for it before (valid_from in the past).
+        valid_from = "'-infinity'::TIMESTAMPTZ" if restore_outputs else "to_timestamp($now)"
+        con.execute(
+            "INSERT INTO partitions SELECT $name, key, nextval('partition_seq'), to_timestamp($now), "
+            f"{valid_from} FROM _nbflow_new_keys", {"name": name, "now": now})
+        con.execute(
+            "INSERT INTO partition_events SELECT $name, key, 'add', to_timestamp($now), $source, $sid "
+            "FROM _nbflow_new_keys", {"name": name, "now": now, "source": source, "sid": source_id})
+        con.execute("DROP TABLE temp._nbflow_new_keys")
         index.update(dict.fromkeys(new))
         self._after_write(con)
         return result
@@ -333,24 +337,20 @@ class PartitionStore:
 
     def _delete(self, con: Any, name: str, keys: list[str], source: str,
                 source_id: str | None) -> DeleteResult:
-        import pyarrow as pa
-
         index = self._keys(con, name)
         wanted = list(dict.fromkeys(keys))
         gone = [k for k in wanted if k in index]
         result = DeleteResult(gone, [k for k in wanted if k not in index])
         if not gone:
             return result
-        con.register("_nbflow_gone_keys", pa.table({"key": pa.array(gone, pa.string())}))
-        try:
-            con.execute(
-                "DELETE FROM partitions WHERE def_name = $name AND key IN (SELECT key FROM _nbflow_gone_keys)",
-                {"name": name})
-            con.execute(
-                "INSERT INTO partition_events SELECT $name, key, 'delete', to_timestamp($now), $source, $sid "
-                "FROM _nbflow_gone_keys", {"name": name, "now": time.time(), "source": source, "sid": source_id})
-        finally:
-            con.unregister("_nbflow_gone_keys")
+        _keys_table(con, "_nbflow_gone_keys", gone)
+        con.execute(
+            "DELETE FROM partitions WHERE def_name = $name AND key IN (SELECT key FROM _nbflow_gone_keys)",
+            {"name": name})
+        con.execute(
+            "INSERT INTO partition_events SELECT $name, key, 'delete', to_timestamp($now), $source, $sid "
+            "FROM _nbflow_gone_keys", {"name": name, "now": time.time(), "source": source, "sid": source_id})
+        con.execute("DROP TABLE temp._nbflow_gone_keys")
 
         for key in gone:
             index.pop(key, None)
@@ -394,6 +394,16 @@ class PartitionStore:
             if current != self._writes_seen:  # another Instance wrote since we looked
                 self._forget()
             _writes_by_file[self._file] = self._writes_seen = current + 1
+
+
+def _keys_table(con: Any, table: str, keys: list[str]) -> None:
+    """A temporary table ``table(key)`` of ``keys`` in order, for set-based statements.
+
+    The list goes to DuckDB as one parameter: as fast as an Arrow table, without importing
+    pyarrow (and with it pandas) into a process that only adds or deletes keys. It is
+    created inside the caller's transaction: if a statement fails, the rollback drops it.
+    """
+    con.execute(f"CREATE TEMP TABLE {table} AS SELECT unnest($keys::VARCHAR[]) AS key", {"keys": keys})
 
 
 def _free_in_chunks(indexes: dict[str, dict[str, None]]) -> None:
