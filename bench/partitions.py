@@ -116,7 +116,10 @@ def _cold_checks(inst: nf.Instance, name: str, keys: list[str], rounds: int) -> 
     def index_loaded() -> None:  # the background load ends before the next round starts
         deadline = time.monotonic() + 60
         while name not in partitions._index and time.monotonic() < deadline:
-            time.sleep(0.01)
+            time.sleep(0.05)
+            # A load given up because the store was released meanwhile (a starved thread on
+            # a loaded machine) starts again with the next check, as in a notebook.
+            inst.has_dynamic_partition(name, keys[0])
 
     for r in range(rounds):
         inst.close()  # another process takes its turn and adds a key
