@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 _LOAD_CHUNK = 20_000  # keys per read of a background load: each holds the store for a few ms
 
@@ -239,7 +239,7 @@ class PartitionStore:
                     f"regex={regex!r} is not a valid regular expression (RE2 syntax, as in DuckDB's "
                     f"regexp_matches): {exc}"
                 ) from None
-        return [row[0] for row in rows]
+        return [cast(str, row[0]) for row in rows]
 
     def page(self, name: str, text: str | None, regex: bool, offset: int, limit: int) -> tuple[list[str], int]:
         """Keys ``offset`` to ``offset + limit`` in order (of those containing ``text``, or matching
@@ -280,15 +280,14 @@ class PartitionStore:
                 yield con
         except BaseException as exc:
             self._forget()  # reloaded from what the store really holds
-            first = _first_error(exc)
-            if first is exc:
+            if not _failed_to_write(exc):
                 raise
             from nbflow.errors import StoreError
 
             raise StoreError(
-                f"Could not write to the nbflow store {self.store.path}: {first}. Nothing of this "
+                f"Could not write to the nbflow store {self.store.path}: {exc}. Nothing of this "
                 f"change was stored; fix the cause (e.g. free disk space) and make the change again."
-            ) from first
+            ) from exc
 
     def add(self, name: str, keys: list[str], source: str = "api", source_id: str | None = None,
             restore_outputs: bool = False, con: Any = None) -> AddResult:
@@ -416,11 +415,11 @@ def _free_in_chunks(indexes: dict[str, dict[str, None]]) -> None:
             time.sleep(0)
 
 
-def _first_error(exc: BaseException) -> BaseException:
-    """The error that stopped a transaction. A COMMIT that fails (a full disk) has already
-    rolled back, so the ROLLBACK after it fails too and hides it behind its own error."""
+def _failed_to_write(exc: BaseException) -> bool:
+    """Whether DuckDB could not write the change to the file (a full disk, an I/O error).
+
+    The transaction already rolled back; the error is the first one (a failed ROLLBACK after
+    a failed COMMIT does not hide it, see ``ConnectionHolder.transaction``)."""
     import duckdb
 
-    if isinstance(exc, duckdb.TransactionException) and isinstance(exc.__context__, duckdb.Error):
-        return exc.__context__
-    return exc
+    return isinstance(exc, duckdb.IOException | duckdb.TransactionException | OSError)
