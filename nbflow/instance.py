@@ -157,6 +157,10 @@ class Instance:
         """Every key, in insertion order (an unknown name has none)."""
         return self.store.partitions.keys(partitions_def_name)
 
+    def closest_dynamic_partitions(self, partitions_def_name: str, partition_key: str, n: int = 5) -> list[str]:
+        """Up to ``n`` stored keys closest to ``partition_key``, closest first (for error messages)."""
+        return self.store.partitions.closest(partitions_def_name, partition_key, n)
+
     def count_dynamic_partitions(self, partitions_def_name: str) -> int:
         return self.store.partitions.count(partitions_def_name)
 
@@ -282,7 +286,7 @@ def code_version(op_def: Any) -> str:
 
 def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None:
     """A partitioned job needs a known key; an unpartitioned one takes none."""
-    from nbflow.errors import UnknownPartitionError, did_you_mean
+    from nbflow.errors import UnknownPartitionError, closest_first
     from nbflow.partitions.dynamic import PartitionsError
     from nbflow.partitions.keys import validate_key
 
@@ -305,7 +309,7 @@ def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None
             f"Could not find a partition with key {partition_key!r} in DynamicPartitionsDefinition "
             f"'{pdef.name}'. Add it first with .add([...]) on the definition, or "
             f"instance.add_dynamic_partitions({pdef.name!r}, [...]). "
-            f"{did_you_mean(partition_key, inst.get_dynamic_partitions(pdef.name))}"
+            f"{closest_first(inst.closest_dynamic_partitions(pdef.name, partition_key))}"
         )
 
 
