@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+from nbflow._liveness import process_alive
 from nbflow.errors import NbflowError
 
 MAX_BACKOFF = 3600.0
@@ -176,19 +177,9 @@ def status(name: str, instance: Any) -> tuple[str, str | None]:
     if state.status == "PAUSED":
         return "paused", state.reason
     if state.status == "RUNNING" and state.pid and state.pid != os.getpid() \
-            and state.hostname == socket.gethostname() and _alive(state.pid):
+            and state.hostname == socket.gethostname() and process_alive(state.pid, state.started_at):
         return "running", f"in process {state.pid}"
     return "stopped", None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 atexit.register(stop_all)
