@@ -273,15 +273,47 @@ def instance(path: str | None = None, lock_timeout: float | None = None, trust: 
 
 
 def code_version(op_def: Any) -> str:
-    """A short hash of an op's source, so stored steps show which code produced them."""
+    """A short hash of an op's code, so stored steps show which code produced them and a
+    rerun keeps a finished step only while its op's code is unchanged.
+
+    The hash is of the op's syntax tree without docstrings: editing a comment, a docstring,
+    blank lines or the layout keeps it; a change to what the code does changes it. Without a
+    parsable source (an op made by ``exec``), the hash is of the compiled code.
+    """
     try:
         source = inspect.getsource(op_def.fn)
-    except Exception:  # no source file, or a file that is not this code: hash the bytecode
+    except Exception:  # no source file, or a file that is not this code
         source = ""
-    if not source:
-        code = inspect.unwrap(op_def.fn).__code__  # the user's body, not nbflow's wrapper around it
-        source = repr((code.co_code, code.co_consts, code.co_names))
-    return hashlib.sha1(source.encode()).hexdigest()[:12]
+    text = _syntax_without_docstrings(source) if source else None
+    if text is None:
+        text = _compiled_text(inspect.unwrap(op_def.fn).__code__)  # the user's body, not a wrapper
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _syntax_without_docstrings(source: str) -> str | None:
+    """The syntax tree of ``source`` as text, docstrings removed (comments and layout are not
+    in it); None if it does not parse (a source file that is not the code)."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(source))  # a method's or nested function's source is indented
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)  # without line and column numbers
+
+
+def _compiled_text(code: Any) -> str:
+    """The instructions, constants and names of ``code`` and of the code nested in it (whose
+    repr would name a memory address, different in every process)."""
+    consts = tuple(_compiled_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts)
+    return repr((code.co_code, consts, code.co_names))
 
 
 def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None:
