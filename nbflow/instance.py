@@ -18,11 +18,24 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from nbflow._state import STATE, Snapshot
 from nbflow.errors import run_failure
 
-_instances: dict[str, Instance] = {}
+_instances: dict[str, Instance] = STATE.default_instances
 _instances_lock = threading.Lock()
-_good_homes: set[str] = set()  # NBFLOW_HOME folders already found to be folders
+_good_homes: set[str] = STATE.good_homes  # NBFLOW_HOME folders already found to be folders
+
+
+def _close_instances_opened_since(to: Snapshot | None) -> None:
+    """Before the state is reset: close the default instances that are not in ``to``."""
+    kept = to.mapping("default_instances") if to is not None else {}
+    with _instances_lock:
+        opened = [inst for path, inst in _instances.items() if kept.get(path) is not inst]
+    for inst in opened:
+        inst.close()
+
+
+STATE.before_reset("default_instances", _close_instances_opened_since, last=True)
 
 
 def default_store_path() -> str:

@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from nbflow._state import STATE
 from nbflow.definitions.compose import (
     GraphBuilder,
     Node,
@@ -24,7 +25,7 @@ from nbflow.errors import DefinitionError, did_you_mean
 from nbflow.partitions.keys import validate_name
 
 #: Jobs defined in this process, by name; a redefinition replaces the old one.
-JOBS: dict[str, JobDefinition] = {}
+JOBS: dict[str, JobDefinition] = STATE.jobs
 
 
 class GraphDefinition:

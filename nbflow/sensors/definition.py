@@ -11,12 +11,13 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from nbflow._state import STATE
 from nbflow.sensors.results import SensorDefinitionError
 
 DEFAULT_INTERVAL = 30
 DEFAULT_MAX_FAILURES = 5
 
-SENSORS: dict[str, SensorDefinition] = {}
+SENSORS: dict[str, SensorDefinition] = STATE.sensors
 
 
 class DefaultSensorStatus(enum.Enum):

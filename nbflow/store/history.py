@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from typing import Any
 
 from nbflow._liveness import process_alive
+from nbflow._state import STATE
 from nbflow.definitions.compose import DynSource
 from nbflow.store.serialize import frame_table
 
@@ -140,7 +140,7 @@ def copy_reused_keys(con: Any, child: str, parent: str, steps: list[tuple[str, .
 
 # Runs executing in this process, whatever Store object (Instance) started them: a second
 # Instance on the same file must not take another one's live run for a dead one.
-RUNNING_HERE: set[str] = set()
+RUNNING_HERE: set[str] = STATE.running_here
 
 HEARTBEAT_SECONDS = 10.0  # how often the process running a run writes its heartbeat
 HEARTBEAT_STALE = 120.0  # a run not heard from for this long is taken for dead (other hosts)
@@ -153,7 +153,7 @@ def recover_interrupted(con: Any, active: set[str]) -> list[str]:
     process created after the run started: pids are reused); a run started on another
     host is taken for dead once its heartbeat is older than ``HEARTBEAT_STALE`` seconds.
     """
-    host, me, now = socket.gethostname(), os.getpid(), time.time()
+    host, me, now = socket.gethostname(), os.getpid(), STATE.clock.now()
     dead = []
     for run_id, pid, hostname, heartbeat, started in con.execute(
         "SELECT run_id, pid, hostname, heartbeat, epoch(start_time) FROM runs WHERE status = 'STARTED'"
@@ -179,7 +179,7 @@ def recover_interrupted(con: Any, active: set[str]) -> list[str]:
 def beat(con: Any, run_ids: list[str]) -> None:
     """Record that this process is still running ``run_ids``."""
     con.execute("UPDATE runs SET heartbeat = ? WHERE list_contains(?, run_id) AND status = 'STARTED'",
-                [time.time(), run_ids])
+                [STATE.clock.now(), run_ids])
 
 
 def _quoted(name: str) -> str:

@@ -19,11 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow._state import STATE
+
 # How many partition writes this process's PartitionStores made, per store file. DuckDB shares
 # one database between the connections a process opens on a file, so two Instance objects on
 # the same file can both hold it open and never see each other's change counter; each one
 # compares this count (a dict lookup) before trusting its index.
-_writes_by_file: dict[str, int] = {}
+_writes_by_file: dict[str, int] = STATE.partition_writes
 _writes_lock = threading.Lock()
 
 # Suggestions rank at most this many keys sharing half of the asked key by edit distance (a

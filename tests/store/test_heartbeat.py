@@ -54,16 +54,21 @@ def test_runs_of_another_host_are_interrupted_once_their_heartbeat_is_stale(stor
     again.close()
 
 
-def test_the_owner_keeps_its_heartbeat_fresh(store_path, monkeypatch):
-    monkeypatch.setattr(history, "HEARTBEAT_SECONDS", 0.05)
+def test_the_owner_keeps_its_heartbeat_fresh(store_path, fake_clock):
     inst = nf.Instance(store_path)
     beats = []
+
+    def heartbeat(run_id):
+        return inst.sql("SELECT heartbeat FROM runs WHERE run_id = ?", [run_id]).heartbeat[0]
 
     @nf.op
     def slow(context):
         for _ in range(3):
-            beats.append(inst.sql("SELECT heartbeat FROM runs WHERE run_id = ?", [context.run_id]).heartbeat[0])
-            time.sleep(0.3)
+            beats.append(heartbeat(context.run_id))
+            fake_clock.step("nbflow-heartbeat")  # HEARTBEAT_SECONDS pass
+            deadline = time.monotonic() + 10
+            while heartbeat(context.run_id) == beats[-1] and time.monotonic() < deadline:
+                time.sleep(0.01)  # the heartbeat thread writes its beat
         return 1
 
     @nf.job
@@ -72,6 +77,7 @@ def test_the_owner_keeps_its_heartbeat_fresh(store_path, monkeypatch):
 
     assert long_one.run(instance=inst).status == "SUCCESS"
     assert beats[0] < beats[1] < beats[2]
+    assert fake_clock.waits_of("nbflow-heartbeat")[:3] == [history.HEARTBEAT_SECONDS] * 3
     inst.close()
 
 
