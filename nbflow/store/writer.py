@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from nbflow.errors import StoreLockedError
-from nbflow.store import history
+from nbflow.store import history, value_files
 from nbflow.store.connection import deferred_interrupts
 from nbflow.store.serialize import (
     CHUNKED,
@@ -273,8 +273,20 @@ class RunWriter:
             if stored is not None:
                 return stored
         elif is_large(value):
-            return self._store_chunked(con, value)
+            if self.store.holder.in_memory:
+                return self._store_chunked(con, value)
+            return self._store_file(value)
         return _plain(value)
+
+    def _store_file(self, value: Any) -> tuple:
+        """Pickle a large value into a file beside the store (see :mod:`~nbflow.store.value_files`)."""
+        self._tables += 1
+        name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
+        try:
+            meta = value_files.write(self.store.path, name, value)
+        except Exception:  # not picklable: recorded as not stored, with the reason
+            return _plain(value)
+        return value_files.VALUE_FILE, json.dumps(meta), None, name, _type_name(value)
 
     def _store_chunked(self, con: Any, value: Any) -> tuple:
         """Pickle a large value into a table of chunks in the ``frames`` schema, chunk by chunk,
@@ -288,9 +300,7 @@ class RunWriter:
         except Exception:  # not picklable: recorded as not stored, with the reason
             con.execute(f"DROP TABLE IF EXISTS {frame_table(name)}")
             return _plain(value)
-        cls = type(value)
-        type_name = f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__name__
-        return CHUNKED, json.dumps(meta), None, name, type_name
+        return CHUNKED, json.dumps(meta), None, name, _type_name(value)
 
     def _store_frame(self, con: Any, value: Any, frame: str) -> tuple | None:
         """Write a DataFrame as a table in the ``frames`` schema (None if DuckDB refuses it)."""
@@ -393,3 +403,8 @@ def _loads_back_alike(con: Any, name: str, data: Any, frame: str) -> bool:
 def _plain(value: Any) -> tuple:
     kind, text, blob, type_name = encode(value)
     return kind, text, blob, None, type_name
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__name__
