@@ -80,3 +80,15 @@ def fake_clock():
     clock = FakeClock()
     STATE.clock = clock
     return clock
+
+
+@pytest.fixture
+def skipping_clock():
+    """A clock on which every wait ends at once, moving on by the time waited: a lock timeout
+    of minutes passes in no real time. For tests where nothing runs in the background (a
+    heartbeat or sensor loop would spin on it)."""
+    from tests.clock import SkippingClock
+
+    clock = SkippingClock()
+    STATE.clock = clock
+    return clock
