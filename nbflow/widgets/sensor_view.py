@@ -17,7 +17,7 @@ import traitlets
 
 from nbflow.runtime import ticks as tick_module
 from nbflow.widgets import tracebacks
-from nbflow.widgets.base import View
+from nbflow.widgets.base import View, view_module
 from nbflow.widgets.sensor_static import sensor_html
 
 STATIC = pathlib.Path(__file__).parent / "static"
@@ -44,7 +44,7 @@ class SensorView(View):
     'stopped'
     """
 
-    _esm = STATIC / "sensor_view.js"
+    _esm = view_module("sensor_view.js")
     _css = STATIC / "sensor_view.css"
 
     sensor_name = traitlets.Unicode("").tag(sync=True)
