@@ -116,9 +116,13 @@ class Executor(ReuseMixin):
         self.collect_done: set[tuple[str, str]] = set()
         self.held: dict[str, list[ItemReport]] = {}
         self.retries: list[tuple[float, int, StepTask]] = []
-        self.attempts: dict[str, int] = {}
         self.outcome_failed: list[str] = []
         self.exceptions: dict[str, BaseException] = {}
+        # Per node, read on every step: its static outputs, and the (node, output) of each item
+        # input whose value nothing needs once this node's step for the key has its inputs.
+        self._static_outs = {n: [o for o, spec in node.op.outs.items() if not spec.is_dynamic]
+                             for n, node in self.nodes.items()}
+        self._released = {n: _released_inputs(self.plan, node) for n, node in self.nodes.items()}
 
     # -- driving ---------------------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -261,8 +265,9 @@ class Executor(ReuseMixin):
     # -- submitting ------------------------------------------------------------------------
     def _submit(self, name: str, key: str | None) -> None:
         node = self.nodes[name]
+        shared = self.shared[name]
         try:
-            inputs = {in_name: self._materialize(v) for in_name, v in self.shared[name].items()}
+            inputs = {in_name: self._materialize(v) for in_name, v in shared.items()} if shared else {}
             for in_name, b in node.inputs.items():
                 if b.kind == ITEM:
                     inputs[in_name] = self._value(b.node, b.output, key)
@@ -271,7 +276,16 @@ class Executor(ReuseMixin):
         except MissingInput as missing:
             self._input_missing(name, key, missing)
             return
-        index = None if key is None else self.key_index[node.scope][key]
+        if key is None:
+            index = None
+        else:
+            index = self.key_index[node.scope][key]
+            self.pending_items.pop((name, key), None)
+            values = self.values
+            for upstream, out_name in self._released[name]:
+                # Stored already (the writer holds the record until it is written); kept in
+                # memory, a fan-out of a million items would hold every value to the end.
+                values.pop((upstream, out_name, key), None)
         task = StepTask(name, key, index, node.op, inputs, self.configs.get(name),
                         self.run_id, self.partition_key, self.run_config)
         task.priority = self.priority[name]
@@ -323,12 +337,15 @@ class Executor(ReuseMixin):
         keys.append(key)
         self.values[(source.node, source.output, key)] = value
         self.sink.output((source.node, source.node, key, index, source.output, value))
-        for name in self.plan.scope_nodes.get(source, ()):
-            self.pending_items[(name, key)] = self.plan.n_item_inputs[name]
-            self.state[(name, key)] = _PENDING
-        for name in self.plan.scope_nodes.get(source, ()):
-            if name in self.doomed and self.state[(name, key)] == _PENDING:
-                self._skip_mapped(name, key, self.doomed[name])
+        scope = self.plan.scope_nodes.get(source, ())
+        pending, state, n_items = self.pending_items, self.state, self.plan.n_item_inputs
+        for name in scope:
+            pending[(name, key)] = n_items[name]
+            state[(name, key)] = _PENDING
+        if self.doomed:
+            for name in scope:
+                if name in self.doomed and state[(name, key)] == _PENDING:
+                    self._skip_mapped(name, key, self.doomed[name])
         if self.resume is not None and self.resume.memo is not None and source.node in self.resume.executed:
             self._reuse_unchanged_key(source, key, value)
         for consumer, _ in self.plan.item_consumers.get((source.node, source.output), ()):
@@ -337,14 +354,19 @@ class Executor(ReuseMixin):
     def _on_done(self, report: DoneReport) -> None:
         task = report.task
         name, key = task.node, task.key
-        attempts = self.attempts[task.step_key] = task.retry_number + 1
+        attempts = task.retry_number + 1
         if self.limits is not None:
             self.limits.give_back(task.op)
-        self._store_logs(task.step_key, report.logs)
+        if report.logs:
+            self._store_logs(task.step_key, report.logs)
         if report.status == SUCCESS:
-            self._record(name, key, SUCCESS, report.start, report.end, None, attempts)
-            self.state[(name, key)] = _DONE
-            self._publish(name, key, report.outputs, self.held.pop(name, ()))
+            self.sink.step((task.step_key, name, key, task.key_index, SUCCESS, attempts, report.start,
+                            report.end, None, self.code_versions.get(name)))
+            if key is None:
+                self.state[(name, None)] = _DONE
+            else:  # a mapped step that is not pending has no entry: a million keys, little memory
+                self.state.pop((name, key), None)
+            self._publish(name, key, report.outputs, self.held.pop(name, ()) if self.held else (), task)
             return
         policy = task.op.retry_policy if self.retries_enabled and not self._canceling else None
         if policy is not None and task.retry_number < policy.max_retries:
@@ -367,22 +389,24 @@ class Executor(ReuseMixin):
             self.exceptions[task.step_key] = report.exception
         self._fail_downstream(name, key, f"upstream step {task.step_key} failed")
 
-    def _publish(self, name: str, key: str | None, outputs: dict[str, Any], held: Any = ()) -> None:
-        node = self.nodes[name]
+    def _publish(self, name: str, key: str | None, outputs: dict[str, Any], held: Any = (),
+                 task: StepTask | None = None) -> None:
         sink, values = self.sink, self.values
-        index = None if key is None else self.key_index[node.scope][key]
-        step_key = name if key is None else f"{name}[{key}]"
-        produced = [o for o, spec in node.op.outs.items() if not spec.is_dynamic and o in outputs]
+        if task is not None:
+            index, step_key = task.key_index, task.step_key
+        else:
+            index = None if key is None else self.key_index[self.nodes[name].scope][key]
+            step_key = name if key is None else f"{name}[{key}]"
+        static_outs = self._static_outs[name]
         # All outputs go to the sink before anything downstream can record a step, so the
         # step's row and its outputs always land in one batch.
-        for out_name in produced:
-            value = values[(name, out_name, key)] = outputs[out_name]
-            sink.output((step_key, name, key, index, out_name, value))
+        for out_name in static_outs:
+            if out_name in outputs:
+                value = values[(name, out_name, key)] = outputs[out_name]
+                sink.output((step_key, name, key, index, out_name, value))
         for item in held:  # a retried fan-out's items, released now that its attempt succeeded
             self._add_key(DynSource(name, item.output_name), item.key, item.value)
-        for out_name, spec in node.op.outs.items():
-            if spec.is_dynamic:
-                continue
+        for out_name in static_outs:
             if out_name not in outputs:
                 self._output_missing(name, key, out_name)
                 continue
@@ -395,6 +419,8 @@ class Executor(ReuseMixin):
                     self._resolve_item(consumer, key)
                 self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
                 self._check_collect(name, out_name)
+        if key is not None:
+            return  # a mapped node is no fan-out of its own
         for source in self.plan.sources.get(name, ()):
             self.source_status[source] = SUCCESS
             self.keys.setdefault(source, [])
@@ -420,7 +446,7 @@ class Executor(ReuseMixin):
         slot = (name, key)
         left = self.pending_items[slot] - 1
         self.pending_items[slot] = left
-        if left == 0 and self.unresolved[name] == 0 and self.state[slot] == _PENDING:
+        if left == 0 and self.unresolved[name] == 0 and self.state.get(slot) == _PENDING:
             self._submit(name, key)
 
     def _check_collect(self, name: str, out_name: str) -> None:
@@ -534,6 +560,20 @@ class Executor(ReuseMixin):
         if logs:
             for ts, kind, level, text in capture.join_chunks(logs):
                 self.sink.event((ts, step_key, kind, level, text))
+
+
+def _released_inputs(plan: Plan, node: Any) -> list[tuple[str, str]]:
+    """The item inputs of ``node`` whose value for a key is needed by nothing else once its step
+    for that key has its inputs: ``node`` is their only consumer (no collect, no other map)."""
+    released = []
+    for b in node.inputs.values():
+        if b.kind != ITEM:
+            continue
+        source = (b.node, b.output)
+        if (len(plan.item_consumers.get(source, ())) == 1 and not plan.collect_consumers.get(source)
+                and not plan.value_consumers.get(source)):
+            released.append(source)
+    return released
 
 
 def _priorities(nodes: dict[str, Any]) -> dict[str, int]:
