@@ -32,7 +32,7 @@ from nbflow.execution.events import EventSink
 from nbflow.execution.limits import Limits
 from nbflow.execution.plan import Plan
 from nbflow.execution.resume import Resume
-from nbflow.execution.reuse import ReuseMixin
+from nbflow.execution.reuse import InputValues, RerunReuse
 from nbflow.execution.state import DONE as _DONE
 from nbflow.execution.state import PENDING as _PENDING
 from nbflow.execution.state import RUNNING as _RUNNING
@@ -64,7 +64,7 @@ class Outcome:
     error: str | None = None
 
 
-class Executor(ReuseMixin):
+class Executor:
     """Runs one job once, pipelined per mapping key, reporting to an event sink."""
 
     def __init__(
@@ -92,9 +92,6 @@ class Executor(ReuseMixin):
         self._finalized = False  # the run's end is recorded: nothing more goes to the sink
         self._finalize_lock = threading.Lock()
         self.resume = resume
-        self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
-        self._memo_ok: dict[str, bool] = {}
-        self._parent_misses: dict[tuple[str, str], int] = {}
         self.sink, self.backend = sink, backend
         self.partition_key, self.run_config = partition_key, run_config or {}
         self.code_versions = code_versions or {}
@@ -102,6 +99,8 @@ class Executor(ReuseMixin):
         self.nodes = job.nodes
         self.priority = _priorities(job.nodes)
         self.values: dict[tuple[str, str, str | None], Any] = {}
+        self.inputs = InputValues(self.values, resume)
+        self.reuse = RerunReuse(self, resume, self.inputs) if resume is not None else None
         self.shared: dict[str, dict[str, Any]] = {n: {} for n in self.nodes}
         self.unresolved = dict(self.plan.n_shared_inputs)
         self.doomed: dict[str, str] = {}  # mapped node -> why every key of it is skipped
@@ -162,8 +161,8 @@ class Executor(ReuseMixin):
     def _loop(self) -> str:
         lock = getattr(self.sink, "lock", None) or nullcontext()
         with lock:
-            if self.resume is not None:
-                self._seed_resume(self.resume)
+            if self.reuse is not None:
+                self.reuse.seed()
             for name in self.nodes:
                 if (not self.nodes[name].is_mapped and self.unresolved[name] == 0
                         and self.state.get((name, None), _PENDING) == _PENDING):
@@ -267,10 +266,11 @@ class Executor(ReuseMixin):
         node = self.nodes[name]
         shared = self.shared[name]
         try:
-            inputs = {in_name: self._materialize(v) for in_name, v in shared.items()} if shared else {}
+            materialize = self.inputs.materialize
+            inputs = {in_name: materialize(v) for in_name, v in shared.items()} if shared else {}
             for in_name, b in node.inputs.items():
                 if b.kind == ITEM:
-                    inputs[in_name] = self._value(b.node, b.output, key)
+                    inputs[in_name] = self.inputs.value(b.node, b.output, key)
                 elif b.kind == DEFAULT:
                     inputs[in_name] = node.op.ins[in_name].default_value
         except MissingInput as missing:
@@ -320,6 +320,20 @@ class Executor(ReuseMixin):
         while ready and backend.can_submit():
             backend.submit(ready.popleft())
 
+    def _input_missing(self, name: str, key: str | None, missing: MissingInput) -> None:
+        step_key = name if key is None else f"{name}[{key}]"
+        parent = self.resume.parent_run_id[:8] if self.resume else "this run"
+        error = (
+            f"Step {step_key} cannot run: its input from output '{missing.output}' of step "
+            f"{missing.step} cannot be loaded from run {parent} ({missing.reason}). Rerun that step "
+            f"as well, e.g. run.rerun({missing.step.split('[')[0]!r}, downstream=True)."
+        )
+        now = time.time()
+        self.state[(name, key)] = _DONE
+        self._record(name, key, FAILURE, now, now, error, 0)
+        self.outcome_failed.append(step_key)
+        self._fail_downstream(name, key, f"upstream step {step_key} failed")
+
     # -- reports ---------------------------------------------------------------------------
     def _on_item(self, report: ItemReport) -> None:
         task = report.task
@@ -346,8 +360,9 @@ class Executor(ReuseMixin):
             for name in scope:
                 if name in self.doomed and state[(name, key)] == _PENDING:
                     self._skip_mapped(name, key, self.doomed[name])
-        if self.resume is not None and self.resume.memo is not None and source.node in self.resume.executed:
-            self._reuse_unchanged_key(source, key, value)
+        if self.reuse is not None and self.resume is not None and self.resume.memo is not None \
+                and source.node in self.resume.executed:
+            self.reuse.reuse_unchanged_key(source, key, value)
         for consumer, _ in self.plan.item_consumers.get((source.node, source.output), ()):
             self._resolve_item(consumer, key)
 
