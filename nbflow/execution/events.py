@@ -1,26 +1,69 @@
-"""Where the executor sends what happens: an event sink.
+"""Where the executor sends what happens: an event sink, and the records it receives.
 
 The store implements the sink with batched writes; tests can use :class:`MemorySink`.
-Records are plain tuples, built once per step, so the hot path allocates little:
-
-* step:   ``(step_key, node, mapping_key, key_index, status, attempts, start, end, error, code_version)``
-* output: ``(step_key, node, mapping_key, key_index, output_name, value)``
-* event:  ``(ts, step_key, kind, level, message)``
-* reused: ``(node, mapping_key, run_id)`` -- a step of a rerun kept from an earlier run of its lineage
+Records are named tuples (:class:`StepRecord`, :class:`OutputRecord`, :class:`EventRecord`,
+:class:`ReusedRecord`): read them by field name; they are still tuples, so a batch of them
+becomes an Arrow table in one conversion. On the hot path the executor builds the per-step
+kinds with ``tuple.__new__(StepRecord, (...))``, which skips the keyword-handling
+constructor of a named tuple.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+
+class StepRecord(NamedTuple):
+    """One attempt of one step, as it ended."""
+
+    step_key: str
+    node: str
+    mapping_key: str | None
+    key_index: int | None
+    status: str
+    attempts: int
+    start: float
+    end: float
+    error: str | None
+    code_version: str | None
+
+
+class OutputRecord(NamedTuple):
+    """One output value of a step (or one item a fan-out yielded: ``step_key == node``)."""
+
+    step_key: str
+    node: str
+    mapping_key: str | None
+    key_index: int | None
+    output_name: str
+    value: Any
+
+
+class EventRecord(NamedTuple):
+    """A captured log line or an engine event."""
+
+    ts: float
+    step_key: str | None
+    kind: str
+    level: str
+    message: str
+
+
+class ReusedRecord(NamedTuple):
+    """A step of a rerun kept from an earlier run of its lineage."""
+
+    node: str
+    mapping_key: str | None
+    run_id: str
 
 
 class EventSink(Protocol):
     def run_started(self, info: dict[str, Any]) -> None: ...
-    def step(self, record: tuple) -> None: ...
-    def output(self, record: tuple) -> None: ...
-    def event(self, record: tuple) -> None: ...
-    def reused(self, step: tuple[str, str, str]) -> None: ...
+    def step(self, record: StepRecord) -> None: ...
+    def output(self, record: OutputRecord) -> None: ...
+    def event(self, record: EventRecord) -> None: ...
+    def reused(self, step: ReusedRecord) -> None: ...
     def run_finished(self, status: str, end: float, error: str | None) -> None: ...
     def flush(self) -> None: ...
 
@@ -31,26 +74,26 @@ class MemorySink:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.info: dict[str, Any] = {}
-        self.steps: list[tuple] = []
-        self.outputs: list[tuple] = []
-        self.events: list[tuple] = []
-        self.reused_steps: list[tuple[str, str, str]] = []
+        self.steps: list[StepRecord] = []
+        self.outputs: list[OutputRecord] = []
+        self.events: list[EventRecord] = []
+        self.reused_steps: list[ReusedRecord] = []
         self.status: str | None = None
         self.error: str | None = None
 
     def run_started(self, info: dict[str, Any]) -> None:
         self.info = info
 
-    def step(self, record: tuple) -> None:
+    def step(self, record: StepRecord) -> None:
         self.steps.append(record)
 
-    def output(self, record: tuple) -> None:
+    def output(self, record: OutputRecord) -> None:
         self.outputs.append(record)
 
-    def event(self, record: tuple) -> None:
+    def event(self, record: EventRecord) -> None:
         self.events.append(record)
 
-    def reused(self, step: tuple[str, str, str]) -> None:
+    def reused(self, step: ReusedRecord) -> None:
         self.reused_steps.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
@@ -61,7 +104,7 @@ class MemorySink:
 
     def statuses(self) -> dict[str, str]:
         """``{step_key: status}`` of every recorded step."""
-        return {r[0]: r[4] for r in self.steps}
+        return {r.step_key: r.status for r in self.steps}
 
 
 class ObservedSink:
@@ -78,18 +121,18 @@ class ObservedSink:
     def run_started(self, info: dict[str, Any]) -> None:
         self.sink.run_started(info)
 
-    def step(self, record: tuple) -> None:
+    def step(self, record: StepRecord) -> None:
         self.sink.step(record)
         try:
             self.observer.on_step(record)
         except Exception:  # a broken view must never break the run
             self._detach()
 
-    def output(self, record: tuple) -> None:
+    def output(self, record: OutputRecord) -> None:
         self.sink.output(record)
-        if record[2] is not None and record[0] == record[1]:  # an item a fan-out yielded
+        if record.mapping_key is not None and record.step_key == record.node:  # an item a fan-out yielded
             try:
-                self.observer.on_item(record[1], record[4], record[2])
+                self.observer.on_item(record.node, record.output_name, record.mapping_key)
             except Exception:
                 self._detach()
 
@@ -99,10 +142,10 @@ class ObservedSink:
         logging.getLogger("nbflow").exception("A live view failed; it stops following this run")
         self.observer = _Deaf()
 
-    def event(self, record: tuple) -> None:
+    def event(self, record: EventRecord) -> None:
         self.sink.event(record)
 
-    def reused(self, step: tuple[str, str, str]) -> None:
+    def reused(self, step: ReusedRecord) -> None:
         self.sink.reused(step)
         try:
             self.observer.on_reused(step)
@@ -122,11 +165,11 @@ class ObservedSink:
 
 
 class _Deaf:
-    def on_step(self, record: tuple) -> None:
+    def on_step(self, record: StepRecord) -> None:
         pass
 
     def on_item(self, node: str, output: str, key: str) -> None:
         pass
 
-    def on_reused(self, step: tuple[str, str, str]) -> None:
+    def on_reused(self, step: ReusedRecord) -> None:
         pass

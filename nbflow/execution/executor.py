@@ -28,7 +28,7 @@ from typing import Any
 from nbflow.definitions.compose import DEFAULT, ITEM, DynSource
 from nbflow.execution import capture
 from nbflow.execution.backend import Backend
-from nbflow.execution.events import EventSink
+from nbflow.execution.events import EventRecord, EventSink, OutputRecord, StepRecord
 from nbflow.execution.limits import Limits
 from nbflow.execution.plan import Plan
 from nbflow.execution.resume import Resume
@@ -48,6 +48,9 @@ from nbflow.execution.step import (
 )
 
 _GC_THRESHOLD = 50_000
+# Records of the hot path are built as tuples of their class: a named tuple's own constructor
+# handles keywords and costs about three times as much (measured: bench/README.md).
+_new = tuple.__new__
 _WAKE = 0.1  # seconds: how often a waiting coordinator looks at cancel requests and pool slots
 CANCEL_GRACE = 2.0  # seconds running steps get to finish after a cancel before they are abandoned
 
@@ -251,7 +254,7 @@ class Executor:
             for name, node in self.nodes.items():  # what never became ready is recorded too
                 if not node.is_mapped and (name, None) not in self.state:
                     self._record(name, None, CANCELED, now, now, f"not started: {reason}")
-            self.sink.event((now, None, "RUN_CANCELED", "WARNING", f"Run canceled: {reason}"))
+            self.sink.event(EventRecord(now, None, "RUN_CANCELED", "WARNING", f"Run canceled: {reason}"))
         self.sink.run_finished(CANCELED, now, reason)
         self.sink.flush()
 
@@ -350,7 +353,7 @@ class Executor:
         self.key_index.setdefault(source, {})[key] = index
         keys.append(key)
         self.values[(source.node, source.output, key)] = value
-        self.sink.output((source.node, source.node, key, index, source.output, value))
+        self.sink.output(_new(OutputRecord, (source.node, source.node, key, index, source.output, value)))
         scope = self.plan.scope_nodes.get(source, ())
         pending, state, n_items = self.pending_items, self.state, self.plan.n_item_inputs
         for name in scope:
@@ -375,8 +378,8 @@ class Executor:
         if report.logs:
             self._store_logs(task.step_key, report.logs)
         if report.status == SUCCESS:
-            self.sink.step((task.step_key, name, key, task.key_index, SUCCESS, attempts, report.start,
-                            report.end, None, self.code_versions.get(name)))
+            self.sink.step(_new(StepRecord, (task.step_key, name, key, task.key_index, SUCCESS, attempts,
+                                             report.start, report.end, None, self.code_versions.get(name))))
             if key is None:
                 self.state[(name, None)] = _DONE
             else:  # a mapped step that is not pending has no entry: a million keys, little memory
@@ -386,7 +389,7 @@ class Executor:
         policy = task.op.retry_policy if self.retries_enabled and not self._canceling else None
         if policy is not None and task.retry_number < policy.max_retries:
             self.held.pop(name, None)
-            self.sink.event((report.end, task.step_key, "STEP_UP_FOR_RETRY", "WARNING",
+            self.sink.event(EventRecord(report.end, task.step_key, "STEP_UP_FOR_RETRY", "WARNING",
                              f"attempt {attempts} failed; retrying:\n{report.error}"))
             retry = StepTask(name, key, task.key_index, task.op, task.inputs, task.config,
                              task.run_id, task.partition_key, task.run_config)
@@ -418,7 +421,7 @@ class Executor:
         for out_name in static_outs:
             if out_name in outputs:
                 value = values[(name, out_name, key)] = outputs[out_name]
-                sink.output((step_key, name, key, index, out_name, value))
+                sink.output(_new(OutputRecord, (step_key, name, key, index, out_name, value)))
         for item in held:  # a retried fan-out's items, released now that its attempt succeeded
             self._add_key(DynSource(name, item.output_name), item.key, item.value)
         for out_name in static_outs:
@@ -568,13 +571,13 @@ class Executor:
         node = self.nodes[name]
         index = None if key is None else self.key_index[node.scope][key]
         step_key = name if key is None else f"{name}[{key}]"
-        self.sink.step((step_key, name, key, index, status, attempts, start, end, error,
+        self.sink.step(StepRecord(step_key, name, key, index, status, attempts, start, end, error,
                         self.code_versions.get(name)))
 
     def _store_logs(self, step_key: str, logs: list) -> None:
         if logs:
             for ts, kind, level, text in capture.join_chunks(logs):
-                self.sink.event((ts, step_key, kind, level, text))
+                self.sink.event(EventRecord(ts, step_key, kind, level, text))
 
 
 def _released_inputs(plan: Plan, node: Any) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ import time
 from typing import Any, Protocol
 
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
-from nbflow.execution.events import EventSink
+from nbflow.execution.events import EventSink, ReusedRecord
 from nbflow.execution.plan import Plan
 from nbflow.execution.resume import KeptFrom, ParentView, Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
@@ -174,7 +174,7 @@ class RerunReuse:
             reused.add(name)
             kept.append(name)
             self.run.state[(name, key)] = DONE
-            self.run.sink.reused((name, key, view.run_id))
+            self.run.sink.reused(ReusedRecord(name, key, view.run_id))
         for name in kept:
             for out_name, spec in self.run.nodes[name].op.outs.items():
                 if spec.is_dynamic:
