@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Generator
 
-from nbflow.execution.aio import AsyncSteps, is_async
+from nbflow.execution.aio import AsyncSteps
 from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step, run_step
 
 Report = ItemReport | DoneReport
@@ -93,9 +93,10 @@ class InProcessBackend(Backend):
         return self._runner if self._current is not None else None
 
     def submit(self, task: StepTask) -> None:
-        if is_async(task):
+        op = task.op
+        if getattr(op, "is_async", False):  # what is_async(task) asks, without a call per step
             self._async.submit(task)
-        elif task.op.is_generator:
+        elif op.is_generator:
             self._queue.append((task, execute_step(task)))
         else:  # run by run_step when its turn comes: no generator per step
             self._queue.append((task, None))

@@ -125,6 +125,10 @@ class Executor:
         self._static_outs = {n: [o for o, spec in node.op.outs.items() if not spec.is_dynamic]
                              for n, node in self.nodes.items()}
         self._released = {n: _released_inputs(self.plan, node) for n, node in self.nodes.items()}
+        self._item_inputs = {n: [(i, b.node, b.output) for i, b in node.inputs.items() if b.kind == ITEM]
+                             for n, node in self.nodes.items()}
+        self._default_inputs = {n: [i for i, b in node.inputs.items() if b.kind == DEFAULT]
+                                for n, node in self.nodes.items()}
 
     # -- driving ---------------------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -271,11 +275,11 @@ class Executor:
         try:
             materialize = self.inputs.materialize
             inputs = {in_name: materialize(v) for in_name, v in shared.items()} if shared else {}
-            for in_name, b in node.inputs.items():
-                if b.kind == ITEM:
-                    inputs[in_name] = self.inputs.value(b.node, b.output, key)
-                elif b.kind == DEFAULT:
-                    inputs[in_name] = node.op.ins[in_name].default_value
+            value = self.inputs.value
+            for in_name, upstream, out_name in self._item_inputs[name]:
+                inputs[in_name] = value(upstream, out_name, key)
+            for in_name in self._default_inputs[name]:
+                inputs[in_name] = node.op.ins[in_name].default_value
         except MissingInput as missing:
             self._input_missing(name, key, missing)
             return
