@@ -93,9 +93,11 @@ class RunWriter:
 
     def step(self, record: tuple) -> None:
         # Before buffering: a step's row and the outputs the executor sends right after it
-        # must land in one batch. The flusher thread covers long steps; this covers memory.
+        # must land in one batch. The flusher thread writes every FLUSH_SECONDS beside the run
+        # (DuckDB inserts without holding the interpreter, so on a second core); the run's own
+        # thread writes only when the flusher is late by a whole period, and to bound memory.
         if len(self._steps) >= FLUSH_ROWS or (
-                time.monotonic() - self._last_flush >= FLUSH_SECONDS and not self._write_lock.locked()):
+                time.monotonic() - self._last_flush >= 2 * FLUSH_SECONDS and not self._write_lock.locked()):
             self.flush()
         self._steps.append(record)
 
