@@ -43,8 +43,9 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/views.py
 	$(BIN)/python bench/clicks.py
 	$(BIN)/python bench/dask_bench.py
-	$(BIN)/python -m pip install --quiet pipefunc  # the peer of concurrency.py: measured against, not a dependency
+	$(BIN)/python -m pip install --quiet pipefunc  # the peer of concurrency.py and vs_pipefunc.py: measured against, not a dependency
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/vs_pipefunc.py --rounds 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache notebooks/.nbflow
