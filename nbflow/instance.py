@@ -16,9 +16,19 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import run_failure
+
+if TYPE_CHECKING:
+    from nbflow.execution.events import EventSink
+    from nbflow.partitions.dynamic import (
+        AddDynamicPartitionsRequest,
+        DeleteDynamicPartitionsRequest,
+        DynamicPartitionsDefinition,
+    )
+    from nbflow.run import Run
+    from nbflow.store.partitions import AddResult, DeleteResult
 
 _instances: dict[str, Instance] = {}
 _instances_lock = threading.Lock()
@@ -86,34 +96,34 @@ class Instance:
         """Stored runs, newest first, as a DataFrame (filter by job name and status)."""
         return self.store.runs(job, status, limit)
 
-    def get_run(self, run_id: str) -> Any:
+    def get_run(self, run_id: str) -> Run:
         """The :class:`~nbflow.Run` with this id (a unique prefix of at least 4 characters works)."""
         from nbflow.run import Run
 
         row = self.store.run_row(run_id)
         return Run(self, row["run_id"])
 
-    def sql(self, query: str, params: list | None = None) -> Any:
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Run SQL against the store: ``instance.sql("select * from steps where status='FAILURE'")``."""
         return self.store.sql(query, params)
 
     # -- dynamic partitions (Dagster's names) -----------------------------------------------------
     def add_dynamic_partitions(self, partitions_def_name: str, partition_keys: Iterable[str],
                                restore_outputs: bool = False, source: str = "api",
-                               source_id: str | None = None) -> Any:
+                               source_id: str | None = None) -> AddResult:
         """Add keys (idempotent; duplicates in the call collapse); returns which were new."""
         from nbflow.partitions.dynamic import _key_list
 
         keys = _key_list(partition_keys, "add_dynamic_partitions")
         return self.store.partitions.add(partitions_def_name, keys, source, source_id, restore_outputs)
 
-    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> Any:
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> DeleteResult:
         """Delete one key; a missing key is a no-op, reported in the result."""
         return self.delete_dynamic_partitions(partitions_def_name, [partition_key])
 
     def delete_dynamic_partitions(self, partitions_def_name: str, partition_keys: Iterable[str],
                                   outputs: str = "keep", source: str = "api",
-                                  source_id: str | None = None) -> Any:
+                                  source_id: str | None = None) -> DeleteResult:
         """Delete keys in one statement. ``outputs="drop"`` also deletes what runs of those
         partitions stored; with ``"keep"`` (default) they stay, but a deleted key never shows
         as materialized, and a re-added one starts as missing unless restored."""
@@ -131,7 +141,8 @@ class Instance:
             self.store.sweep_value_files()  # only once the delete committed
         return result
 
-    def apply_partitions_request(self, request: Any, source: str = "api", source_id: str | None = None) -> Any:
+    def apply_partitions_request(self, request: AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest,
+                                 source: str = "api", source_id: str | None = None) -> AddResult | DeleteResult:
         """Apply an add or delete request (from ``build_add_request`` / ``build_delete_request``)."""
         from nbflow.partitions.dynamic import (
             AddDynamicPartitionsRequest,
@@ -169,7 +180,7 @@ class Instance:
     def dynamic_partitions_history(self, partitions_def_name: str) -> Any:
         return self.store.partitions.history(partitions_def_name)
 
-    def partition_status(self, partitions_def: Any, target: Any = None) -> Any:
+    def partition_status(self, partitions_def: DynamicPartitionsDefinition, target: Any = None) -> Any:
         """Status per key of a partitions definition for an asset, a job, or every asset."""
         from nbflow.store import assets
 
@@ -336,7 +347,7 @@ def launch(
     executor: Any = None,
     background: bool = False,
     wait: bool = True,
-) -> Any:
+) -> Run:
     """Validate, run and store one run of ``job``; return its :class:`~nbflow.Run`.
 
     For a rerun, ``parent`` is the parent's run record and ``resume`` says which steps
@@ -430,7 +441,8 @@ def _prepare(job: Any, run_config: Any, instance_: Instance | None, tags: Any, p
         raise
 
 
-def _record_start(inst: Instance, job: Any, configs: dict, merged: dict, executor_def: Any, backend: Any,
+def _record_start(inst: Instance, job: Any, configs: dict[str, Any], merged: dict[str, Any], executor_def: Any,
+                  backend: Any,
                   tags: Any, partition_key: str | None, parent: Any, resume: Any, queued_run_id: str | None,
                   observer: Any) -> PreparedRun:
     from nbflow.execution.executor import Executor
@@ -441,7 +453,7 @@ def _record_start(inst: Instance, job: Any, configs: dict, merged: dict, executo
     limits = Limits(executor_def.tag_concurrency_limits, inst.pool_slots)
     run_id = queued_run_id or str(uuid.uuid4())
     all_tags = {**job.tags, **{str(k): str(v) for k, v in (tags or {}).items()}}
-    writer: Any = inst.store.writer(run_id)
+    writer: EventSink = inst.store.writer(run_id)
     if observer is not None:
         from nbflow.execution.events import ObservedSink
 

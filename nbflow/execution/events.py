@@ -2,7 +2,7 @@
 
 The store implements the sink with batched writes; tests can use :class:`MemorySink`.
 Records are named tuples (:class:`StepRecord`, :class:`OutputRecord`, :class:`EventRecord`,
-:class:`ReusedRecord`): read them by field name; they are still tuples, so a batch of them
+:class:`ReusedStep`): read them by field name; they are still tuples, so a batch of them
 becomes an Arrow table in one conversion. On the hot path the executor builds the per-step
 kinds with ``tuple.__new__(StepRecord, (...))``, which skips the keyword-handling
 constructor of a named tuple.
@@ -50,22 +50,37 @@ class EventRecord(NamedTuple):
     message: str
 
 
-class ReusedRecord(NamedTuple):
+class ReusedStep(NamedTuple):
     """A step of a rerun kept from an earlier run of its lineage."""
 
     node: str
-    mapping_key: str | None
+    mapping_key: str
     run_id: str
 
 
 class EventSink(Protocol):
+    """Everything the executor tells about a run, in the order it happens.
+
+    A sink may also have a ``lock`` (held by the executor while it records what one report
+    produced) and an ``idle()`` method (called while the run waits for its steps); the
+    executor looks them up with ``getattr``, so a plain sink need not define them.
+    """
+
     def run_started(self, info: dict[str, Any]) -> None: ...
     def step(self, record: StepRecord) -> None: ...
     def output(self, record: OutputRecord) -> None: ...
     def event(self, record: EventRecord) -> None: ...
-    def reused(self, step: ReusedRecord) -> None: ...
+    def reused(self, step: ReusedStep) -> None: ...
     def run_finished(self, status: str, end: float, error: str | None) -> None: ...
     def flush(self) -> None: ...
+
+
+class StepObserver(Protocol):
+    """What :class:`ObservedSink` tells a live view; each call must be cheap."""
+
+    def on_step(self, record: StepRecord) -> None: ...
+    def on_item(self, node: str, output: str, key: str) -> None: ...
+    def on_reused(self, step: ReusedStep) -> None: ...
 
 
 class MemorySink:
@@ -77,7 +92,7 @@ class MemorySink:
         self.steps: list[StepRecord] = []
         self.outputs: list[OutputRecord] = []
         self.events: list[EventRecord] = []
-        self.reused_steps: list[ReusedRecord] = []
+        self.reused_steps: list[ReusedStep] = []
         self.status: str | None = None
         self.error: str | None = None
 
@@ -93,7 +108,7 @@ class MemorySink:
     def event(self, record: EventRecord) -> None:
         self.events.append(record)
 
-    def reused(self, step: ReusedRecord) -> None:
+    def reused(self, step: ReusedStep) -> None:
         self.reused_steps.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
@@ -114,7 +129,7 @@ class ObservedSink:
     ``on_item(node, output, key)`` and ``on_reused(step)`` must be cheap: they run once per step.
     """
 
-    def __init__(self, sink: EventSink, observer: Any) -> None:
+    def __init__(self, sink: EventSink, observer: StepObserver) -> None:
         self.sink, self.observer = sink, observer
         self.lock = getattr(sink, "lock", None)
 
@@ -145,7 +160,7 @@ class ObservedSink:
     def event(self, record: EventRecord) -> None:
         self.sink.event(record)
 
-    def reused(self, step: ReusedRecord) -> None:
+    def reused(self, step: ReusedStep) -> None:
         self.sink.reused(step)
         try:
             self.observer.on_reused(step)
@@ -171,5 +186,5 @@ class _Deaf:
     def on_item(self, node: str, output: str, key: str) -> None:
         pass
 
-    def on_reused(self, step: ReusedRecord) -> None:
+    def on_reused(self, step: ReusedStep) -> None:
         pass

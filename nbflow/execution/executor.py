@@ -78,7 +78,7 @@ class Executor:
         sink: EventSink,
         backend: Backend,
         partition_key: str | None = None,
-        run_config: dict | None = None,
+        run_config: dict[str, Any] | None = None,
         code_versions: dict[str, str] | None = None,
         resume: Resume | None = None,
         limits: Limits | None = None,
@@ -578,7 +578,7 @@ class Executor:
         self.sink.step(StepRecord(step_key, name, key, index, status, attempts, start, end, error,
                         self.code_versions.get(name)))
 
-    def _store_logs(self, step_key: str, logs: list) -> None:
+    def _store_logs(self, step_key: str, logs: list[capture.LogChunk]) -> None:
         if logs:
             for ts, kind, level, text in capture.join_chunks(logs):
                 self.sink.event(EventRecord(ts, step_key, kind, level, text))

@@ -14,14 +14,17 @@ seeds a rerun and keeps unchanged keys, working on the run through :class:`RunSt
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
-from nbflow.execution.events import EventSink, ReusedRecord
-from nbflow.execution.plan import Plan
+from nbflow.execution.events import ReusedStep
 from nbflow.execution.resume import KeptFrom, ParentView, Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
 from nbflow.execution.step import SKIPPED, SUCCESS
+
+if TYPE_CHECKING:
+    from nbflow.execution.events import EventSink
+    from nbflow.execution.plan import Plan
 
 _FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
@@ -174,7 +177,7 @@ class RerunReuse:
             reused.add(name)
             kept.append(name)
             self.run.state[(name, key)] = DONE
-            self.run.sink.reused(ReusedRecord(name, key, view.run_id))
+            self.run.sink.reused(ReusedStep(name, key, view.run_id))
         for name in kept:
             for out_name, spec in self.run.nodes[name].op.outs.items():
                 if spec.is_dynamic:

@@ -19,11 +19,12 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history, value_files
-from nbflow.store.connection import deferred_interrupts
+from nbflow.store.connection import ConnectionHolder, deferred_interrupts
 from nbflow.store.serialize import (
     CHUNKED,
     JSON,
@@ -42,16 +43,43 @@ FLUSH_SECONDS = 0.5
 IDLE_FLUSH_SECONDS = 0.25
 MIDRUN_TURN_WAIT = 2.0  # seconds a mid-run flush waits for its turn before leaving rows buffered
 
+if TYPE_CHECKING:
+    from nbflow.execution.events import EventRecord, OutputRecord, ReusedStep, StepRecord
+
+#: ``(status, end, error)`` of a run's closing write
+Final: TypeAlias = tuple[str, float, "str | None"]
+#: ``(kind, json_text, blob, table_name, type_name)`` of one stored output value
+Encoded: TypeAlias = tuple[str, "str | None", "bytes | None", "str | None", str]
+#: an outputs row: a record's first five fields, then its value's :data:`Encoded`
+OutputRow: TypeAlias = tuple[Any, ...]
+#: what a batch holds: step rows, outputs, events and steps reused from the parent run
+Batch: TypeAlias = tuple[
+    "list[StepRecord]", "list[OutputRecord]", "list[EventRecord]", "list[ReusedStep]"
+]
+
+
+class RunStore(Protocol):
+    """The store as a :class:`RunWriter` uses it: a run's first and last rows, and turns with
+    the file for the batches in between (:class:`~nbflow.store.store.Store` is one)."""
+
+    path: str
+    holder: ConnectionHolder
+
+    def insert_run(self, info: dict[str, Any], reuse: tuple[dict[str, Any], dict[str, Any]] | None = None,
+                   ) -> None: ...
+    def finish_run(self, run_id: str, assets_made: list[str] | None = None,
+                   partition_key: str | None = None) -> None: ...
+
 
 class RunWriter:
     """Implements the executor's event sink on top of a :class:`~nbflow.store.store.Store`."""
 
-    def __init__(self, store: Any, run_id: str) -> None:
+    def __init__(self, store: RunStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
-        self._steps: list[tuple] = []
-        self._outputs: list[tuple] = []
-        self._events: list[tuple] = []
-        self._reused: list[tuple[str, str, str]] = []
+        self._steps: list[StepRecord] = []
+        self._outputs: list[OutputRecord] = []
+        self._events: list[EventRecord] = []
+        self._reused: list[ReusedStep] = []
         self._parent: str | None = None
         self._assets: list[str] = []
         self._partition_key: str | None = None
@@ -60,7 +88,7 @@ class RunWriter:
         self._tables = 0
         self.lock = threading.RLock()  # guards the buffers; held by the executor per report
         self._write_lock = threading.Lock()  # one batch at a time, in order
-        self._unwritten: tuple[list, list, list, list] = ([], [], [], [])  # swapped out, not committed yet
+        self._unwritten: Batch = ([], [], [], [])  # swapped out, not committed yet
         self._stop_flusher = threading.Event()
         self._wake_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -92,7 +120,7 @@ class RunWriter:
                 and not self._write_lock.locked():
             self.flush()  # in the caller's thread, which has nothing else to do right now
 
-    def step(self, record: tuple) -> None:
+    def step(self, record: StepRecord) -> None:
         # Before buffering: a step's row and the outputs the executor sends right after it
         # must land in one batch. The flusher thread writes every FLUSH_SECONDS beside the run
         # (DuckDB inserts without holding the interpreter, so on a second core); the run's own
@@ -102,13 +130,13 @@ class RunWriter:
             self.flush()
         self._steps.append(record)
 
-    def output(self, record: tuple) -> None:
+    def output(self, record: OutputRecord) -> None:
         self._outputs.append(record)
 
-    def event(self, record: tuple) -> None:
+    def event(self, record: EventRecord) -> None:
         self._events.append(record)
 
-    def reused(self, step: tuple[str, str, str]) -> None:
+    def reused(self, step: ReusedStep) -> None:
         self._reused.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
@@ -120,7 +148,7 @@ class RunWriter:
         self.flush(final=(status, end, error))
         self.store.finish_run(self.run_id, self._assets, self._partition_key)
 
-    def flush(self, final: tuple | None = None) -> None:
+    def flush(self, final: Final | None = None) -> None:
         """Write what is buffered; rows stay buffered until they are written.
 
         A mid-run flush waits a little for its turn with the store and, if another process
@@ -134,10 +162,11 @@ class RunWriter:
                 return  # nothing to write: leave the write lock to whoever has rows
             self._steps, self._outputs, self._events, self._reused = [], [], [], []
         with self._write_lock:
-            self._unwritten = tuple(old + new for old, new in zip(self._unwritten, fresh, strict=True))  # type: ignore[assignment]
+            # zip() over a batch's four lists of different record types yields each typed object
+            self._unwritten = cast(Batch, tuple(old + new for old, new in zip(self._unwritten, fresh, strict=True)))  # type: ignore[operator]
             self._flush_unwritten(final)
 
-    def _flush_unwritten(self, final: tuple | None) -> None:
+    def _flush_unwritten(self, final: Final | None) -> None:
         steps, outputs, events, reused = self._unwritten
         self._last_flush = time.monotonic()
         if not (steps or outputs or events or reused or final):
@@ -198,7 +227,8 @@ class RunWriter:
         logging.getLogger("nbflow").error(message)
         print(message, file=sys.stderr, flush=True)
 
-    def _write(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
+    def _write(self, steps: list[StepRecord], outputs: list[OutputRecord], events: list[EventRecord],
+               reused: list[ReusedStep], final: Final | None,
                lock_timeout: float | None) -> None:
         # One turn with the store for the whole batch, with Ctrl-C held back until it commits
         # (an interrupted batch would be rolled back and lost).
@@ -209,7 +239,8 @@ class RunWriter:
             self._unwritten = ([], [], [], [])
             self._committed_at = time.monotonic()
 
-    def _write_batch(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
+    def _write_batch(self, steps: list[StepRecord], outputs: list[OutputRecord], events: list[EventRecord],
+                     reused: list[ReusedStep], final: Final | None,
                      lock_timeout: float | None) -> None:
         # Frames are created first, each in its own statement: a frame DuckDB refuses must
         # not abort the batch transaction (it falls back to a pickle).
@@ -231,7 +262,7 @@ class RunWriter:
                 )
 
     # -- batch inserts --------------------------------------------------------------------------
-    def _insert_steps(self, con: Any, steps: list[tuple]) -> None:
+    def _insert_steps(self, con: Any, steps: list[StepRecord]) -> None:
         table = _rows_table(steps, _STEP_COLUMNS, text_at=8)
         self._insert(con, table, "steps", (
             "run_id, step_key, op, mapping_key, key_index, status, attempts, start_time, end_time, "
@@ -240,11 +271,11 @@ class RunWriter:
             "to_timestamp(end_time), error, code_version",
         ))
 
-    def _encode_all(self, outputs: list[tuple], lock_timeout: float | None) -> list[tuple]:
+    def _encode_all(self, outputs: list[OutputRecord], lock_timeout: float | None) -> list[OutputRow]:
         """The output rows: each record's first five fields and its value's
         ``(kind, json_text, blob, table_name, type_name)``. Plain scalars (most outputs of a
         large fan-out) are encoded here without a ``json.dumps`` call each."""
-        rows: list[tuple] = []
+        rows: list[OutputRow] = []
         add = rows.append
         others: list[int] = []  # positions of values that are no plain scalar
         for record in outputs:
@@ -265,7 +296,7 @@ class RunWriter:
                 rows[i] = (*rows[i][:5], *self._encode(con, rows[i][5]))
         return rows
 
-    def _insert_outputs(self, con: Any, outputs: list[tuple], encoded: list[tuple]) -> None:
+    def _insert_outputs(self, con: Any, outputs: list[OutputRecord], encoded: list[OutputRow]) -> None:
         table = _rows_table(encoded, _OUTPUT_COLUMNS)
         self._insert(con, table, "outputs", (
             "run_id, step_key, op, mapping_key, key_index, output_name, kind, json_value, "
@@ -274,7 +305,7 @@ class RunWriter:
             "table_name, type_name",
         ))
 
-    def _encode(self, con: Any, value: Any) -> tuple:
+    def _encode(self, con: Any, value: Any) -> Encoded:
         """``(kind, json_text, blob, table_name, type_name)`` for one output value."""
         frame = table_kind(value)
         if frame is not None:
@@ -287,7 +318,7 @@ class RunWriter:
             return self._store_file(value)
         return _plain(value)
 
-    def _store_file(self, value: Any) -> tuple:
+    def _store_file(self, value: Any) -> Encoded:
         """Pickle a large value into a file beside the store (see :mod:`~nbflow.store.value_files`)."""
         self._tables += 1
         name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
@@ -297,7 +328,7 @@ class RunWriter:
             return _plain(value)
         return value_files.VALUE_FILE, json.dumps(meta), None, name, _type_name(value)
 
-    def _store_chunked(self, con: Any, value: Any) -> tuple:
+    def _store_chunked(self, con: Any, value: Any) -> Encoded:
         """Pickle a large value into a table of chunks in the ``frames`` schema, chunk by chunk,
         so storing it needs about one chunk of memory besides the value."""
         self._tables += 1
@@ -311,7 +342,7 @@ class RunWriter:
             return _plain(value)
         return CHUNKED, json.dumps(meta), None, name, _type_name(value)
 
-    def _store_frame(self, con: Any, value: Any, frame: str) -> tuple | None:
+    def _store_frame(self, con: Any, value: Any, frame: str) -> Encoded | None:
         """Write a DataFrame as a table in the ``frames`` schema (None if DuckDB refuses it)."""
         self._tables += 1
         name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
@@ -341,7 +372,7 @@ class RunWriter:
         type_name = "pandas.DataFrame" if frame == "pandas" else "pyarrow.Table"
         return TABLE, json.dumps(meta), None, name, type_name
 
-    def _insert_events(self, con: Any, events: list[tuple]) -> None:
+    def _insert_events(self, con: Any, events: list[EventRecord]) -> None:
         table = _rows_table(events, _EVENT_COLUMNS, text_at=4)
         self._insert(con, table, "events", (
             "run_id, ts, step_key, kind, level, message",
@@ -372,7 +403,8 @@ _EVENT_COLUMNS = (("ts", "float64"), ("step_key", "string"), ("kind", "string"),
                   ("message", "string"))
 
 
-def _rows_table(rows: list[tuple], columns: tuple[tuple[str, str], ...], text_at: int | None = None) -> Any:
+def _rows_table(rows: Sequence[tuple[Any, ...]], columns: tuple[tuple[str, str], ...],
+                text_at: int | None = None) -> Any:
     """An Arrow table of ``rows`` (tuples), converted in one pass as a struct array -- a third of
     the time of transposing them into columns first. Free text at field ``text_at`` that UTF-8
     cannot hold (lone surrogates) is stored with backslash escapes."""
@@ -421,7 +453,7 @@ def _loads_back_alike(con: Any, name: str, data: Any, frame: str) -> bool:
     return True
 
 
-def _plain(value: Any) -> tuple:
+def _plain(value: Any) -> Encoded:
     kind, text, blob, type_name = encode(value)
     return kind, text, blob, None, type_name
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import pathlib
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from nbflow.widgets import run_details
 from nbflow.widgets.base import View
 from nbflow.widgets.run_progress import DRAW_SECONDS, PUSH_SECONDS, RunProgress, Throttle
+
+if TYPE_CHECKING:
+    from nbflow.execution.events import StepRecord
 
 STATIC = pathlib.Path(__file__).parent / "static"
 PAGE_SIZE = 50
@@ -150,7 +153,7 @@ class RunView(View):
             self.progress = self._live.as_dict(live=True)
             self._draw_graph({})
 
-    def on_step(self, record: tuple) -> None:
+    def on_step(self, record: StepRecord) -> None:
         live = self._live
         if live is None:
             return
@@ -335,5 +338,5 @@ def _elapsed(record: dict[str, Any], spans: Any) -> float:
     if len(spans):
         first, last = spans.start_time.min(), spans.end_time.max()
         if first == first and last == last:
-            return round(max(0.0, (last - first).total_seconds()), 1)
+            return round(max(0.0, float((last - first).total_seconds())), 1)
     return 0.0
