@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from nbflow.widgets import run_details
-from nbflow.widgets.base import View
+from nbflow.widgets.base import View, view_module
 from nbflow.widgets.run_progress import DRAW_SECONDS, PUSH_SECONDS, RunProgress, Throttle
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class RunView(View):
     ('SUCCESS', 1)
     """
 
-    _esm = STATIC / "run_view.js"
+    _esm = view_module("run_view.js")
     _css = STATIC / "run_view.css"
 
     run_id = traitlets.Unicode("").tag(sync=True)
