@@ -45,8 +45,9 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/views.py
 	$(BIN)/python bench/clicks.py
 	$(BIN)/python bench/dask_bench.py
-	$(BIN)/python -m pip install --quiet pipefunc  # the peer of concurrency.py: measured against, not a dependency
+	$(BIN)/python -m pip install --quiet pipefunc  # the peer of concurrency.py and vs_pipefunc.py: measured against, not a dependency
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/vs_pipefunc.py --rounds 3
 	$(BIN)/python -m pip install --quiet pipefunc sf-hamilton  # the peers of cold_start.py: measured against, not dependencies
 	$(BIN)/python bench/cold_start.py
 

@@ -138,9 +138,32 @@ def _failed(task: StepTask, exc: Exception, logs: list[capture.LogChunk], start:
     return DoneReport(task, FAILURE, {}, logs, start, time.time(), error, exc)
 
 
+def run_step(task: StepTask) -> DoneReport:
+    """Run one attempt of ``task``, an op that is not a generator; return its done report.
+
+    What :func:`execute_step` does for such an op, without a generator: back ends call it
+    for the steps of a fan-out, where a generator per step is a good part of the work.
+    """
+    op = task.op
+    logs: list[capture.LogChunk] = []
+    start = time.time()
+    prev = capture.set_buffer(logs)
+    try:
+        outputs = _static_outputs(op, _call_op(task))
+        _check_outputs(op, outputs)
+    except Exception as exc:  # the user's error: report it, the run goes on
+        capture.set_buffer(prev)
+        return _failed(task, exc, logs, start)
+    capture.set_buffer(prev)
+    return DoneReport(task, SUCCESS, outputs, logs, start, time.time())
+
+
 def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, None]:
     """Run one attempt of ``task``; yield item reports, then a done report."""
     op = task.op
+    if not op.is_generator:
+        yield run_step(task)
+        return
     logs: list[capture.LogChunk] = []
     start = time.time()
     outputs: dict[str, Any] = {}
