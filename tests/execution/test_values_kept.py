@@ -12,7 +12,7 @@ from nbflow.definitions.config import resolve_run_config
 from nbflow.execution.backend import InProcessBackend
 from nbflow.execution.events import MemorySink
 from nbflow.execution.executor import Executor
-from nbflow.instance import launch
+from nbflow.runtime.instance import launch
 
 
 @nf.op(out=nf.DynamicOut())
