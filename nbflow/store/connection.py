@@ -52,12 +52,30 @@ DUCKDB_CONFIG: dict[str, Any] = {"autoinstall_known_extensions": False, "autoloa
 # connection still referenced from a frozen daemon thread makes DuckDB's bindings print
 # "nanobind: leaked ... instances!" to stderr when any script or CLI command ends.
 _with_reaper: weakref.WeakSet[ConnectionHolder] = weakref.WeakSet()
+_all_holders: weakref.WeakSet[ConnectionHolder] = weakref.WeakSet()  # waited for at exit
+
+
+# Set when the interpreter exits. From then on a thread other than the main one that asks
+# for the store waits forever instead (see ``_held``): a daemon thread the interpreter stops
+# while it is inside DuckDB aborts the whole process ("FATAL: exception not rethrown").
+_exiting = False
+
+
+def _park_if_exiting() -> None:
+    if _exiting and threading.current_thread() is not threading.main_thread():
+        threading.Event().wait()  # a daemon thread parked in Python code stops harmlessly
 
 
 @atexit.register
 def _close_all_at_exit() -> None:
+    global _exiting
+    _exiting = True
+    for holder in list(_all_holders):
+        # Wait for a daemon thread inside DuckDB to come out (it parks before going in again).
+        if holder._lock.acquire(timeout=10.0):
+            holder._lock.release()
     for holder in list(_with_reaper):
-        if not holder._lock.acquire(timeout=1.0):  # busy in a daemon thread: leave it
+        if not holder._lock.acquire(timeout=1.0):
             continue
         try:
             holder.close()
@@ -136,6 +154,7 @@ class ConnectionHolder:
         self.idle_release = idle_release
         self.trust = trust  # unpickle from this store even if another user could have written it
         self._lock = threading.RLock()
+        _all_holders.add(self)
         self._con: Any = None
         self._base: Any = None  # the in-memory DuckDB a file store is attached to
         self._busy = 0
@@ -160,7 +179,7 @@ class ConnectionHolder:
 
         ``lock_timeout`` overrides how long to wait for another process's turn.
         """
-        with self._lock:
+        with self._held():
             if self._con is None:
                 self._open(self.lock_timeout if lock_timeout is None else lock_timeout)
             self._busy += 1
@@ -173,10 +192,24 @@ class ConnectionHolder:
                     self._close()  # another process is waiting: its turn now
 
     @contextmanager
+    def _held(self) -> Iterator[None]:
+        """This holder's lock; at interpreter exit, never for a thread but the main one."""
+        while True:
+            _park_if_exiting()
+            self._lock.acquire()
+            if not _exiting or threading.current_thread() is threading.main_thread():
+                break
+            self._lock.release()  # the process began to exit while this thread waited
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @contextmanager
     def use_if_open(self) -> Iterator[Any]:
         """Like :meth:`use`, but None instead of opening the file if it is closed: for work in
         the background that is not worth waiting for another process's turn."""
-        with self._lock:
+        with self._held():
             if self._con is None:
                 yield None
                 return
