@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from nbflow.definitions.status import Status
 from nbflow.errors import run_failure
 
 _instances: dict[str, Instance] = {}
@@ -368,7 +369,7 @@ def launch(
 
 
 def _raise_if_failed(run: Any, outcome: Any, raise_on_error: bool) -> None:
-    if outcome is None or outcome.status in ("SUCCESS", "CANCELED") or not raise_on_error:
+    if outcome is None or outcome.status in (Status.SUCCESS, Status.CANCELED) or not raise_on_error:
         return
     raise run_failure(run._job.name, outcome.failed, outcome.exceptions,
                       f"The run is stored in {run.instance.path}: instance.get_run({run.run_id!r}).steps() "
@@ -390,14 +391,14 @@ class PreparedRun:
         except KeyboardInterrupt:
             inst.store.finish_run(run_id)  # recorded as CANCELED by the executor
             if observer is not None:
-                _tell(observer.on_finish, "CANCELED")
+                _tell(observer.on_finish, Status.CANCELED.value)
             raise
         except BaseException as exc:  # nbflow's own failure, not a step's: never leave it STARTED
             inst.store.mark_failed(run_id, f"The run stopped on an internal error: {type(exc).__name__}: {exc}")
             if observer is not None:
-                _tell(observer.on_finish, "FAILURE")
+                _tell(observer.on_finish, Status.FAILURE.value)
             raise
-        if outcome.status == "CANCELED":
+        if outcome.status == Status.CANCELED:
             inst.store.finish_run(run_id)
         if observer is not None:
             _tell(observer.on_finish, outcome.status)
@@ -445,7 +446,7 @@ def _record_start(inst: Instance, job: Any, configs: dict, merged: dict, executo
 
         writer = ObservedSink(writer, observer)
     writer.run_started({
-        "run_id": run_id, "job_name": job.name, "status": "STARTED", "tags": all_tags,
+        "run_id": run_id, "job_name": job.name, "status": Status.STARTED.value, "tags": all_tags,
         "run_config": merged, "partition_key": partition_key, "start": time.time(),
         "backend": backend.name, "pid": os.getpid(), "hostname": socket.gethostname(),
         "parent_run_id": parent["run_id"] if parent else None,

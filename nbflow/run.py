@@ -6,9 +6,8 @@ import html
 from typing import Any
 
 from nbflow.definitions.compose import DynSource
+from nbflow.definitions.status import TERMINAL_RUN_STATES, Status
 from nbflow.errors import OutputNotFoundError, did_you_mean
-
-_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "INTERRUPTED"}
 
 
 class Run:
@@ -34,7 +33,7 @@ class Run:
 
     # -- record ----------------------------------------------------------------------------------
     def _record(self) -> dict[str, Any]:
-        if self._row is None or self._row["status"] not in _TERMINAL:
+        if self._row is None or self._row["status"] not in TERMINAL_RUN_STATES:
             self._row = self.instance.store.run_row(self.run_id)
         return self._row
 
@@ -42,7 +41,7 @@ class Run:
     def status(self) -> str:
         """``STARTED`` while the run goes on, then ``SUCCESS``, ``FAILURE`` or ``CANCELED``."""
         if self._execution is not None and self._execution.running:
-            return "STARTED"
+            return Status.STARTED.value
         return self._record()["status"]
 
     @property
@@ -100,7 +99,7 @@ class Run:
 
     @property
     def success(self) -> bool:
-        return self.status == "SUCCESS"
+        return self.status == Status.SUCCESS
 
     @property
     def job_name(self) -> str:
@@ -307,7 +306,7 @@ class ExecuteInProcessResult:
 
     @property
     def success(self) -> bool:
-        return self._outcome.status == "SUCCESS" if self._outcome else self.run.success
+        return self._outcome.status == Status.SUCCESS if self._outcome else self.run.success
 
     @property
     def run_id(self) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
 from nbflow.execution.resume import KeptFrom, ParentView, Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
-from nbflow.execution.step import FAILURE, SKIPPED, SUCCESS
+from nbflow.execution.step import CANCELED, FAILURE, SKIPPED, SUCCESS
 
 _FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
@@ -93,7 +93,7 @@ class ReuseMixin:
             raise MissingInput(step, output, f"{type(exc).__name__}: {exc}") from exc
         if key not in cache:
             status = self.resume.parent.key_status(node, key) if self.resume.parent is not None else None
-            why = "the parent run stored no value for it" if status in (None, "SUCCESS") else f"that step {self._carried_words(status)} there"
+            why = "the parent run stored no value for it" if status in (None, SUCCESS) else f"that step {self._carried_words(status)} there"
             raise MissingInput(step, output, why)
         return cache[key]
 
@@ -273,8 +273,8 @@ class ReuseMixin:
 
     @staticmethod
     def _carried_words(status: str | None) -> str:
-        return {None: "never ran", "FAILURE": "failed", "CANCELED": "was canceled",
-                "SKIPPED": "was skipped"}.get(status, f"ended {status}")
+        return {None: "never ran", FAILURE: "failed", CANCELED: "was canceled",
+                SKIPPED: "was skipped"}.get(status, f"ended {status}")
 
     def _seed_shared_inputs(self, name: str, node: Any, resume: Resume) -> None:
         for in_name, b in node.inputs.items():

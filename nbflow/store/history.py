@@ -16,9 +16,10 @@ import time
 from typing import Any
 
 from nbflow.definitions.compose import DynSource
+from nbflow.definitions.status import Status
 from nbflow.store.serialize import frame_table
 
-INTERRUPTED = "INTERRUPTED"
+INTERRUPTED = Status.INTERRUPTED.value
 
 
 def parent_view(store: Any, run_id: str, nodes: dict[str, Any]) -> Any:

@@ -11,6 +11,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+from nbflow.definitions.status import Status
+
 PUSH_SECONDS = 0.25
 DRAW_SECONDS = 1.0
 
@@ -33,11 +35,11 @@ class RunProgress:
         counts = self.counts[node]
         counts[status] = counts.get(status, 0) + 1
         self.done += 1
-        if status == "CANCELED":
+        if status == Status.CANCELED:
             self.canceled += 1
-        elif status == "FAILURE":
+        elif status == Status.FAILURE:
             self.failed += 1
-        elif status == "SKIPPED":
+        elif status == Status.SKIPPED:
             self.skipped += 1
 
     def item(self, node: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import traitlets
 
+from nbflow.definitions.status import Status
 from nbflow.widgets import run_details
 from nbflow.widgets.base import View
 from nbflow.widgets.run_progress import DRAW_SECONDS, PUSH_SECONDS, RunProgress, Throttle
@@ -45,7 +46,7 @@ class RunView(View):
 
     run_id = traitlets.Unicode("").tag(sync=True)
     job_name = traitlets.Unicode("").tag(sync=True)
-    status = traitlets.Unicode("PENDING").tag(sync=True)
+    status = traitlets.Unicode(Status.PENDING.value).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     parent_run_id = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     children = traitlets.List(traitlets.Dict()).tag(sync=True)
@@ -144,7 +145,7 @@ class RunView(View):
             capture.hold_back_steps_output()
         record = self.run._record()
         with self.hold_sync():
-            self.run_id, self.job_name, self.status = run_id, record["job_name"], "STARTED"
+            self.run_id, self.job_name, self.status = run_id, record["job_name"], Status.STARTED.value
             self.parent_run_id = record["parent_run_id"]
             self.children, self.selected, self.key_page, self.error = [], {}, {}, ""
             self.progress = self._live.as_dict(live=True)
@@ -165,7 +166,7 @@ class RunView(View):
 
     def on_reused(self, step: tuple[str, str, str]) -> None:
         if self._live is not None:
-            self._live.step(step[0], "SUCCESS")
+            self._live.step(step[0], Status.SUCCESS.value)
             self._live.reused[step[0]] += 1
 
     def _push_live(self, now: float) -> None:
@@ -177,7 +178,7 @@ class RunView(View):
             states = {node: NodeState(dict(counts), None, self._live.reused.get(node, 0))
                       for node, counts in self._live.counts.items()}
             for node in self._live.yielding - set(states):  # a fan-out op still yielding its items
-                states[node] = NodeState({"STARTED": 1})
+                states[node] = NodeState({Status.STARTED.value: 1})
             self._draw_graph(states)
 
     def on_finish(self, status: str) -> None:
@@ -194,7 +195,7 @@ class RunView(View):
         if self.run is not None:
             self.show(self.run)  # the final picture comes from the store
         self.status = status
-        if status == "CANCELED":
+        if status == Status.CANCELED:
             p = self.progress
             self.message = (f"Canceled: {p.get('done', 0)} steps finished and are kept, {p.get('canceled', 0)} "
                             f"did not finish. 'Finish this run' reruns only those.")
@@ -320,10 +321,10 @@ def _states(summary: Any, spans: Any) -> dict[str, Any]:
 def _progress(summary: Any, record: dict[str, Any], spans: Any) -> dict[str, Any]:
     recorded = int(summary.n.sum()) if len(summary) else 0
     by_status = summary.groupby("status").n.sum().to_dict() if len(summary) else {}
-    canceled = int(by_status.get("CANCELED", 0))  # of a canceled run: not done, and shown as such
+    canceled = int(by_status.get(Status.CANCELED, 0))  # of a canceled run: not done, and shown as such
     return {"done": recorded - canceled, "total": recorded, "canceled": canceled,
-            "failed": int(by_status.get("FAILURE", 0)),
-            "skipped": int(by_status.get("SKIPPED", 0)), "elapsed": _elapsed(record, spans),
+            "failed": int(by_status.get(Status.FAILURE, 0)),
+            "skipped": int(by_status.get(Status.SKIPPED, 0)), "elapsed": _elapsed(record, spans),
             "reused": int(summary.reused.sum()) if len(summary) else 0, "live": False}
 
 
