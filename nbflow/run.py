@@ -24,12 +24,13 @@ class Run:
     _live_count: int | None = None  # ... in which cell (IPython execution count)
     _execution: Any = None  # the coordinator of a run started in this process, while it is known
 
-    def __init__(self, instance: Any, run_id: str, job: Any = None, outcome: Any = None) -> None:
+    def __init__(self, instance: Any, run_id: str, job: Any = None, outcome: Any = None,
+                 record: dict[str, Any] | None = None) -> None:
         self.instance = instance
         self.run_id = run_id
         self._job = job
         self._outcome = outcome
-        self._row: dict[str, Any] | None = None
+        self._row: dict[str, Any] | None = record  # the run's row, if the caller just read it
 
     # -- record ----------------------------------------------------------------------------------
     def _record(self) -> dict[str, Any]:

@@ -28,13 +28,22 @@ class RunProgress:
         self.per_item = _mapped_per_fanout(shape)
         self.total = sum(1 for node in shape.values() if not node.is_mapped)
         self.done = self.failed = self.skipped = self.canceled = 0
+        # Per node, the first start and last end of the steps this run executed itself
+        # (reused steps carry their parent's times, which are not this run's).
+        self.spans: dict[str, list[float]] = {}
         self.started = time.monotonic()
 
-    def step(self, node: str, status: str) -> None:
+    def step(self, node: str, status: str, start: float | None = None, end: float | None = None) -> None:
         self.yielding.discard(node)
         counts = self.counts[node]
         counts[status] = counts.get(status, 0) + 1
         self.done += 1
+        if start is not None and end is not None:
+            span = self.spans.get(node)
+            if span is None:
+                self.spans[node] = [start, end]
+            else:
+                span[0], span[1] = min(span[0], start), max(span[1], end)
         if status == Status.CANCELED:
             self.canceled += 1
         elif status == Status.FAILURE:
@@ -52,6 +61,23 @@ class RunProgress:
                 "canceled": self.canceled, "failed": self.failed,
                 "skipped": self.skipped, "reused": sum(self.reused.values()),
                 "elapsed": round(time.monotonic() - self.started, 1), "live": live}
+
+
+    def final_states(self) -> dict[str, Any]:
+        """``{node: NodeState}`` of the run as it ended: what the store holds for a run that was
+        followed from its start and copied nothing from a parent."""
+        from nbflow.viz.states import NodeState
+
+        states = {}
+        for node, counts in self.counts.items():
+            span = self.spans.get(node)
+            duration = max(0.0, span[1] - span[0]) if span is not None else None
+            states[node] = NodeState(dict(counts), duration, self.reused.get(node, 0))
+        return states
+
+    def final_progress(self, elapsed: float) -> dict[str, Any]:
+        """The progress of the run as it ended: every recorded step counts, none is to come."""
+        return {**self.as_dict(live=False), "total": self.done, "elapsed": elapsed}
 
 
 def _mapped_per_fanout(shape: dict[str, Any]) -> dict[str, int]:

@@ -54,7 +54,7 @@ def test_precedence_is_a_strict_order_of_every_stored_state():
 
 
 def test_terminal_states_and_display_order():
-    assert TERMINAL_RUN_STATES == {"SUCCESS", "FAILURE", "CANCELED", "INTERRUPTED"}
+    assert {"SUCCESS", "FAILURE", "CANCELED", "INTERRUPTED"} == TERMINAL_RUN_STATES
     assert set(DISPLAY_ORDER) == set(NODE_STATE_PRECEDENCE)
     shown = in_display_order({"SKIPPED": 2, "ZED": 1, "FAILURE": 1, "SUCCESS": 9, "CANCELED": 0, "ABC": 3})
     assert list(shown) == ["SUCCESS", "FAILURE", "SKIPPED", "ABC", "ZED"]
