@@ -472,7 +472,7 @@ def _record_start(inst: Instance, setup: RunSetup) -> PreparedRun:
     observer, and build the executor that will run it."""
     from nbflow.execution.events import ObservedSink, RunStarted
     from nbflow.execution.limits import Limits
-    from nbflow.viz.shape import shape_of, shape_to_json
+    from nbflow.viz.shape import shape_of, shape_to_json, topology_of
 
     inst.pool_slots.limits = inst.store.pool_limits()
     limits = Limits(setup.executor_def.tag_concurrency_limits, inst.pool_slots)
@@ -480,7 +480,7 @@ def _record_start(inst: Instance, setup: RunSetup) -> PreparedRun:
     run_id = request.queued_run_id or str(uuid.uuid4())
     shape = shape_of(job)  # built once: stored as JSON, and handed to the observer as it is
     started = RunStarted(run_id, job.name, time.time(), request.parent["run_id"] if request.parent else None,
-                         shape, copies_from_parent=request.resume is not None)
+                         shape, topology_of(job), copies_from_parent=request.resume is not None)
     writer: Any = inst.store.writer(run_id)
     if request.observer is not None:
         writer = ObservedSink(writer, request.observer)

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from nbflow.definitions.topology import JobTopology
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -27,6 +29,7 @@ class RunStarted:
     start: float  # seconds since the epoch, as stored
     parent_run_id: str | None
     shape: Mapping[str, Any]
+    topology: JobTopology
     #: A rerun copies the steps it keeps from its parent in the store, unseen by observers.
     copies_from_parent: bool = False
 

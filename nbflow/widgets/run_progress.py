@@ -12,6 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from nbflow.definitions.status import Status
+from nbflow.definitions.topology import JobTopology
 
 PUSH_SECONDS = 0.25
 DRAW_SECONDS = 1.0
@@ -20,13 +21,13 @@ DRAW_SECONDS = 1.0
 class RunProgress:
     """Counts of a run in flight, from the executor's records."""
 
-    def __init__(self, shape: dict[str, Any]) -> None:
+    def __init__(self, topology: JobTopology) -> None:
         self.counts: dict[str, dict[str, int]] = defaultdict(dict)
         self.reused: dict[str, int] = defaultdict(int)
         self.yielding: set[str] = set()  # fan-out ops that yielded items and have not finished
         # How many mapped steps each new key of a fan-out adds: the mapped nodes fed by it.
-        self.per_item = _mapped_per_fanout(shape)
-        self.total = sum(1 for node in shape.values() if not node.is_mapped)
+        self.per_item = topology.mapped_per_fanout
+        self.total = len(topology.order) - len(topology.scopes)
         self.done = self.failed = self.skipped = self.canceled = 0
         # Per node, the first start and last end of the steps this run executed itself
         # (reused steps carry their parent's times, which are not this run's).
@@ -78,22 +79,6 @@ class RunProgress:
     def final_progress(self, elapsed: float) -> dict[str, Any]:
         """The progress of the run as it ended: every recorded step counts, none is to come."""
         return {**self.as_dict(live=False), "total": self.done, "elapsed": elapsed}
-
-
-def _mapped_per_fanout(shape: dict[str, Any]) -> dict[str, int]:
-    """For each fan-out node, how many mapped nodes run once per key it yields (chained maps too)."""
-    feeds: dict[str, int] = defaultdict(int)
-    root: dict[str, str] = {}
-    for name, node in shape.items():  # creation order is topological
-        if not node.is_mapped:
-            continue
-        item_edges = [e for e in node.inputs.values() if e.kind == "item"]
-        source = item_edges[0].node if item_edges else None
-        origin = root.get(source, source) if source is not None else None
-        if origin is not None:
-            root[name] = origin
-            feeds[origin] += 1
-    return feeds
 
 
 class Throttle:

@@ -139,7 +139,7 @@ class RunView(View):
         self.run = Run(instance, run_id)
         self._started, self._ended, self._lost = started, None, False
         self.shape = dict(started.shape)
-        self._live = RunProgress(self.shape)
+        self._live = RunProgress(started.topology)
         self._holding_output = bool(self._static_displays)  # displayed in a notebook
         if self._holding_output:
             from nbflow.execution import capture
