@@ -172,6 +172,7 @@ class Instance:
     def partition_status(self, partitions_def: Any, target: Any = None) -> Any:
         """Status per key of a partitions definition for an asset, a job, or every asset."""
         from nbflow.store import assets
+        from nbflow.store.queries import assets_of_partitions
 
         name = partitions_def.name
         if getattr(target, "is_asset_job", False):
@@ -179,9 +180,7 @@ class Instance:
         if target is not None and hasattr(target, "nodes"):
             return assets.job_status(self.store, name, target.name)
         if target is None:
-            found = self.sql("SELECT DISTINCT m.asset FROM materializations m JOIN runs r USING (run_id) "
-                             "WHERE r.partitions_def = ? ORDER BY 1", [name])
-            names = found.asset.tolist()
+            names = assets_of_partitions(self.store, name)
         elif isinstance(target, str):
             names = [target]
         else:
@@ -195,17 +194,15 @@ class Instance:
         result has ``run_id``, ``timestamp`` and ``asset_materialization.partition``.
         """
         from nbflow.definitions.assets import AssetKey, AssetMaterialization, EventLogEntry
+        from nbflow.store.queries import latest_materialization
 
         key = asset_key if isinstance(asset_key, AssetKey) else getattr(asset_key, "key", None)
         key = key if key is not None else AssetKey.from_user_string(str(asset_key))
-        rows = self.sql(
-            "SELECT run_id, partition_key, epoch(ts) AS ts FROM materializations "
-            "WHERE asset = ? AND status = 'materialized' ORDER BY ts DESC LIMIT 1", [key.path[-1]])
-        if rows.empty:
+        found = latest_materialization(self.store, key.path[-1])
+        if found is None:
             return None
-        row = rows.iloc[0]
-        partition = None if row.partition_key is None or row.partition_key != row.partition_key else row.partition_key
-        return EventLogEntry(row.run_id, float(row.ts), AssetMaterialization(key, partition=partition))
+        run_id, partition, ts = found
+        return EventLogEntry(run_id, ts, AssetMaterialization(key, partition=partition))
 
     # -- concurrency pools (Dagster's pools) ------------------------------------------------------
     def set_pool_limit(self, pool: str, limit: int | None) -> None:

@@ -65,8 +65,9 @@ def _seconds(value: Any) -> float:
 def run_events(run: Any) -> list[DagsterEvent]:
     """Every event of ``run``, oldest first."""
     steps = run.steps()
-    outputs = run.instance.sql(
-        "SELECT step_key, output_name, mapping_key FROM outputs WHERE run_id = ?", [run.run_id])
+    from nbflow.store.queries import output_names_by_step
+
+    outputs = output_names_by_step(run.instance.store, run.run_id)
     by_step: dict[str, list[tuple[str, Any]]] = {}
     for row in outputs.itertuples():
         by_step.setdefault(row.step_key, []).append((row.output_name, _present(row.mapping_key)))

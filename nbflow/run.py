@@ -156,44 +156,36 @@ class Run:
             return False
         node = self._job.nodes[node_name]
         source = node.scope.node if node.scope is not None else node_name
-        found = self.instance.sql(
-            "SELECT count(*) FILTER (WHERE status = 'SUCCESS') AS ok FROM steps WHERE run_id = ? AND op = ?",
-            [self.run_id, source])
-        return bool(found.ok.iloc[0])
+        from nbflow.store.queries import count_succeeded_steps
+
+        return count_succeeded_steps(self.instance.store, self.run_id, source) > 0
 
     def _is_dynamic(self, node_name: str, output_name: str) -> bool:
         if self._job is not None and node_name in self._job.nodes:
             out = self._job.nodes[node_name].op.outs.get(output_name)
             return bool(out is not None and out.is_dynamic)
-        found = self.instance.sql(
-            "SELECT count(*) AS n FROM outputs WHERE run_id = ? AND op = ? AND output_name = ? "
-            "AND mapping_key IS NOT NULL",
-            [self.run_id, node_name, output_name],
-        )
-        return bool(found["n"].iloc[0])
+        from nbflow.store.queries import has_keyed_outputs
+
+        return has_keyed_outputs(self.instance.store, self.run_id, node_name, output_name)
 
     def _is_mapped(self, node_name: str) -> bool:
         if self._job is not None and node_name in self._job.nodes:
             return self._job.nodes[node_name].is_mapped
-        found = self.instance.sql(
-            "SELECT bool_or(mapping_key IS NOT NULL) AS m FROM steps WHERE run_id = ? AND op = ?",
-            [self.run_id, node_name],
-        )
-        return bool(found["m"].iloc[0]) if len(found) else False
+        from nbflow.store.queries import has_mapped_steps
+
+        return has_mapped_steps(self.instance.store, self.run_id, node_name)
 
     def _missing_message(self, node: str, key: str | None, output_name: str) -> str:
         ops = self.instance.store.job_nodes(self.run_id)
         if node not in ops:
             return f"Run {self.run_id[:8]} has no op '{node}'. {did_you_mean(node, ops)}"
         where = f"op '{node}'" + (f" for mapping key {key!r}" if key is not None else "")
-        steps = self.instance.sql(
-            "SELECT step_key, status FROM steps WHERE run_id = ? AND op = ? "
-            + ("AND mapping_key = ?" if key is not None else ""),
-            [self.run_id, node] + ([key] if key is not None else []),
-        )
-        if steps.empty:
+        from nbflow.store.queries import step_statuses
+
+        steps = step_statuses(self.instance.store, self.run_id, node, key, limit=5)
+        if not steps:
             return f"No outputs found for output '{output_name}' from {where} in run {self.run_id[:8]}: no such step ran."
-        statuses = ", ".join(f"{r.step_key}: {r.status}" for r in steps.head(5).itertuples())
+        statuses = ", ".join(f"{step_key}: {status}" for step_key, status in steps)
         return (
             f"No outputs found for output '{output_name}' from {where} in run {self.run_id[:8]} "
             f"({statuses})."
