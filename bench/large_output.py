@@ -81,6 +81,8 @@ def main() -> None:
                                   "--store", store], capture_output=True, text=True, check=True)
             result[phase] = json.loads(out.stdout.strip().splitlines()[-1])
         result["store_file_mb"] = round(Path(store).stat().st_size / 2**20)
+        values = Path(store + ".values")  # large values are files beside the store
+        result["value_files_mb"] = round(sum(f.stat().st_size for f in values.glob("*")) / 2**20) if values.is_dir() else 0
     print(json.dumps(result))
 
 

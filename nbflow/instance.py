@@ -129,6 +129,8 @@ class Instance:
             result = self.store.partitions.delete(partitions_def_name, keys, source, source_id, con=con)
             if outputs == "drop" and result.deleted:
                 drop_partition_outputs(con, partitions_def_name, result.deleted)
+        if outputs == "drop" and result.deleted:
+            self.store.sweep_value_files()  # only once the delete committed
         return result
 
     def apply_partitions_request(self, request: Any, source: str = "api", source_id: str | None = None) -> Any:

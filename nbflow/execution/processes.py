@@ -111,7 +111,9 @@ class ProcessBackend(Backend):
 
     # -- submitting ----------------------------------------------------------------------------
     def can_submit(self) -> bool:
-        return len(self._pending) < 4 * self.max_concurrent
+        # Quick steps: enough waiting here to fill a batch for every worker (with a few, each
+        # batch held a few steps and the run paid a round trip per handful).
+        return len(self._pending) < (_MAX_BATCH if self._fast() else 4) * self.max_concurrent
 
     def submit(self, task: StepTask) -> None:
         self.start()
@@ -119,24 +121,28 @@ class ProcessBackend(Backend):
         self._next_id += 1
         self._tasks[task_id] = task
         heapq.heappush(self._pending, (task.priority, task_id))
-        if any(not w.assigned for w in self._workers):  # an idle worker starts at once
+        if not self._fast() and any(not w.assigned for w in self._workers):  # an idle worker starts at once
             self._dispatch()
-        # else the next poll dispatches what piled up meanwhile, in batches
+        # else (or when steps are quick) the next poll dispatches what piled up, in batches
+
+    def _fast(self) -> bool:
+        total, count = self._durations
+        return count >= 4 and total / count < _FAST_STEP
 
     def _dispatch(self) -> None:
-        total, count = self._durations
-        fast = count >= 4 and total / count < _FAST_STEP
+        fast = self._fast()
         # Slow steps: one per worker, never queued behind another (a fan-out may run for long).
         # Fast ones: a worker is topped up only when its backlog runs low, so batches form.
         per_worker = _MAX_BATCH if fast else 1
         low_water = _MAX_BATCH // 4 if fast else 1
-        for worker in sorted(self._workers, key=lambda w: len(w.assigned)):
+        open_workers = [w for w in self._workers if not self._runs_fan_out(w)]
+        for n, worker in enumerate(sorted(open_workers, key=lambda w: len(w.assigned))):
             room = per_worker - len(worker.assigned)
             if not self._pending:
                 return
-            if room <= 0 or len(worker.assigned) >= low_water or self._runs_fan_out(worker):
+            if room <= 0 or len(worker.assigned) >= low_water:
                 continue
-            share = max(1, len(self._pending) // len(self._workers)) if fast else 1
+            share = max(1, -(-len(self._pending) // (len(open_workers) - n))) if fast else 1
             self._send(worker, [heapq.heappop(self._pending)[1] for _ in range(min(room, share, len(self._pending)))])
 
     def _runs_fan_out(self, worker: _Worker) -> bool:
@@ -191,6 +197,7 @@ class ProcessBackend(Backend):
     def poll(self, timeout: float | None = None) -> list[Report]:
         from multiprocessing.connection import wait
 
+        self._dispatch()  # what was submitted since the last poll, in batches
         reports, self._failed_early = self._failed_early, []
         if reports:
             timeout = 0

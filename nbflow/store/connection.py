@@ -183,7 +183,7 @@ class ConnectionHolder:
                 con.execute("UPDATE nbflow_meta SET value = value + 1 WHERE key = 'change_counter'")
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                self._roll_back(con)
                 callbacks, self._tx_callbacks = self._tx_callbacks, []
                 for _, on_rollback in callbacks:
                     on_rollback()
@@ -193,6 +193,15 @@ class ConnectionHolder:
             callbacks, self._tx_callbacks = self._tx_callbacks, []
             for on_commit, _ in callbacks:
                 on_commit()
+
+    def _roll_back(self, con: Any) -> None:
+        try:
+            con.execute("ROLLBACK")
+        except Exception:
+            # The statement that failed (a COMMIT on a full disk) already ended the transaction,
+            # and DuckDB may have invalidated the database: the error to show is the first one,
+            # and the file is reopened on next use.
+            self._close()
 
     def after_commit(self, on_commit: Callable[[], object], on_rollback: Callable[[], object]) -> None:
         """Run ``on_commit`` once the current transaction commits, ``on_rollback`` if it does not."""

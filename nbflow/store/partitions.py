@@ -154,15 +154,14 @@ class PartitionStore:
                 yield con
         except BaseException as exc:
             self._index.clear()  # reloaded from what the store really holds
-            first = _first_error(exc)
-            if first is exc:
+            if not _failed_to_write(exc):
                 raise
             from nbflow.errors import StoreError
 
             raise StoreError(
-                f"Could not write to the nbflow store {self.store.path}: {first}. Nothing of this "
+                f"Could not write to the nbflow store {self.store.path}: {exc}. Nothing of this "
                 f"change was stored; fix the cause (e.g. free disk space) and make the change again."
-            ) from first
+            ) from exc
 
     def add(self, name: str, keys: list[str], source: str = "api", source_id: str | None = None,
             restore_outputs: bool = False, con: Any = None) -> AddResult:
@@ -277,11 +276,11 @@ class PartitionStore:
             _writes_by_file[self._file] = self._writes_seen = current + 1
 
 
-def _first_error(exc: BaseException) -> BaseException:
-    """The error that stopped a transaction. A COMMIT that fails (a full disk) has already
-    rolled back, so the ROLLBACK after it fails too and hides it behind its own error."""
+def _failed_to_write(exc: BaseException) -> bool:
+    """Whether DuckDB could not write the change to the file (a full disk, an I/O error).
+
+    The transaction already rolled back; the error is the first one (a failed ROLLBACK after
+    a failed COMMIT does not hide it, see ``ConnectionHolder.transaction``)."""
     import duckdb
 
-    if isinstance(exc, duckdb.TransactionException) and isinstance(exc.__context__, duckdb.Error):
-        return exc.__context__
-    return exc
+    return isinstance(exc, duckdb.IOException | duckdb.TransactionException | OSError)

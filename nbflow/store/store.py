@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from nbflow.errors import OutputNotFoundError, RunNotFoundError
-from nbflow.store import assets, history
+from nbflow.store import assets, history, value_files
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
 from nbflow.store.partitions import PartitionStore
 from nbflow.store.sensors import SensorStore
@@ -54,6 +54,8 @@ class Store:
         self.sensors = SensorStore(self)
         self.holder.on_open(lambda con: history.recover_interrupted(con, self.active))
         self.holder.on_open(history.FrameSweeper().on_open)
+        if not self.holder.in_memory:
+            self.holder.on_open(_ValueFileSweeper(path).on_open)
 
     # -- writing ---------------------------------------------------------------------------------
     def writer(self, run_id: str) -> RunWriter:
@@ -132,6 +134,14 @@ class Store:
         self.run_row(run_id)  # raises RunNotFoundError naming the store
         with self.holder.transaction() as con:
             history.delete_run(con, run_id)
+        self.sweep_value_files()
+
+    def sweep_value_files(self) -> int:
+        """Remove large-value files beside the store that no output refers to any more."""
+        if self.holder.in_memory:
+            return 0
+        with self.holder.use() as con:
+            return value_files.sweep(con, self.path)
 
     # -- liveness --------------------------------------------------------------------------------
     def _running(self, run_id: str) -> None:
@@ -318,7 +328,7 @@ class Store:
             return [(k, self._decode_row(con, kind, text, blob, table)) for k, kind, text, blob, table in rows]
 
     def _decode_row(self, con: Any, kind: str, text: str | None, blob: bytes | None, table: str | None) -> Any:
-        if kind in (PICKLE, CHUNKED):
+        if kind in (PICKLE, CHUNKED, value_files.VALUE_FILE):
             self.holder.check_trusted()  # unpickling runs code from the file
         if kind in (JSON, PICKLE):
             return decode(kind, text, blob)
@@ -342,6 +352,8 @@ class Store:
         if kind == CHUNKED:
             cursor = con.execute(f"SELECT chunk FROM {frame_table(table or '')} ORDER BY seq")
             return unpickle_chunks(iter(lambda: (cursor.fetchone() or (None,))[0], None))
+        if kind == value_files.VALUE_FILE:
+            return value_files.read(self.path, table)
         if kind == UNSTORED:
             reason = json.loads(text) if text else "unknown reason"
             raise OutputNotFoundError(f"This output could not be stored: {reason}")
@@ -360,6 +372,18 @@ class Store:
 
     def close(self) -> None:
         self.holder.close()
+
+
+class _ValueFileSweeper:
+    """Removes orphan value files the first time a store is opened (see ``value_files.sweep``)."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.done = path, False
+
+    def on_open(self, con: Any) -> None:
+        if not self.done:
+            self.done = True
+            value_files.sweep(con, self.path)
 
 
 def _with_duration(frame: Any) -> Any:

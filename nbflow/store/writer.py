@@ -12,6 +12,7 @@ buffers under that lock and written outside it, so the run goes on while a batch
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sys
@@ -21,7 +22,7 @@ import uuid
 from typing import Any
 
 from nbflow.errors import StoreLockedError
-from nbflow.store import history
+from nbflow.store import history, value_files
 from nbflow.store.connection import deferred_interrupts
 from nbflow.store.serialize import (
     CHUNKED,
@@ -144,14 +145,18 @@ class RunWriter:
                 self._write(steps, outputs, events, reused, final,
                             lock_timeout=None if final else min(MIDRUN_TURN_WAIT, self._lock_timeout()))
                 return
-            except StoreLockedError as exc:
+            except Exception as exc:
+                full = not isinstance(exc, StoreLockedError)
+                if full and not _is_disk_full(exc):
+                    raise
                 if not final:
-                    return  # another process keeps its turn; the rows stay buffered for the next flush
+                    return  # busy store or full disk: the rows stay buffered for the next flush
                 now = time.monotonic()
                 if said_at is None or now - said_at >= max(self._lock_timeout(), 5.0):
-                    self._say_still_waiting(exc, now - waited_since)
+                    (self._say_disk_full if full else self._say_still_waiting)(exc, now - waited_since)
                     said_at = now
-                time.sleep(max(0.0, 0.05 - (now - tried_at)))  # a lock_timeout of 0 must not spin
+                # A lock_timeout of 0 must not spin; a full disk is tried again every second.
+                time.sleep(max(0.0, (1.0 if full else 0.05) - (now - tried_at)))
             except KeyboardInterrupt:
                 if final and not self._written_since(tried_at):  # not a Ctrl-C held back until commit
                     self._say_lost("the wait for the store was interrupted")
@@ -168,6 +173,16 @@ class RunWriter:
             "Run %s has finished; waiting %.0f s so far to write its last %d step rows and %d outputs "
             "to %s, which another process keeps busy. Still waiting (nothing is dropped). %s",
             self.run_id, waited, len(self._unwritten[0]), len(self._unwritten[1]), self.store.path, exc)
+
+    def _say_disk_full(self, exc: Exception, waited: float) -> None:
+        message = (
+            f"nbflow: run {self.run_id} has finished, but its last {len(self._unwritten[0])} step rows "
+            f"and {len(self._unwritten[1])} outputs cannot be written to {self.store.path}: {exc}. "
+            f"Free space on that disk: they are written as soon as there is room (tried for "
+            f"{waited:.0f} s so far; nothing is dropped; interrupting gives them up)."
+        )
+        logging.getLogger("nbflow").warning(message)
+        print(message, file=sys.stderr, flush=True)
 
     def _say_lost(self, why: str) -> None:
         message = (
@@ -273,8 +288,20 @@ class RunWriter:
             if stored is not None:
                 return stored
         elif is_large(value):
-            return self._store_chunked(con, value)
+            if self.store.holder.in_memory:
+                return self._store_chunked(con, value)
+            return self._store_file(value)
         return _plain(value)
+
+    def _store_file(self, value: Any) -> tuple:
+        """Pickle a large value into a file beside the store (see :mod:`~nbflow.store.value_files`)."""
+        self._tables += 1
+        name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
+        try:
+            meta = value_files.write(self.store.path, name, value)
+        except Exception:  # not picklable: recorded as not stored, with the reason
+            return _plain(value)
+        return value_files.VALUE_FILE, json.dumps(meta), None, name, _type_name(value)
 
     def _store_chunked(self, con: Any, value: Any) -> tuple:
         """Pickle a large value into a table of chunks in the ``frames`` schema, chunk by chunk,
@@ -288,9 +315,7 @@ class RunWriter:
         except Exception:  # not picklable: recorded as not stored, with the reason
             con.execute(f"DROP TABLE IF EXISTS {frame_table(name)}")
             return _plain(value)
-        cls = type(value)
-        type_name = f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__name__
-        return CHUNKED, json.dumps(meta), None, name, type_name
+        return CHUNKED, json.dumps(meta), None, name, _type_name(value)
 
     def _store_frame(self, con: Any, value: Any, frame: str) -> tuple | None:
         """Write a DataFrame as a table in the ``frames`` schema (None if DuckDB refuses it)."""
@@ -393,3 +418,17 @@ def _loads_back_alike(con: Any, name: str, data: Any, frame: str) -> bool:
 def _plain(value: Any) -> tuple:
     kind, text, blob, type_name = encode(value)
     return kind, text, blob, None, type_name
+
+
+def _type_name(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}" if cls.__module__ != "builtins" else cls.__name__
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """Whether writing failed because the disk (or the user's quota) is full."""
+    while exc is not None:
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False

@@ -1,5 +1,6 @@
-"""A full disk during a partition change: nothing is half-applied, the in-memory key
-index forgets the keys that were never stored, and the error shown is the disk's.
+"""A full disk: a partition change is not half-applied, the in-memory key index forgets
+the keys that were never stored, and the error shown is the disk's; a run that ends on a
+full disk keeps its finished steps and writes them as soon as there is room.
 
 The disk is a small tmpfs the test mounts, so it needs root (CI runs as root)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,4 +71,51 @@ def test_a_partition_delete_on_a_full_disk_keeps_the_keys(small_disk):
     filler.unlink()
     assert inst.has_dynamic_partition("episodes", KEYS[0])
     assert len(inst.get_dynamic_partitions("episodes")) == 5_000
+    inst.close()
+
+
+def _fan_out_job():
+    @nf.op(out=nf.DynamicOut())
+    def emit():
+        for i in range(200):
+            yield nf.DynamicOutput("x" * 2000 + str(i), mapping_key=str(i))
+
+    @nf.op
+    def mark(text: str) -> str:
+        return text + "!"
+
+    @nf.job
+    def disk_job():
+        emit().map(mark).collect()
+
+    return disk_job
+
+
+def test_a_run_that_ends_on_a_full_disk_keeps_its_steps_until_there_is_room(small_disk, capfd):
+    inst = nf.Instance(str(small_disk / "nbflow.duckdb"))
+    job = _fan_out_job()
+    job.run(instance=inst)  # the store exists
+    filler = _fill(small_disk)
+    freed = threading.Timer(3.0, filler.unlink)
+    freed.start()
+    run = job.run(instance=inst)
+    freed.join()
+    assert run.status == "SUCCESS"
+    assert "cannot be written to" in capfd.readouterr().err  # said why it waited, and what to do
+    steps = run.steps()
+    assert len(steps) == 201 and set(steps.status) == {"SUCCESS"}
+    assert run.output("mark", key="7") == "x" * 2000 + "7!"
+    inst.close()
+
+
+def test_a_failed_commit_shows_the_disk_error_not_the_rollback(small_disk):
+    inst = nf.Instance(str(small_disk / "nbflow.duckdb"))
+    inst.add_dynamic_partitions("episodes", ["first"])
+    filler = _fill(small_disk)
+    with pytest.raises(Exception, match="No space left on device") as raised, \
+            inst.store.holder.transaction() as con:
+        con.execute("CREATE TABLE filler AS SELECT repeat('x', 100) AS t FROM range(100000)")
+    assert "cannot rollback" not in str(raised.value)
+    filler.unlink()
+    assert inst.get_dynamic_partitions("episodes") == ["first"]  # the store is usable again
     inst.close()
