@@ -423,3 +423,32 @@ def test_a_followed_rerun_shows_the_steps_it_copied_from_its_parent(failed_run):
     assert view.run_id != failed_run.run_id and view.status == "SUCCESS"
     assert view.svg == shown.svg and view.progress["reused"] == shown.progress["reused"] > 0
     assert view.progress["done"] == shown.progress["done"] == 12
+
+
+@nf.op
+def nap(i: int) -> int:
+    time.sleep(0.05)
+    return i
+
+
+@nf.job
+def napping():
+    add_up(chunks().map(nap).collect())
+
+
+def test_a_followed_canceled_run_ends_as_stored(instance):
+    from nbflow.instance import launch
+
+    view = RunView.live(napping, instance)
+    run = launch(napping, {"ops": {"chunks": {"config": {"n": 200}}}}, instance, observer=view,
+                 background=True, wait=False)
+    deadline = time.monotonic() + 30
+    while (view.progress.get("done") or 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.cancel()
+    shown = RunView(instance.get_run(run.run_id))
+    assert view.status == shown.status == "CANCELED"
+    assert (view.error, view.svg) == (shown.error, shown.svg)
+    followed, stored = dict(view.progress), dict(shown.progress)
+    assert abs(followed.pop("elapsed") - stored.pop("elapsed")) <= 0.1
+    assert followed == stored and 0 < stored["canceled"] < 200
