@@ -6,11 +6,14 @@ import sys
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.definitions.status import Status
 from nbflow.errors import UnknownPartitionError, did_you_mean
 from nbflow.partitions.dynamic import PartitionsError
+
+if TYPE_CHECKING:
+    from nbflow.instance import Instance
 
 SELECTIONS = ("all", "missing", "failed", "failed_or_missing")
 
@@ -43,7 +46,7 @@ class BackfillResult:
                 f"{len(self.failed)} failed>")
 
 
-def _selected(job: Any, inst: Any, select: Any) -> list[str]:
+def _selected(job: Any, inst: Instance, select: Any) -> list[str]:
     pdef = job.partitions_def
     if isinstance(select, Mapping):
         unknown = set(select) - {"regex", "like"}

@@ -117,7 +117,8 @@ DagsterExecutionStepExecutionError = StepExecutionError
 DagsterUnknownPartitionError = UnknownPartitionError
 
 
-def run_failure(job_name: str, failed: list[str], exceptions: dict, where: str) -> BaseException:
+def run_failure(job_name: str, failed: list[str], exceptions: dict[str, BaseException], where: str,
+                ) -> BaseException:
     """What ``raise_on_error=True`` raises for a failed run: the first failed step's own
     exception (so ``except ValueError`` works, as in Dagster), with a note saying where the
     run is stored; :class:`StepExecutionError` when no step exception is at hand."""

@@ -17,10 +17,22 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.definitions.status import Status
 from nbflow.errors import run_failure
+
+if TYPE_CHECKING:
+    from nbflow.execution.events import EventSink, RunStarted
+    from nbflow.execution.executor import Executor
+    from nbflow.execution.limits import Limits
+    from nbflow.partitions.dynamic import (
+        AddDynamicPartitionsRequest,
+        DeleteDynamicPartitionsRequest,
+        DynamicPartitionsDefinition,
+    )
+    from nbflow.run import Run
+    from nbflow.store.partitions import AddResult, DeleteResult
 
 _instances: dict[str, Instance] = {}
 _instances_lock = threading.Lock()
@@ -88,34 +100,34 @@ class Instance:
         """Stored runs, newest first, as a DataFrame (filter by job name and status)."""
         return self.store.runs(job, status, limit)
 
-    def get_run(self, run_id: str) -> Any:
+    def get_run(self, run_id: str) -> Run:
         """The :class:`~nbflow.Run` with this id (a unique prefix of at least 4 characters works)."""
         from nbflow.run import Run
 
         row = self.store.run_row(run_id)
         return Run(self, row["run_id"], record=row)
 
-    def sql(self, query: str, params: list | None = None) -> Any:
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Run SQL against the store: ``instance.sql("select * from steps where status='FAILURE'")``."""
         return self.store.sql(query, params)
 
     # -- dynamic partitions (Dagster's names) -----------------------------------------------------
     def add_dynamic_partitions(self, partitions_def_name: str, partition_keys: Iterable[str],
                                restore_outputs: bool = False, source: str = "api",
-                               source_id: str | None = None) -> Any:
+                               source_id: str | None = None) -> AddResult:
         """Add keys (idempotent; duplicates in the call collapse); returns which were new."""
         from nbflow.partitions.dynamic import _key_list
 
         keys = _key_list(partition_keys, "add_dynamic_partitions")
         return self.store.partitions.add(partitions_def_name, keys, source, source_id, restore_outputs)
 
-    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> Any:
+    def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> DeleteResult:
         """Delete one key; a missing key is a no-op, reported in the result."""
         return self.delete_dynamic_partitions(partitions_def_name, [partition_key])
 
     def delete_dynamic_partitions(self, partitions_def_name: str, partition_keys: Iterable[str],
                                   outputs: str = "keep", source: str = "api",
-                                  source_id: str | None = None) -> Any:
+                                  source_id: str | None = None) -> DeleteResult:
         """Delete keys in one statement. ``outputs="drop"`` also deletes what runs of those
         partitions stored; with ``"keep"`` (default) they stay, but a deleted key never shows
         as materialized, and a re-added one starts as missing unless restored."""
@@ -133,7 +145,8 @@ class Instance:
             self.store.sweep_value_files()  # only once the delete committed
         return result
 
-    def apply_partitions_request(self, request: Any, source: str = "api", source_id: str | None = None) -> Any:
+    def apply_partitions_request(self, request: AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest,
+                                 source: str = "api", source_id: str | None = None) -> AddResult | DeleteResult:
         """Apply an add or delete request (from ``build_add_request`` / ``build_delete_request``)."""
         from nbflow.partitions.dynamic import (
             AddDynamicPartitionsRequest,
@@ -171,7 +184,7 @@ class Instance:
     def dynamic_partitions_history(self, partitions_def_name: str) -> Any:
         return self.store.partitions.history(partitions_def_name)
 
-    def partition_status(self, partitions_def: Any, target: Any = None) -> Any:
+    def partition_status(self, partitions_def: DynamicPartitionsDefinition, target: Any = None) -> Any:
         """Status per key of a partitions definition for an asset, a job, or every asset."""
         from nbflow.store import assets
         from nbflow.store.queries import assets_of_partitions
@@ -335,7 +348,7 @@ def launch(
     executor: Any = None,
     background: bool = False,
     wait: bool = True,
-) -> Any:
+) -> Run:
     """Validate, run and store one run of ``job``; return its :class:`~nbflow.Run`.
 
     For a rerun, ``parent`` is the parent's run record and ``resume`` says which steps
@@ -386,7 +399,7 @@ class RunSetup:
     request: LaunchRequest
 
 
-def _run_here(prepared: PreparedRun, raise_on_error: bool) -> Any:
+def _run_here(prepared: PreparedRun, raise_on_error: bool) -> Run:
     from nbflow.run import Run
 
     outcome = prepared.run_here()
@@ -395,7 +408,7 @@ def _run_here(prepared: PreparedRun, raise_on_error: bool) -> Any:
     return run
 
 
-def _run_in_background(prepared: PreparedRun, wait: bool, raise_on_error: bool) -> Any:
+def _run_in_background(prepared: PreparedRun, wait: bool, raise_on_error: bool) -> Run:
     from nbflow.background import Execution
     from nbflow.run import Run
 
@@ -480,7 +493,7 @@ def _record_start(inst: Instance, setup: RunSetup) -> PreparedRun:
     shape = shape_of(job)  # built once: stored as JSON, and handed to the observer as it is
     started = RunStarted(run_id, job.name, time.time(), request.parent["run_id"] if request.parent else None,
                          shape, topology_of(job), copies_from_parent=request.resume is not None)
-    writer: Any = inst.store.writer(run_id)
+    writer: EventSink = inst.store.writer(run_id)
     if request.observer is not None:
         writer = ObservedSink(writer, request.observer)
     writer.run_started(_run_info(setup, started, shape_to_json(shape)))
@@ -489,7 +502,7 @@ def _record_start(inst: Instance, setup: RunSetup) -> PreparedRun:
     return PreparedRun(inst, job, run_id, _executor(setup, run_id, writer, limits), request.observer)
 
 
-def _run_info(setup: RunSetup, started: Any, graph: str) -> dict[str, Any]:
+def _run_info(setup: RunSetup, started: RunStarted, graph: str) -> dict[str, Any]:
     """The run's row as the store's writer takes it."""
     request, job = setup.request, setup.job
     parent = request.parent
@@ -507,7 +520,7 @@ def _run_info(setup: RunSetup, started: Any, graph: str) -> dict[str, Any]:
     }
 
 
-def _executor(setup: RunSetup, run_id: str, writer: Any, limits: Any) -> Any:
+def _executor(setup: RunSetup, run_id: str, writer: EventSink, limits: Limits) -> Executor:
     from nbflow.execution.executor import Executor
 
     versions = {name: code_version(node.op) for name, node in setup.job.nodes.items()}

@@ -8,9 +8,13 @@ definition (so a fix typed into an op's cell is picked up).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import NbflowError
+
+if TYPE_CHECKING:
+    from nbflow.execution.resume import KeptFrom
+    from nbflow.run import Run
 
 
 class RerunError(NbflowError):
@@ -32,7 +36,7 @@ def current_job(job_name: str, run_id: str) -> Any:
 _LINEAGE_DEPTH = 10  # how far back a rerun of what failed looks for finished steps to keep
 
 
-def _lineage(store: Any, record: dict, view: Any, loader: Any, nodes: dict) -> list:
+def _lineage(store: Any, record: dict[str, Any], view: Any, loader: Any, nodes: dict[str, Any]) -> list[KeptFrom]:
     """The run and the runs it descends from (nearest first), each with what it finished."""
     from nbflow.errors import RunNotFoundError
     from nbflow.execution.resume import KeptFrom
@@ -62,7 +66,7 @@ def rerun(
     executor: Any = None,
     background: bool = False,
     wait: bool = True,
-) -> Any:
+) -> Run:
     """Start a child run of ``run``; see :meth:`nbflow.Run.rerun` (``observer``: a live view)."""
     from nbflow.execution.resume import Resume, select_failed, select_op
     from nbflow.instance import launch

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nbflow.definitions.compose import DynSource
 from nbflow.definitions.status import TERMINAL_RUN_STATES, Status
 from nbflow.errors import OutputNotFoundError, did_you_mean
+
+if TYPE_CHECKING:
+    from nbflow.definitions.graph import JobDefinition
+    from nbflow.instance import Instance
 
 
 class Run:
@@ -24,7 +28,7 @@ class Run:
     _live_count: int | None = None  # ... in which cell (IPython execution count)
     _execution: Any = None  # the coordinator of a run started in this process, while it is known
 
-    def __init__(self, instance: Any, run_id: str, job: Any = None, outcome: Any = None,
+    def __init__(self, instance: Instance, run_id: str, job: JobDefinition | None = None, outcome: Any = None,
                  record: dict[str, Any] | None = None) -> None:
         self.instance = instance
         self.run_id = run_id
@@ -43,7 +47,7 @@ class Run:
         """``STARTED`` while the run goes on, then ``SUCCESS``, ``FAILURE`` or ``CANCELED``."""
         if self._execution is not None and self._execution.running:
             return Status.STARTED.value
-        return self._record()["status"]
+        return cast(str, self._record()["status"])
 
     @property
     def is_running(self) -> bool:
@@ -104,19 +108,19 @@ class Run:
 
     @property
     def job_name(self) -> str:
-        return self._record()["job_name"]
+        return cast(str, self._record()["job_name"])
 
     @property
     def tags(self) -> dict[str, str]:
-        return self._record()["tags"]
+        return cast("dict[str, str]", self._record()["tags"])
 
     @property
     def run_config(self) -> dict[str, Any]:
-        return self._record()["run_config"]
+        return cast("dict[str, Any]", self._record()["run_config"])
 
     @property
     def error(self) -> str | None:
-        return self._record()["error"]
+        return cast("str | None", self._record()["error"])
 
     # -- contents --------------------------------------------------------------------------------
     def steps(self) -> Any:
@@ -194,7 +198,7 @@ class Run:
     # -- lineage and reruns ----------------------------------------------------------------
     @property
     def parent_run_id(self) -> str | None:
-        return self._record()["parent_run_id"]
+        return cast("str | None", self._record()["parent_run_id"])
 
     @property
     def root_run_id(self) -> str:

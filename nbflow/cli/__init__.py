@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, cast
 
 from nbflow.cli.sensors import list_sensors, run_sensors, tick_sensor
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     handlers: dict[str, Any] = {"run": run_sensors, "list": list_sensors, "tick": tick_sensor}
     try:
-        return handlers[args.command](args)
+        return cast(int, handlers[args.command](args))
     except CliError as exc:
         print(f"nbflow: {exc}", file=sys.stderr)
         return 2

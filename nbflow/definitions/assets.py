@@ -9,11 +9,14 @@ makes a job of them that can be run, backfilled and rerun like any other.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from nbflow.definitions.graph import JobDefinition
 from nbflow.definitions.op import In, OpDefinition, RetryPolicy
 from nbflow.errors import DefinitionError, did_you_mean
+
+if TYPE_CHECKING:
+    from nbflow.partitions.dynamic import DynamicPartitionsDefinition
 
 #: Assets defined in this process, by name (a redefinition replaces the old one): what
 #: ``AssetSelection.keys("name")`` and ``selection="*"`` resolve against outside ``Definitions``.
@@ -90,7 +93,8 @@ class EventLogEntry:
 class AssetsDefinition:
     """A defined asset. Create with :func:`asset`."""
 
-    def __init__(self, fn: Callable[..., Any], name: str | None = None, partitions_def: Any = None,
+    def __init__(self, fn: Callable[..., Any], name: str | None = None,
+                 partitions_def: DynamicPartitionsDefinition | None = None,
                  deps: Iterable[Any] | None = None, config_schema: Any = None,
                  retry_policy: RetryPolicy | None = None, description: str | None = None,
                  tags: Mapping[str, Any] | None = None, key_prefix: str | Sequence[str] | None = None,
@@ -134,14 +138,41 @@ def _dep_name(dep: Any) -> str:
     return str(dep)
 
 
-def asset(fn: Callable[..., Any] | None = None, *, name: str | None = None, partitions_def: Any = None,
+# The decorator's two forms, for type checkers: ``@asset`` gives an AssetsDefinition,
+# ``@asset(...)`` a decorator that makes one.
+@overload
+def asset(fn: Callable[..., Any], *, name: str | None = ...,
+          partitions_def: DynamicPartitionsDefinition | None = ...,
+          deps: Iterable[Any] | None = ..., config_schema: Any = ...,
+          retry_policy: RetryPolicy | None = ..., description: str | None = ...,
+          tags: Mapping[str, Any] | None = ..., key_prefix: str | Sequence[str] | None = ...,
+          group_name: str | None = ..., metadata: Mapping[str, Any] | None = ...,
+          code_version: str | None = ..., key: Any = ...,
+          io_manager_key: str | None = ..., required_resource_keys: Any = ...,
+          compute_kind: str | None = ..., kinds: Any = ..., owners: Any = ...) -> AssetsDefinition: ...
+
+
+@overload
+def asset(fn: None = ..., *, name: str | None = ...,
+          partitions_def: DynamicPartitionsDefinition | None = ...,
+          deps: Iterable[Any] | None = ..., config_schema: Any = ...,
+          retry_policy: RetryPolicy | None = ..., description: str | None = ...,
+          tags: Mapping[str, Any] | None = ..., key_prefix: str | Sequence[str] | None = ...,
+          group_name: str | None = ..., metadata: Mapping[str, Any] | None = ...,
+          code_version: str | None = ..., key: Any = ...,
+          io_manager_key: str | None = ..., required_resource_keys: Any = ...,
+          compute_kind: str | None = ..., kinds: Any = ..., owners: Any = ...) -> Callable[[Callable[..., Any]], AssetsDefinition]: ...
+
+
+def asset(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+          partitions_def: DynamicPartitionsDefinition | None = None,
           deps: Iterable[Any] | None = None, config_schema: Any = None,
           retry_policy: RetryPolicy | None = None, description: str | None = None,
           tags: Mapping[str, Any] | None = None, key_prefix: str | Sequence[str] | None = None,
           group_name: str | None = None, metadata: Mapping[str, Any] | None = None,
           code_version: str | None = None, key: Any = None,
           io_manager_key: str | None = None, required_resource_keys: Any = None,
-          compute_kind: str | None = None, kinds: Any = None, owners: Any = None) -> Any:
+          compute_kind: str | None = None, kinds: Any = None, owners: Any = None) -> AssetsDefinition | Callable[[Callable[..., Any]], AssetsDefinition]:
     """Define an asset, bare (``@asset``) or with options (``@asset(partitions_def=...)``).
 
     Examples
@@ -299,7 +330,8 @@ class UnresolvedAssetJob:
 
     is_asset_job = True
 
-    def __init__(self, name: str, selection: Any, partitions_def: Any, tags: Mapping[str, Any] | None,
+    def __init__(self, name: str, selection: Any, partitions_def: DynamicPartitionsDefinition | None,
+                 tags: Mapping[str, Any] | None,
                  config: Mapping[str, Any] | None, description: str | None) -> None:
         self.name, self.asset_selection, self.partitions_def = name, selection, partitions_def
         self.tags = dict(tags or {})
@@ -319,9 +351,9 @@ class UnresolvedAssetJob:
         return f"<asset job {self.name}: {self.asset_selection!r}, resolved when used>"
 
 
-def define_asset_job(name: str, selection: Any = "*", partitions_def: Any = None,
+def define_asset_job(name: str, selection: Any = "*", partitions_def: DynamicPartitionsDefinition | None = None,
                      tags: Mapping[str, Any] | None = None, config: Mapping[str, Any] | None = None,
-                     description: str | None = None) -> Any:
+                     description: str | None = None) -> JobDefinition | UnresolvedAssetJob:
     """A job that materializes ``selection`` in dependency order.
 
     ``selection`` is a list of assets, an :class:`AssetSelection`, asset keys or names, or
@@ -337,7 +369,8 @@ def define_asset_job(name: str, selection: Any = "*", partitions_def: Any = None
     return _asset_job(name, selection, partitions_def, tags, config, description)
 
 
-def _asset_job(name: str, selection: Any, partitions_def: Any, tags: Mapping[str, Any] | None,
+def _asset_job(name: str, selection: Any, partitions_def: DynamicPartitionsDefinition | None,
+               tags: Mapping[str, Any] | None,
                config: Mapping[str, Any] | None, description: str | None,
                pool: Iterable[AssetsDefinition] | None = None) -> JobDefinition:
     if pool is None and partitions_def is not None and (selection == "*" or getattr(selection, "kind", "") == "all"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from nbflow.errors import DefinitionError, DynamicWiringError
 
@@ -103,7 +103,7 @@ def current_builder(action: str = "wire ops") -> GraphBuilder:
     stack = getattr(_state, "stack", None)
     if not stack:
         raise DefinitionError(f"You can only {action} inside the body of a @job or @graph function.")
-    return stack[-1]
+    return cast(GraphBuilder, stack[-1])
 
 
 class GraphBuilder:
@@ -127,7 +127,7 @@ class GraphBuilder:
 
     def unique_name(self, base: str) -> str:
         name = ".".join([*self.prefixes, base])
-        taken = lambda candidate: candidate in self.nodes or candidate in self.graph_names  # noqa: E731
+        taken: Callable[[str], bool] = lambda candidate: candidate in self.nodes or candidate in self.graph_names  # noqa: E731
         if not taken(name):
             return name
         n = 2
@@ -135,7 +135,7 @@ class GraphBuilder:
             n += 1
         return f"{name}_{n}"
 
-    def add_node(self, op_def: Any, base_name: str, args: tuple, kwargs: dict) -> Node:
+    def add_node(self, op_def: Any, base_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Node:
         name = self.unique_name(base_name)
         inputs = self._bind_inputs(op_def, name, args, kwargs)
         scope = self._scope_of(name, op_def, inputs)
@@ -151,7 +151,8 @@ class GraphBuilder:
         self.nodes[name] = node
         return node
 
-    def _bind_inputs(self, op_def: Any, name: str, args: tuple, kwargs: dict) -> dict[str, Binding]:
+    def _bind_inputs(self, op_def: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                     ) -> dict[str, Binding]:
         in_names = list(op_def.ins)
         if len(args) > len(in_names):
             raise DefinitionError(
@@ -202,7 +203,7 @@ class GraphBuilder:
             f"through op config or as an input default value."
         )
 
-    def _fan_in(self, name: str, in_name: str, handles: list) -> Binding:
+    def _fan_in(self, name: str, in_name: str, handles: list[Any]) -> Binding:
         """A list of outputs passed as one input (Dagster's fan-in): a small gathering node,
         ``<op>__<input>__fan_in``, makes the list, in the order given."""
         mapped = [h for h in handles if isinstance(h, OutputHandle) and h.scope is not None]
@@ -296,7 +297,7 @@ class GraphBuilder:
         )
 
 
-def invoke(op_def: Any, base_name: str, args: tuple, kwargs: dict) -> Any:
+def invoke(op_def: Any, base_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     builder = current_builder()
     node = builder.add_node(op_def, base_name, args, kwargs)
     return builder.handles_for(node)
@@ -320,7 +321,7 @@ class AliasedOp:
         return getattr(self.op_def, attr)
 
 
-def gather_inputs(**values: Any) -> list:
+def gather_inputs(**values: Any) -> list[Any]:
     """The body of a fan-in node: its inputs ``i0, i1, ...`` as one list, in order."""
     return [values[f"i{n}"] for n in range(len(values))]
 

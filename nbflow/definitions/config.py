@@ -8,7 +8,7 @@ Validation runs before a run starts and names the op and the field that is wrong
 from __future__ import annotations
 
 import typing
-from typing import Any
+from typing import Any, cast
 
 from nbflow.errors import ConfigError
 
@@ -72,7 +72,7 @@ def describe(schema: Any) -> str:
         return f"[{describe(schema[0])}]"
     if isinstance(schema, dict):
         return "{" + ", ".join(f"{k}: {describe(v)}" for k, v in schema.items()) + "}"
-    return schema.__name__
+    return cast(str, schema.__name__)
 
 
 def _type_ok(value: Any, typ: type) -> bool:
@@ -166,7 +166,7 @@ def _flatten_ops(ops: Any, prefix: str, out: dict[str, Any]) -> None:
         out[full] = entry.get("config")
 
 
-def resolve_run_config(job: Any, run_config: dict | None) -> dict[str, Any]:
+def resolve_run_config(job: Any, run_config: dict[str, Any] | None) -> dict[str, Any]:
     """Check a whole run config against a job; return the resolved config per node.
 
     Everything is checked before anything runs: unknown ops, unknown top-level
@@ -197,7 +197,7 @@ def resolve_run_config(job: Any, run_config: dict | None) -> dict[str, Any]:
     return resolved
 
 
-def config_inputs(run_config: dict | None) -> dict[str, dict[str, Any]]:
+def config_inputs(run_config: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """The input values a run config gives, by op: ``{"ops": {op: {"inputs": {name: value}}}}``.
 
     A value may be written plain or, as Dagster also accepts, ``{"value": v}``.
@@ -225,7 +225,7 @@ def config_inputs(run_config: dict | None) -> dict[str, dict[str, Any]]:
     return found
 
 
-def with_config_inputs(job: Any, run_config: dict | None) -> Any:
+def with_config_inputs(job: Any, run_config: dict[str, Any] | None) -> Any:
     """``job`` with the input values of ``run_config`` given to the ops as their defaults.
 
     Only inputs that no upstream op feeds can be given this way (as in Dagster); an input
@@ -279,7 +279,7 @@ def with_config_inputs(job: Any, run_config: dict | None) -> Any:
     return clone
 
 
-def validate_run_config(job: Any, run_config: dict | None = None) -> dict[str, Any]:
+def validate_run_config(job: Any, run_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """Check ``run_config`` against ``job`` without running it (Dagster's function).
 
     Returns the config with defaults filled in, ``{"ops": {op: {"config": ...}}}``; raises

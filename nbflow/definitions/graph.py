@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from nbflow.definitions.compose import (
     GraphBuilder,
@@ -23,6 +23,9 @@ from nbflow.definitions.compose import (
 from nbflow.definitions.topology import JobTopology
 from nbflow.errors import DefinitionError, did_you_mean
 from nbflow.partitions.keys import validate_name
+
+if TYPE_CHECKING:
+    from nbflow.partitions.dynamic import DynamicPartitionsDefinition
 
 #: Jobs defined in this process, by name; a redefinition replaces the old one.
 JOBS: dict[str, JobDefinition] = {}
@@ -100,7 +103,7 @@ class JobDefinition:
         description: str | None = None,
         config: Mapping[str, Any] | None = None,
         tags: Mapping[str, Any] | None = None,
-        partitions_def: Any = None,
+        partitions_def: DynamicPartitionsDefinition | None = None,
         executor_def: Any = None,
     ) -> None:
         self.fn = fn
@@ -329,14 +332,52 @@ def top_level_outputs(returned: Any) -> dict[str, OutputHandle]:
     return {}
 
 
+# The decorators' two forms, for type checkers: ``@graph``/``@job`` give the definition,
+# ``@graph(...)``/``@job(...)`` a decorator that makes one.
+@overload
+def graph(fn: Callable[..., Any], *, name: str | None = ..., description: str | None = ...,
+          out: Any = ...) -> GraphDefinition: ...
+
+
+@overload
+def graph(fn: None = ..., *, name: str | None = ..., description: str | None = ...,
+          out: Any = ...) -> Callable[[Callable[..., Any]], GraphDefinition]: ...
+
+
 def graph(fn: Callable[..., Any] | None = None, *, name: str | None = None, description: str | None = None,
-          out: Any = None) -> Any:
+          out: Any = None) -> GraphDefinition | Callable[[Callable[..., Any]], GraphDefinition]:
     """Define a graph: a function wiring ops, reusable inside jobs and in ``.map()``."""
 
     def decorate(f: Callable[..., Any]) -> GraphDefinition:
         return GraphDefinition(f, name, description, out)
 
     return decorate(fn) if fn is not None else decorate
+
+
+@overload
+def job(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = ...,
+    description: str | None = ...,
+    config: Mapping[str, Any] | None = ...,
+    tags: Mapping[str, Any] | None = ...,
+    partitions_def: DynamicPartitionsDefinition | None = ...,
+    executor_def: Any = ...,
+) -> JobDefinition: ...
+
+
+@overload
+def job(
+    fn: None = ...,
+    *,
+    name: str | None = ...,
+    description: str | None = ...,
+    config: Mapping[str, Any] | None = ...,
+    tags: Mapping[str, Any] | None = ...,
+    partitions_def: DynamicPartitionsDefinition | None = ...,
+    executor_def: Any = ...,
+) -> Callable[[Callable[..., Any]], JobDefinition]: ...
 
 
 def job(
@@ -346,9 +387,9 @@ def job(
     description: str | None = None,
     config: Mapping[str, Any] | None = None,
     tags: Mapping[str, Any] | None = None,
-    partitions_def: Any = None,
+    partitions_def: DynamicPartitionsDefinition | None = None,
     executor_def: Any = None,
-) -> Any:
+) -> JobDefinition | Callable[[Callable[..., Any]], JobDefinition]:
     """Define a job from a body that wires ops: ``@job`` or ``@job(name=...)``."""
 
     def decorate(f: Callable[..., Any]) -> JobDefinition:

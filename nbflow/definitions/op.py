@@ -12,7 +12,7 @@ import enum
 import inspect
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, overload
 
 from nbflow.errors import DefinitionError
 from nbflow.partitions.keys import validate_key
@@ -189,7 +189,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry_number`` (1 for the first retry)."""
         n = max(retry_number, 1)
         if self.backoff is Backoff.EXPONENTIAL:
-            wait = self.delay * (2**n - 1)
+            wait: float = self.delay * (2**n - 1)
         elif self.backoff is Backoff.LINEAR:
             wait = self.delay * n
         elif isinstance(self.backoff, int | float):
@@ -388,7 +388,7 @@ def _placeholder_fan_in() -> None:
     """Stands in for a fan-in node's body while its op is built (see compose.fan_in_op)."""
 
 
-def invoke_directly(op_def: OpDefinition, args: tuple, kwargs: dict) -> Any:
+def invoke_directly(op_def: OpDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run the op body outside a job, for unit tests: ``my_op(build_op_context(), x)``."""
     fn = getattr(op_def.fn, "__nbflow_body__", op_def.fn)
     if op_def.takes_context:
@@ -398,6 +398,39 @@ def invoke_directly(op_def: OpDefinition, args: tuple, kwargs: dict) -> Any:
             return fn(*args, **kwargs)
         return fn(build_op_context(), *args, **kwargs)
     return fn(*args, **kwargs)
+
+
+# The decorator's two forms, for type checkers: ``@op`` gives an OpDefinition, ``@op(...)`` a
+# decorator that makes one. (An op keeps no ParamSpec of its function: called in a job body it
+# takes and returns output handles, not the function's values.)
+@overload
+def op(
+    fn: Callable[..., Any],
+    *,
+    name: str | None = ...,
+    ins: Mapping[str, In] | None = ...,
+    out: Any = ...,
+    config_schema: Any = ...,
+    retry_policy: RetryPolicy | None = ...,
+    tags: Mapping[str, Any] | None = ...,
+    description: str | None = ...,
+    pool: str | None = ...,
+) -> OpDefinition: ...
+
+
+@overload
+def op(
+    fn: None = ...,
+    *,
+    name: str | None = ...,
+    ins: Mapping[str, In] | None = ...,
+    out: Any = ...,
+    config_schema: Any = ...,
+    retry_policy: RetryPolicy | None = ...,
+    tags: Mapping[str, Any] | None = ...,
+    description: str | None = ...,
+    pool: str | None = ...,
+) -> Callable[[Callable[..., Any]], OpDefinition]: ...
 
 
 def op(
@@ -411,7 +444,7 @@ def op(
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
     pool: str | None = None,
-) -> Any:
+) -> OpDefinition | Callable[[Callable[..., Any]], OpDefinition]:
     """Define an op, bare (``@op``) or with options (``@op(out=DynamicOut())``).
 
     ``pool`` names a concurrency pool: at most the pool's limit of its steps run at once

@@ -8,9 +8,13 @@ but Dagster code builds one and looks things up in it. Asset jobs defined with a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import DefinitionError, did_you_mean, unsupported
+
+if TYPE_CHECKING:
+    from nbflow.definitions.assets import AssetsDefinition, UnresolvedAssetJob
+    from nbflow.definitions.graph import JobDefinition
 
 
 class Definitions:
@@ -18,8 +22,8 @@ class Definitions:
 
     def __init__(
         self,
-        assets: Iterable[Any] | None = None,
-        jobs: Iterable[Any] | None = None,
+        assets: Iterable[AssetsDefinition] | None = None,
+        jobs: Iterable[JobDefinition | UnresolvedAssetJob] | None = None,
         sensors: Iterable[Any] | None = None,
         schedules: Iterable[Any] | None = None,
         resources: Mapping[str, Any] | None = None,
@@ -42,13 +46,13 @@ class Definitions:
         self.assets = list(assets or [])
         self.metadata = dict(metadata or {})
         self.sensors = {s.name: s for s in sensors or []}
-        self.jobs: dict[str, Any] = {}
+        self.jobs: dict[str, JobDefinition] = {}
         for job in jobs or []:
             if isinstance(job, UnresolvedAssetJob):
                 job = job.resolve(self.assets or None)
             self.jobs[job.name] = job
 
-    def get_job_def(self, name: str) -> Any:
+    def get_job_def(self, name: str) -> JobDefinition:
         if name not in self.jobs:
             raise DefinitionError(f"Definitions has no job {name!r}. {did_you_mean(name, self.jobs)}")
         return self.jobs[name]
@@ -58,7 +62,7 @@ class Definitions:
             raise DefinitionError(f"Definitions has no sensor {name!r}. {did_you_mean(name, self.sensors)}")
         return self.sensors[name]
 
-    def get_assets_def(self, key: Any) -> Any:
+    def get_assets_def(self, key: Any) -> AssetsDefinition:
         name = key.path[-1] if hasattr(key, "path") else str(key)
         for asset in self.assets:
             if asset.name == name:

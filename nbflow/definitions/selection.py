@@ -12,11 +12,14 @@ import copy
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.definitions.compose import DEFAULT, ITEM, Binding
 from nbflow.definitions.topology import JobTopology, walk
 from nbflow.errors import DefinitionError, did_you_mean
+
+if TYPE_CHECKING:
+    from nbflow.definitions.graph import JobDefinition
 
 _QUERY = re.compile(r"^(\*|\++)?([^*+]+?)(\*|\++)?$")
 
@@ -57,7 +60,7 @@ def select_ops(job: Any, selection: Iterable[str] | str) -> set[str]:
     return chosen
 
 
-def subset_job(job: Any, names: set[str]) -> Any:
+def subset_job(job: JobDefinition, names: set[str]) -> JobDefinition:
     """A copy of ``job`` running only ``names``; inputs fed by left-out ops become
     inputs that run config must give (unless they have a default)."""
     if names == set(job.nodes):

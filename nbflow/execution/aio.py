@@ -23,7 +23,7 @@ class AsyncSteps:
         self.limit, self._emit = limit, emit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._running: dict[int, tuple[StepTask, Future]] = {}
+        self._running: dict[int, tuple[StepTask, Future[None]]] = {}
         self._lock = threading.Lock()
 
     def _start(self) -> asyncio.AbstractEventLoop:
@@ -51,7 +51,7 @@ class AsyncSteps:
             self._running[id(task)] = (task, future)
         future.add_done_callback(self._forget)
 
-    def _forget(self, future: Future) -> None:
+    def _forget(self, future: Future[None]) -> None:
         with self._lock:
             for key, (_, running) in list(self._running.items()):
                 if running is future:

@@ -75,8 +75,8 @@ class InProcessBackend(Backend):
     name = "in_process"
 
     def __init__(self, max_concurrent: int = 32) -> None:
-        self._queue: deque[tuple[StepTask, Generator]] = deque()
-        self._current: tuple[StepTask, Generator] | None = None  # the step being advanced
+        self._queue: deque[tuple[StepTask, Generator[Report, None, None]]] = deque()
+        self._current: tuple[StepTask, Generator[Report, None, None]] | None = None  # the step being advanced
         self._reports: queue.SimpleQueue[Report] = queue.SimpleQueue()
         self._async = AsyncSteps(max_concurrent, self._reports.put)
         self._runner: int | None = None  # the thread advancing steps

@@ -14,23 +14,26 @@ import logging
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, TextIO, TypeAlias
 
 # The current step's buffer is a context variable, not a thread-local: each thread starts
 # with its own (empty) context, and each asyncio task gets its own copy, so async steps
 # sharing one event-loop thread keep their output apart.
-_buffer: contextvars.ContextVar[list | None] = contextvars.ContextVar("nbflow_capture_buffer", default=None)
+#: ``(time, kind, level, text)``: a chunk of stdout/stderr as written, or one logging record
+LogChunk: TypeAlias = tuple[float, str, str, str]
+
+_buffer: contextvars.ContextVar[list[LogChunk] | None] = contextvars.ContextVar("nbflow_capture_buffer", default=None)
 _local = threading.local()
 _install_lock = threading.Lock()
 _installed = 0
 _saved: dict[str, Any] = {}
 
 
-def current_buffer() -> list | None:
+def current_buffer() -> list[LogChunk] | None:
     return _buffer.get()
 
 
-def set_buffer(buf: list | None) -> list | None:
+def set_buffer(buf: list[LogChunk] | None) -> list[LogChunk] | None:
     """Make ``buf`` the capture buffer of the current thread (or asyncio task); return the previous one."""
     prev = _buffer.get()
     _buffer.set(buf)
@@ -70,7 +73,7 @@ def release_steps_output() -> int:
 
 
 class _Tee:
-    def __init__(self, real: Any, stream: str) -> None:
+    def __init__(self, real: TextIO, stream: str) -> None:
         self._real, self._stream = real, stream
 
     def write(self, text: str) -> int:
@@ -114,8 +117,8 @@ def install() -> None:
         if _installed > 1:
             return
         _saved["stdout"], _saved["stderr"] = sys.stdout, sys.stderr
-        sys.stdout = _Tee(sys.stdout, "stdout")  # type: ignore[assignment]
-        sys.stderr = _Tee(sys.stderr, "stderr")  # type: ignore[assignment]
+        sys.stdout = _Tee(sys.stdout, "stdout")
+        sys.stderr = _Tee(sys.stderr, "stderr")
         logging.getLogger().addHandler(_handler)
 
 
@@ -134,10 +137,10 @@ def uninstall() -> None:
         _held_back.active = False  # an interrupted run must not keep later runs' output held back
 
 
-def join_chunks(buf: list) -> list[tuple[float, str, str, str]]:
+def join_chunks(buf: list[LogChunk]) -> list[LogChunk]:
     """Merge consecutive stream chunks (``print`` writes text and newline apart) into lines."""
-    merged: list[tuple[float, str, str, str]] = []
-    pending: dict[str, list] = {}
+    merged: list[LogChunk] = []
+    pending: dict[str, list[Any]] = {}  # stream -> [time of its first chunk, texts...]
     for ts, kind, level, text in buf:
         if kind in ("stdout", "stderr"):
             parts = pending.setdefault(kind, [ts])

@@ -49,7 +49,7 @@ class OpExecutionContext:
         mapping_key: str | None = None,
         retry_number: int = 0,
         partition_key: str | None = None,
-        run_config: dict | None = None,
+        run_config: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.op_name = op_name

@@ -44,7 +44,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from nbflow.errors import ConfigError
 from nbflow.execution.backend import Backend, Report
@@ -249,7 +249,7 @@ class DaskBackend(Backend):
             self._op_blobs[id(op)] = found
         return found
 
-    def _picklable(self, fields: list) -> list:
+    def _picklable(self, fields: list[Any]) -> list[Any]:
         import cloudpickle
 
         kept = []
@@ -421,7 +421,7 @@ def _is_client(value: Any) -> bool:
     return type(value).__name__ == "Client" and type(value).__module__.startswith("distributed")
 
 
-def _drain(arrived: queue.SimpleQueue, timeout: float | None) -> list[tuple[str, Any]]:
+def _drain(arrived: queue.SimpleQueue[tuple[str, Any]], timeout: float | None) -> list[tuple[str, Any]]:
     found = []
     try:
         found.append(arrived.get(timeout=timeout) if timeout != 0 else arrived.get_nowait())
@@ -451,11 +451,11 @@ def _dumps_by_value(op: Any) -> bytes:
     by_value = (module is not None and module_name != "__main__" and _is_project_module(module)
                 and module_name not in cloudpickle.list_registry_pickle_by_value())  # the user's own registration stays
     if not by_value:
-        return cloudpickle.dumps(op)
+        return cast(bytes, cloudpickle.dumps(op))
     with _BY_VALUE:
         cloudpickle.register_pickle_by_value(module)
         try:
-            return cloudpickle.dumps(op)
+            return cast(bytes, cloudpickle.dumps(op))
         finally:
             cloudpickle.unregister_pickle_by_value(module)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
 import cloudpickle
 
@@ -73,7 +73,7 @@ def _op(token: str, blob: bytes) -> Any:
     return op
 
 
-def _task(fields: tuple, ops: dict[str, Any]) -> StepTask:
+def _task(fields: tuple[Any, ...], ops: dict[str, Any]) -> StepTask:
     node, key, key_index, token, inputs, config, run_id, partition_key, run_config, retry_number = fields
     task = StepTask(node, key, key_index, ops[token], inputs, config, run_id, partition_key, run_config)
     task.retry_number = retry_number
@@ -96,7 +96,7 @@ def _canceled_check() -> Any:
     work stops at the next step or item instead of running to its end.
     """
     from distributed import get_worker
-    from distributed.worker import thread_state
+    from distributed.worker import thread_state  # type: ignore[attr-defined]  # distributed re-exports it from dask without listing it in __all__
 
     tasks, key = get_worker().state.tasks, getattr(thread_state, "key", None)
     if key is None:
@@ -111,7 +111,7 @@ def _canceled_check() -> Any:
 
 def _item_payload(task_id: int, seq: int, report: ItemReport) -> bytes | None:
     try:
-        return cloudpickle.dumps((task_id, seq, report.output_name, report.key, report.value))
+        return cast(bytes, cloudpickle.dumps((task_id, seq, report.output_name, report.key, report.value)))
     except Exception:
         return None
 

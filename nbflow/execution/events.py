@@ -14,9 +14,20 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 from nbflow.definitions.topology import JobTopology
+
+#: ``(step_key, node, mapping_key, key_index, status, attempts, start, end, error, code_version)``
+StepRecord: TypeAlias = tuple[
+    str, str, str | None, int | None, str, int, float, float, str | None, str | None
+]
+#: ``(step_key, node, mapping_key, key_index, output_name, value)``
+OutputRecord: TypeAlias = tuple[str, str, str | None, int | None, str, Any]
+#: ``(ts, step_key, kind, level, message)``; a run-level event has no step_key
+EventRecord: TypeAlias = tuple[float, str | None, str, str, str]
+#: ``(node, mapping_key, run_id)``
+ReusedStep: TypeAlias = tuple[str, str, str]
 
 
 @dataclass(frozen=True)
@@ -35,13 +46,28 @@ class RunStarted:
 
 
 class EventSink(Protocol):
+    """Everything the executor tells about a run, in the order it happens.
+
+    A sink may also have a ``lock`` (held by the executor while it records what one report
+    produced) and an ``idle()`` method (called while the run waits for its steps); the
+    executor looks them up with ``getattr``, so a plain sink need not define them.
+    """
+
     def run_started(self, info: dict[str, Any]) -> None: ...
-    def step(self, record: tuple) -> None: ...
-    def output(self, record: tuple) -> None: ...
-    def event(self, record: tuple) -> None: ...
-    def reused(self, step: tuple[str, str, str]) -> None: ...
+    def step(self, record: StepRecord) -> None: ...
+    def output(self, record: OutputRecord) -> None: ...
+    def event(self, record: EventRecord) -> None: ...
+    def reused(self, step: ReusedStep) -> None: ...
     def run_finished(self, status: str, end: float, error: str | None) -> None: ...
     def flush(self) -> None: ...
+
+
+class StepObserver(Protocol):
+    """What :class:`ObservedSink` tells a live view; each call must be cheap."""
+
+    def on_step(self, record: StepRecord) -> None: ...
+    def on_item(self, node: str, output: str, key: str) -> None: ...
+    def on_reused(self, step: ReusedStep) -> None: ...
 
 
 class MemorySink:
@@ -50,26 +76,26 @@ class MemorySink:
     def __init__(self) -> None:
         self.lock = threading.RLock()
         self.info: dict[str, Any] = {}
-        self.steps: list[tuple] = []
-        self.outputs: list[tuple] = []
-        self.events: list[tuple] = []
-        self.reused_steps: list[tuple[str, str, str]] = []
+        self.steps: list[StepRecord] = []
+        self.outputs: list[OutputRecord] = []
+        self.events: list[EventRecord] = []
+        self.reused_steps: list[ReusedStep] = []
         self.status: str | None = None
         self.error: str | None = None
 
     def run_started(self, info: dict[str, Any]) -> None:
         self.info = info
 
-    def step(self, record: tuple) -> None:
+    def step(self, record: StepRecord) -> None:
         self.steps.append(record)
 
-    def output(self, record: tuple) -> None:
+    def output(self, record: OutputRecord) -> None:
         self.outputs.append(record)
 
-    def event(self, record: tuple) -> None:
+    def event(self, record: EventRecord) -> None:
         self.events.append(record)
 
-    def reused(self, step: tuple[str, str, str]) -> None:
+    def reused(self, step: ReusedStep) -> None:
         self.reused_steps.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
@@ -90,21 +116,21 @@ class ObservedSink:
     ``on_item(node, output, key)`` and ``on_reused(step)`` must be cheap: they run once per step.
     """
 
-    def __init__(self, sink: EventSink, observer: Any) -> None:
+    def __init__(self, sink: EventSink, observer: StepObserver) -> None:
         self.sink, self.observer = sink, observer
         self.lock = getattr(sink, "lock", None)
 
     def run_started(self, info: dict[str, Any]) -> None:
         self.sink.run_started(info)
 
-    def step(self, record: tuple) -> None:
+    def step(self, record: StepRecord) -> None:
         self.sink.step(record)
         try:
             self.observer.on_step(record)
         except Exception:  # a broken view must never break the run
             self._detach()
 
-    def output(self, record: tuple) -> None:
+    def output(self, record: OutputRecord) -> None:
         self.sink.output(record)
         if record[2] is not None and record[0] == record[1]:  # an item a fan-out yielded
             try:
@@ -124,10 +150,10 @@ class ObservedSink:
             except Exception:
                 pass
 
-    def event(self, record: tuple) -> None:
+    def event(self, record: EventRecord) -> None:
         self.sink.event(record)
 
-    def reused(self, step: tuple[str, str, str]) -> None:
+    def reused(self, step: ReusedStep) -> None:
         self.sink.reused(step)
         try:
             self.observer.on_reused(step)
@@ -153,11 +179,11 @@ class ObservedSink:
 
 
 class _Deaf:
-    def on_step(self, record: tuple) -> None:
+    def on_step(self, record: StepRecord) -> None:
         pass
 
     def on_item(self, node: str, output: str, key: str) -> None:
         pass
 
-    def on_reused(self, step: tuple[str, str, str]) -> None:
+    def on_reused(self, step: ReusedStep) -> None:
         pass

@@ -75,7 +75,7 @@ class Executor(ReuseMixin):
         sink: EventSink,
         backend: Backend,
         partition_key: str | None = None,
-        run_config: dict | None = None,
+        run_config: dict[str, Any] | None = None,
         code_versions: dict[str, str] | None = None,
         resume: Resume | None = None,
         limits: Limits | None = None,
@@ -93,7 +93,7 @@ class Executor(ReuseMixin):
         self._finalize_lock = threading.Lock()
         self.resume = resume
         self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
-        self._memo_ok: dict[str, bool] = {}
+        self._memo_ok: dict[tuple[str, str], bool] = {}
         self._parent_misses: dict[tuple[str, str], int] = {}
         self.sink, self.backend = sink, backend
         self.partition_key, self.run_config = partition_key, run_config or {}
@@ -530,7 +530,7 @@ class Executor(ReuseMixin):
         self.sink.step((step_key, name, key, index, status, attempts, start, end, error,
                         self.code_versions.get(name)))
 
-    def _store_logs(self, step_key: str, logs: list) -> None:
+    def _store_logs(self, step_key: str, logs: list[capture.LogChunk]) -> None:
         if logs:
             for ts, kind, level, text in capture.join_chunks(logs):
                 self.sink.event((ts, step_key, kind, level, text))

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
 
 
 def pool_of(op: Any) -> str | None:
     """The pool an op's steps count against, if any."""
-    return getattr(op, "pool", None) or op.tags.get(CONCURRENCY_KEY_TAG)
+    return cast("str | None", getattr(op, "pool", None) or op.tags.get(CONCURRENCY_KEY_TAG))
 
 
 class PoolSlots:

@@ -176,7 +176,7 @@ class ProcessBackend(Backend):
         if steps:
             worker.conn.send_bytes(pickle.dumps(("run", data)))
 
-    def _pickle_one_by_one(self, steps: list[tuple]) -> tuple[bytes, list[tuple]]:
+    def _pickle_one_by_one(self, steps: list[tuple[Any, ...]]) -> tuple[bytes, list[tuple[Any, ...]]]:
         import cloudpickle
 
         good = []
@@ -205,11 +205,11 @@ class ProcessBackend(Backend):
         by_sentinel = {w.process.sentinel: w for w in self._workers}
         ready = wait([*by_conn, *by_sentinel], timeout)
         for handle in ready:
-            worker = by_conn.get(handle)  # type: ignore[call-overload]
+            worker = by_conn.get(handle)
             if worker is not None:
                 reports.extend(self._receive(worker))
         for handle in ready:
-            worker = by_sentinel.get(handle)  # type: ignore[call-overload]
+            worker = by_sentinel.get(handle)
             if worker is not None and not worker.process.is_alive():
                 reports.extend(self._replace(worker))
         self._dispatch()
@@ -227,7 +227,7 @@ class ProcessBackend(Backend):
             pass  # the worker is gone; its sentinel says so
         return found
 
-    def _report(self, worker: _Worker, payload: tuple) -> Report:
+    def _report(self, worker: _Worker, payload: tuple[Any, ...]) -> Report:
         kind, task_id = payload[0], payload[1]
         task = self._tasks[task_id]
         if kind == "item":

@@ -10,12 +10,16 @@ item it had, the parent's finished steps of that key are kept.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
 from nbflow.execution.resume import KeptFrom, ParentView, Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
 from nbflow.execution.step import CANCELED, FAILURE, SKIPPED, SUCCESS
+
+if TYPE_CHECKING:
+    from nbflow.execution.events import EventSink
+    from nbflow.execution.plan import Plan
 
 _FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
@@ -25,24 +29,24 @@ class ReuseMixin:
 
     # Provided by the executor:
     resume: Resume | None
-    values: dict
-    state: dict
-    nodes: dict
-    plan: Any
-    sink: Any
-    keys: dict
-    key_index: dict
-    source_status: dict
-    n_ok: dict
-    pending_items: dict
-    unresolved: dict
-    code_versions: dict
-    outcome_failed: list
-    _parent_values: dict
-    _parent_misses: dict
-    _memo_ok: dict
-    _carried_roots: dict  # mapping key -> (first node, status) carried unfinished from the parent
-    _carried_status: dict  # (node, key) -> the parent's status of a carried step
+    values: dict[tuple[str, str, str | None], Any]
+    state: dict[tuple[str, str | None], int]
+    nodes: dict[str, Any]  # of Node; their optional fields are known set by the plan
+    plan: Plan
+    sink: EventSink
+    keys: dict[DynSource, list[str]]
+    key_index: dict[DynSource, dict[str, int]]
+    source_status: dict[DynSource, str]
+    n_ok: dict[tuple[str, str], int]
+    pending_items: dict[tuple[str, str], int]
+    unresolved: dict[str, int]
+    code_versions: dict[str, str]
+    outcome_failed: list[str]
+    _parent_values: dict[tuple[str, str], dict[str, Any]]
+    _parent_misses: dict[tuple[str, str], int]
+    _memo_ok: dict[tuple[str, str], bool]  # (node, parent run id) -> may its kept steps be reused
+    _carried_roots: dict[str, tuple[str, str | None]]  # mapping key -> (first node, status) carried unfinished from the parent
+    _carried_status: dict[tuple[str, str], str | None]  # (node, key) -> the parent's status of a carried step
 
     def _record(self, *args: Any, **kwargs: Any) -> None: ...
     def _fail_downstream(self, name: str, key: str | None, reason: str) -> None: ...

@@ -44,8 +44,8 @@ class StepTask:
         "step_key",
     )
 
-    def __init__(self, node: str, key: str | None, key_index: int | None, op: Any, inputs: dict,
-                 config: Any, run_id: str, partition_key: str | None, run_config: dict) -> None:
+    def __init__(self, node: str, key: str | None, key_index: int | None, op: Any, inputs: dict[str, Any],
+                 config: Any, run_id: str, partition_key: str | None, run_config: dict[str, Any]) -> None:
         self.node, self.key, self.key_index, self.op = node, key, key_index, op
         self.step_key = node if key is None else f"{node}[{key}]"
         self.inputs, self.config = inputs, config
@@ -68,7 +68,7 @@ class DoneReport:
 
     __slots__ = ("end", "error", "exception", "logs", "outputs", "start", "status", "task")
 
-    def __init__(self, task: StepTask, status: str, outputs: dict, logs: list, start: float,
+    def __init__(self, task: StepTask, status: str, outputs: dict[str, Any], logs: list[capture.LogChunk], start: float,
                  end: float, error: str | None = None, exception: BaseException | None = None) -> None:
         self.task, self.status, self.outputs, self.logs = task, status, outputs, logs
         self.start, self.end, self.error, self.exception = start, end, error, exception
@@ -120,7 +120,8 @@ def _call_op(task: StepTask) -> Any:
     return op.fn(**task.inputs)
 
 
-def _on_yielded(task: StepTask, item: Any, seen: dict[str, set], outputs: dict) -> ItemReport | None:
+def _on_yielded(task: StepTask, item: Any, seen: dict[str, set[str]], outputs: dict[str, Any],
+                ) -> ItemReport | None:
     """An item a generator op yielded: an item report for a DynamicOutput, else None."""
     op = task.op
     if isinstance(item, DynamicOutput):
@@ -136,7 +137,7 @@ def _on_yielded(task: StepTask, item: Any, seen: dict[str, set], outputs: dict) 
     )
 
 
-def _failed(task: StepTask, exc: Exception, logs: list, start: float) -> DoneReport:
+def _failed(task: StepTask, exc: Exception, logs: list[capture.LogChunk], start: float) -> DoneReport:
     error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return DoneReport(task, FAILURE, {}, logs, start, time.time(), error, exc)
 
@@ -144,14 +145,14 @@ def _failed(task: StepTask, exc: Exception, logs: list, start: float) -> DoneRep
 def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, None]:
     """Run one attempt of ``task``; yield item reports, then a done report."""
     op = task.op
-    logs: list = []
+    logs: list[capture.LogChunk] = []
     start = time.time()
     outputs: dict[str, Any] = {}
     prev = capture.set_buffer(logs)
     try:
         result = _call_op(task)
         if op.is_generator:
-            seen: dict[str, set] = {}
+            seen: dict[str, set[str]] = {}
             iterator = iter(result)
             while True:
                 try:
@@ -182,14 +183,14 @@ async def execute_step_async(task: StepTask, emit: Callable[[ItemReport | DoneRe
     ``print`` and logging land in its own step even though the tasks share one thread.
     """
     op = task.op
-    logs: list = []
+    logs: list[capture.LogChunk] = []
     start = time.time()
     outputs: dict[str, Any] = {}
     capture.set_buffer(logs)
     try:
         result = _call_op(task)
         if op.is_generator:
-            seen: dict[str, set] = {}
+            seen: dict[str, set[str]] = {}
             async for item in result:
                 report = _on_yielded(task, item, seen, outputs)
                 if report is not None:
@@ -205,7 +206,7 @@ async def execute_step_async(task: StepTask, emit: Callable[[ItemReport | DoneRe
     emit(DoneReport(task, SUCCESS, outputs, logs, start, time.time()))
 
 
-def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set]) -> None:
+def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set[str]]) -> None:
     out = op.outs.get(item.output_name)
     if out is None or not out.is_dynamic:
         raise StepFailure(
@@ -225,7 +226,7 @@ def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set]) -> None:
         _check_type(op, "output", item.output_name, item.value, out.dagster_type)
 
 
-def _check_static(op: Any, item: Output, outputs: dict) -> None:
+def _check_static(op: Any, item: Output, outputs: dict[str, Any]) -> None:
     out = op.outs.get(item.output_name)
     if out is None or out.is_dynamic:
         raise StepFailure(
@@ -236,7 +237,7 @@ def _check_static(op: Any, item: Output, outputs: dict) -> None:
         raise StepFailure(f"op '{op.name}' yielded output '{item.output_name}' twice.")
 
 
-def _check_outputs(op: Any, outputs: dict) -> None:
+def _check_outputs(op: Any, outputs: dict[str, Any]) -> None:
     for name, out in op.outs.items():
         if out.is_dynamic:
             continue

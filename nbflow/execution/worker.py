@@ -17,7 +17,7 @@ import pickle
 import queue
 import threading
 import time
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import cloudpickle
 
@@ -33,9 +33,11 @@ from nbflow.execution.step import (
 )
 
 _STOP = None
+#: reports of the steps this worker runs, ``(task_id, report)``, then _STOP
+_Outbox: TypeAlias = "queue.SimpleQueue[tuple[int, ItemReport | DoneReport] | None]"
 
 
-def _payload(task_id: int, report: ItemReport | DoneReport) -> tuple:
+def _payload(task_id: int, report: ItemReport | DoneReport) -> tuple[Any, ...]:
     if isinstance(report, ItemReport):
         return ("item", task_id, report.output_name, report.key, report.value)
     return ("done", task_id, report.status, report.outputs, report.logs, report.start,
@@ -53,7 +55,7 @@ def dumps(obj: Any) -> bytes:
     try:
         return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:
-        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return cast(bytes, cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def encode_batch(batch: list[tuple[int, ItemReport | DoneReport]]) -> bytes:
@@ -62,14 +64,14 @@ def encode_batch(batch: list[tuple[int, ItemReport | DoneReport]]) -> bytes:
     try:
         return dumps(payloads)
     except Exception:  # find the culprit: it becomes its step's failure
-        return cloudpickle.dumps([pickle.loads(encode_report(task_id, report)) for task_id, report in batch])
+        return cast(bytes, cloudpickle.dumps([pickle.loads(encode_report(task_id, report)) for task_id, report in batch]))
 
 
 def encode_report(task_id: int, report: ItemReport | DoneReport) -> bytes:
     """One report as bytes; a value that cannot be pickled becomes the step's failure."""
     payload = _payload(task_id, report)
     try:
-        return cloudpickle.dumps(payload)
+        return cast(bytes, cloudpickle.dumps(payload))
     except Exception as exc:
         what = (f"the item {report.key!r} it yielded" if isinstance(report, ItemReport)
                 else "one of its outputs" if report.status == SUCCESS else "its error")
@@ -80,8 +82,8 @@ def encode_report(task_id: int, report: ItemReport | DoneReport) -> bytes:
             f"DataFrames) instead of open files, connections, locks or generators, or run this job "
             f"with the thread executor."
         )
-        return cloudpickle.dumps(("done", task_id, FAILURE, {}, getattr(report, "logs", []),
-                                  getattr(report, "start", time.time()), time.time(), error, None))
+        return cast(bytes, cloudpickle.dumps(("done", task_id, FAILURE, {}, getattr(report, "logs", []),
+                                  getattr(report, "start", time.time()), time.time(), error, None)))
 
 
 def _portable(exc: BaseException | None) -> Any:
@@ -100,7 +102,7 @@ def main(conn: Any) -> None:
     """Entry point of a worker process."""
     capture.install()
     capture.set_quiet(True)  # output goes to the step's logs; the worker's terminal is nobody's
-    outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    outbox: _Outbox = queue.SimpleQueue()
     busy = threading.Event()  # set while this worker runs steps: more reports are on their way
     sender = threading.Thread(target=_send_loop, args=(conn, outbox, busy), daemon=True)
     sender.start()
@@ -128,7 +130,7 @@ def main(conn: Any) -> None:
         sender.join(timeout=5)
 
 
-def _run_one(task_id: int, task: StepTask, retry_number: int, outbox: queue.SimpleQueue) -> None:
+def _run_one(task_id: int, task: StepTask, retry_number: int, outbox: _Outbox) -> None:
     task.retry_number = retry_number
     if task.op.is_async:
         asyncio.run(execute_step_async(task, lambda report: outbox.put((task_id, report))))
@@ -137,7 +139,7 @@ def _run_one(task_id: int, task: StepTask, retry_number: int, outbox: queue.Simp
         outbox.put((task_id, report))
 
 
-def _send_loop(conn: Any, outbox: queue.SimpleQueue, busy: threading.Event) -> None:
+def _send_loop(conn: Any, outbox: _Outbox, busy: threading.Event) -> None:
     while True:
         first = outbox.get()
         batch = [first]

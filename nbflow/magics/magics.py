@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -19,7 +19,7 @@ class NbflowMagics(Magics):
     @property
     def user_ns(self) -> dict[str, Any]:
         assert self.shell is not None  # registered magics always have their shell
-        return self.shell.user_ns
+        return cast("dict[str, Any]", self.shell.user_ns)
 
     @magic_arguments()
     @argument("name", help="the sensor's name, also the variable it is bound to")

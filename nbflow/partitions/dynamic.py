@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from nbflow.errors import NbflowError
 from nbflow.partitions.keys import validate_key, validate_name
@@ -102,12 +102,12 @@ class DynamicPartitionsDefinition:
 
     def get_partition_keys(self, current_time: Any = None, dynamic_partitions_store: Any = None) -> list[str]:
         """The keys in insertion order (Dagster's signature; the default instance if none given)."""
-        return self._instance(dynamic_partitions_store).get_dynamic_partitions(self.name)
+        return cast("list[str]", self._instance(dynamic_partitions_store).get_dynamic_partitions(self.name))
 
     def has_partition_key(self, partition_key: str, current_time: Any = None,
                           dynamic_partitions_store: Any = None) -> bool:
         """Whether the key is in the set (Dagster's signature; the default instance if none given)."""
-        return self._instance(dynamic_partitions_store).has_dynamic_partition(self.name, partition_key)
+        return cast(bool, self._instance(dynamic_partitions_store).has_dynamic_partition(self.name, partition_key))
 
     def add(self, keys: Iterable[str], instance: Any = None, restore_outputs: bool = False) -> Any:
         """Add keys; returns which were new and which existed already."""
@@ -118,11 +118,11 @@ class DynamicPartitionsDefinition:
         return self._instance(instance).delete_dynamic_partitions(self.name, keys, outputs=outputs)
 
     def keys(self, instance: Any = None) -> list[str]:
-        return self._instance(instance).get_dynamic_partitions(self.name)
+        return cast("list[str]", self._instance(instance).get_dynamic_partitions(self.name))
 
     def select(self, regex: str | None = None, like: str | None = None, instance: Any = None) -> list[str]:
         """Keys matching a regular expression (search) or a SQL LIKE pattern, in order."""
-        return self._instance(instance).select_dynamic_partitions(self.name, regex=regex, like=like)
+        return cast("list[str]", self._instance(instance).select_dynamic_partitions(self.name, regex=regex, like=like))
 
     def history(self, instance: Any = None) -> Any:
         """Every add and delete: key, action, time, source (api, widget, sensor tick ...)."""
@@ -133,10 +133,10 @@ class DynamicPartitionsDefinition:
         return self._instance(instance).partition_status(self, asset)
 
     def __contains__(self, key: object) -> bool:
-        return self._instance(None).has_dynamic_partition(self.name, key)
+        return cast(bool, self._instance(None).has_dynamic_partition(self.name, key))
 
     def __len__(self) -> int:
-        return self._instance(None).count_dynamic_partitions(self.name)
+        return cast(int, self._instance(None).count_dynamic_partitions(self.name))
 
     def __repr__(self) -> str:
         return f"DynamicPartitionsDefinition(name={self.name!r})"

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from nbflow.sensors.results import SensorDefinitionError
+
+if TYPE_CHECKING:
+    from nbflow.definitions.assets import UnresolvedAssetJob
+    from nbflow.definitions.graph import JobDefinition
+    from nbflow.sensors.context import SensorEvaluationContext
+    from nbflow.sensors.evaluate import SensorEvaluation
 
 DEFAULT_INTERVAL = 30
 DEFAULT_MAX_FAILURES = 5
@@ -137,7 +143,7 @@ class SensorDefinition:
             context = build_sensor_context(sensor_name=self.name)
         return self.fn(context)
 
-    def evaluate(self, context: Any = None) -> Any:
+    def evaluate(self, context: SensorEvaluationContext | None = None) -> SensorEvaluation:
         """Evaluate once and resolve the result, applying nothing (Dagster's ``evaluate_tick``).
 
         Without ``context``, the sensor sees the default instance (``nbflow.instance()``) and its
@@ -203,7 +209,7 @@ class SensorDefinition:
     # -- cursor and run keys ---------------------------------------------------------------------
     def get_cursor(self, instance: Any = None) -> str | None:
         """The stored cursor (None before the first tick that set one)."""
-        return _instance(instance).store.sensors.state(self.name).cursor
+        return cast("str | None", _instance(instance).store.sensors.state(self.name).cursor)
 
     cursor = property(get_cursor)
 
@@ -229,7 +235,7 @@ class SensorDefinition:
         """Allow requests with these run keys (all when None) to launch again; returns how many."""
         if isinstance(keys, str):
             raise SensorDefinitionError(f"forget_run_keys takes a list of run keys: pass [{keys!r}].")
-        return _instance(instance).store.sensors.forget_run_keys(self.name, None if keys is None else list(keys))
+        return cast(int, _instance(instance).store.sensors.forget_run_keys(self.name, None if keys is None else list(keys)))
 
     # -- background --------------------------------------------------------------------------------
     def start(self, instance: Any = None) -> SensorDefinition:
@@ -256,7 +262,7 @@ class SensorDefinition:
 
     @property
     def paused_reason(self) -> str | None:
-        return _instance(None).store.sensors.state(self.name).reason
+        return cast("str | None", _instance(None).store.sensors.state(self.name).reason)
 
     def __repr__(self) -> str:
         jobs = ", ".join(job.name for job in self.jobs) or "no job"
@@ -333,8 +339,8 @@ def sensor(
     name: str | None = None,
     minimum_interval_seconds: float | None = None,
     description: str | None = None,
-    job: Any = None,
-    jobs: Sequence[Any] | None = None,
+    job: JobDefinition | UnresolvedAssetJob | None = None,
+    jobs: Sequence[JobDefinition | UnresolvedAssetJob] | None = None,
     default_status: DefaultSensorStatus = DefaultSensorStatus.STOPPED,
     asset_selection: Any = None,
     required_resource_keys: Any = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, cast
 
 
 def sensor_html(sensor: Any, instance: Any = None, limit: int = 10) -> str:
@@ -32,12 +32,12 @@ def sensor_html(sensor: Any, instance: Any = None, limit: int = 10) -> str:
     )
 
 
-def sensor_bundle(sensor: Any) -> Any:
+def sensor_bundle(sensor: Any) -> dict[str, Any]:
     """A SensorView in a kernel (with a static fallback in its bundle), else a static table."""
     from nbflow.widgets.live import in_widget_kernel
 
     if in_widget_kernel():
         from nbflow.widgets.sensor_view import SensorView
 
-        return SensorView(sensor)._repr_mimebundle_()
+        return cast("dict[str, Any]", SensorView(sensor)._repr_mimebundle_())
     return {"text/plain": repr(sensor), "text/html": sensor_html(sensor)}

@@ -82,7 +82,7 @@ def evaluate(sensor: Any, context: Any) -> SensorEvaluation:
     """Run the sensor function once and resolve its result; raise on any error."""
     from nbflow.execution import capture
 
-    buf: list = []
+    buf: list[tuple[float, str, str, str]] = []
     capture.install()
     previous = capture.set_buffer(buf)
     start = time.perf_counter()

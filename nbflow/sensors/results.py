@@ -7,9 +7,12 @@ unchanged. They are plain values: nothing here touches a store.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.errors import DagsterInvariantViolationError, NbflowError
+
+if TYPE_CHECKING:
+    from nbflow.partitions.dynamic import AddDynamicPartitionsRequest, DeleteDynamicPartitionsRequest
 
 
 class SensorDefinitionError(NbflowError, ValueError):
@@ -131,7 +134,8 @@ class SensorResult:
         run_requests: Sequence[RunRequest] | None = None,
         skip_reason: str | SkipReason | None = None,
         cursor: str | None = None,
-        dynamic_partitions_requests: Sequence[Any] | None = None,
+        dynamic_partitions_requests: Sequence[AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest]
+        | None = None,
         asset_events: Sequence[Any] | None = None,
         automation_condition_evaluations: Sequence[Any] | None = None,
     ) -> None:

@@ -14,7 +14,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 from nbflow.errors import NbflowError
 
@@ -29,7 +29,7 @@ def backoff(interval: float, failures: int) -> float:
     """The wait after ``failures`` consecutive failed ticks."""
     if failures <= 0:
         return interval
-    return min(interval * 2 ** failures, max(interval, MAX_BACKOFF))
+    return min(interval * cast(int, 2 ** failures), max(interval, MAX_BACKOFF))  # int ** int is typed Any: a negative power is a float
 
 
 class SensorRunner:

@@ -14,7 +14,7 @@ import traceback
 import uuid
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 from nbflow.sensors.context import SensorEvaluationContext
 from nbflow.sensors.evaluate import SensorEvaluationError, evaluate
@@ -27,9 +27,13 @@ def _checkpoint(stage: str) -> None:
     """Called between the stages of applying a tick; fault-injection tests replace it."""
 
 
+class TickListener(Protocol):
+    def refresh(self, tick: Any = None) -> None: ...
+
+
 # Views showing a sensor, told after each of its ticks and status changes (weakly held, so
 # a view that is no longer displayed anywhere goes away).
-_listeners: dict[str, weakref.WeakSet] = {}
+_listeners: dict[str, weakref.WeakSet[TickListener]] = {}
 
 
 def listen(name: str, listener: Any) -> None:
@@ -68,7 +72,7 @@ class Tick:
 
     @property
     def duration(self) -> float:
-        return self._record.end - self._record.start
+        return cast(float, self._record.end - self._record.start)
 
     @property
     def runs(self) -> list[Any]:
@@ -231,7 +235,7 @@ class TickPreview:
     run_requests: list[Any] = field(default_factory=list)
     deduplicated: list[str] = field(default_factory=list)
     error: str | None = None
-    logs: list[tuple] = field(default_factory=list)
+    logs: list[tuple[float, str, str, str]] = field(default_factory=list)
 
     @property
     def would_fail(self) -> bool:
@@ -270,7 +274,8 @@ def preview(sensor: Any, instance: Any, cursor: Any = ...) -> TickPreview:
     return result
 
 
-def _preview_partitions(instance: Any, requests: list[Any], result: TickPreview) -> tuple[dict, dict]:
+def _preview_partitions(instance: Any, requests: list[Any], result: TickPreview,
+                        ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     from nbflow.partitions.dynamic import AddDynamicPartitionsRequest
 
     added: dict[str, set[str]] = {}
@@ -294,7 +299,8 @@ def _preview_partitions(instance: Any, requests: list[Any], result: TickPreview)
     return added, deleted
 
 
-def _preview_runs(instance: Any, sensor: Any, planned: list[Any], added: dict, deleted: dict,
+def _preview_runs(instance: Any, sensor: Any, planned: list[Any], added: dict[str, set[str]],
+                  deleted: dict[str, set[str]],
                   result: TickPreview) -> None:
     from nbflow.errors import UnknownPartitionError
 

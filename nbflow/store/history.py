@@ -122,7 +122,7 @@ def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nod
         con.unregister("_nbflow_rerun_keys")
 
 
-def copy_reused_keys(con: Any, child: str, parent: str, steps: list[tuple[str, ...]]) -> None:
+def copy_reused_keys(con: Any, child: str, parent: str, steps: list[tuple[str, str, str]]) -> None:
     """Copy the rows of single mapped steps a rerun kept: ``(op, mapping_key, from_run)``
     triples, ``from_run`` being the parent or an earlier run of its lineage."""
     by_run: dict[str, list[tuple[str, str]]] = {}

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 # How many partition writes this process's PartitionStores made, per store file. DuckDB shares
 # one database between the connections a process opens on a file, so two Instance objects on
@@ -113,7 +113,7 @@ class PartitionStore:
                     f"regex={regex!r} is not a valid regular expression (RE2 syntax, as in DuckDB's "
                     f"regexp_matches): {exc}"
                 ) from None
-        return table.column(0).to_pylist()
+        return cast("list[str]", table.column(0).to_pylist())
 
     def page(self, name: str, text: str | None, regex: bool, offset: int, limit: int) -> tuple[list[str], int]:
         """Keys ``offset`` to ``offset + limit`` in order (of those containing ``text``, or matching

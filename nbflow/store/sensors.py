@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from nbflow.store.serialize import config_to_json, safe_json, safe_text
 
@@ -65,7 +65,7 @@ class TickRecord:
     runs: list[QueuedRun] = field(default_factory=list)
     run_keys_skipped: list[str] = field(default_factory=list)
     error: str | None = None
-    logs: list[tuple] = field(default_factory=list)
+    logs: list[tuple[float, str, str, str]] = field(default_factory=list)
     end: float = 0.0
 
 
@@ -183,8 +183,8 @@ class SensorStore:
             con.execute("UPDATE sensor_state SET failures = failures + 1, last_tick_time = to_timestamp(?) "
                         "WHERE sensor = ?", [tick.end, tick.sensor])
             self._insert_tick(con, tick)
-            return con.execute("SELECT failures FROM sensor_state WHERE sensor = ?",
-                               [tick.sensor]).fetchall()[0][0]
+            return cast(int, con.execute("SELECT failures FROM sensor_state WHERE sensor = ?",
+                                         [tick.sensor]).fetchall()[0][0])
 
     def ticks(self, name: str, limit: int | None = 100, status: str | None = None) -> Any:
         where, params = "sensor = ?", [name]
@@ -205,14 +205,14 @@ class SensorStore:
 
     def tick_count(self, name: str) -> int:
         with self.store.holder.use() as con:
-            return con.execute("SELECT count(*) FROM sensor_ticks WHERE sensor = ?", [name]).fetchall()[0][0]
+            return cast(int, con.execute("SELECT count(*) FROM sensor_ticks WHERE sensor = ?", [name]).fetchall()[0][0])
 
     def queued_runs(self, name: str) -> list[str]:
         """Runs a tick of this sensor queued that were never executed (e.g. the process ended)."""
         rows = self.store.sql(
             "SELECT run_id FROM runs WHERE status = 'QUEUED' AND json_extract_string(tags, "
             "'$.\"nbflow/sensor_name\"') = ? ORDER BY start_time, rowid", [name])
-        return rows.run_id.tolist()
+        return cast("list[str]", rows.run_id.tolist())
 
     # -- helpers ---------------------------------------------------------------------------------
     def _dedupe(self, con: Any, sensor: str, planned: list[QueuedRun]) -> tuple[list[QueuedRun], list[str]]:

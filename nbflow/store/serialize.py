@@ -141,7 +141,7 @@ def config_from_json(text: str | None) -> Any:
     return _decode_config(json.loads(text or "{}"))
 
 
-def _tagged(name: str, value: Any) -> dict:
+def _tagged(name: str, value: Any) -> dict[str, Any]:
     return {_TAG: name, "value": value}
 
 
@@ -231,7 +231,7 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _same_key(key: Any, other: dict) -> bool:
+def _same_key(key: Any, other: dict[Any, Any]) -> bool:
     return any(k == key and type(k) is type(key) for k in other)
 
 
@@ -282,10 +282,10 @@ class _ChunkSink:
             self._emit()
 
 
-def pickle_in_chunks(value: Any, put: Any) -> dict:
+def pickle_in_chunks(value: Any, put: Any) -> dict[str, int]:
     """Pickle ``value`` into ``put(index, chunk)`` calls; return the meta to store with it."""
     sink = _ChunkSink(put)
-    pickle.Pickler(sink, protocol=5).dump(value)  # type: ignore[arg-type]
+    pickle.Pickler(sink, protocol=5).dump(value)
     sink.close()
     return {"chunks": sink.chunks, "bytes": sink.total}
 
@@ -351,4 +351,4 @@ class _ChunkSource:
 
 def unpickle_chunks(chunks: Any) -> Any:
     """The value :func:`pickle_in_chunks` stored, from its chunks in order."""
-    return pickle.load(_ChunkSource(chunks))  # type: ignore[arg-type]
+    return pickle.load(_ChunkSource(chunks))

@@ -61,7 +61,7 @@ class Store:
     def writer(self, run_id: str) -> RunWriter:
         return RunWriter(self, run_id)
 
-    def insert_run(self, info: dict[str, Any], reuse: tuple[dict, dict] | None = None) -> None:
+    def insert_run(self, info: dict[str, Any], reuse: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
         """Record a run as started; for a rerun, also copy what it reuses from its parent."""
         try:
             run_config = config_to_json(info.get("run_config") or {})
@@ -199,7 +199,7 @@ class Store:
             "FROM runs WHERE root_run_id = ? ORDER BY start_time", [root_run_id]))
 
     # -- reading ---------------------------------------------------------------------------------
-    def sql(self, query: str, params: list | dict | None = None) -> Any:
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Run any SQL against the store and return a pandas DataFrame."""
         with self.holder.use() as con:
             rel = con.sql(query, params=params or None)
@@ -211,7 +211,7 @@ class Store:
             cur = con.execute(f"SELECT {RUN_COLUMNS} FROM runs WHERE run_id = ?", [run_id])
             found = cur.fetchall()
             row = found[0] if found else None
-            rows: list = []
+            rows: list[tuple[Any, ...]] = []
             if row is None and len(run_id) >= 4:
                 # starts_with, not LIKE: '_' and '%' in what the user typed are not wildcards.
                 cur = con.execute(
@@ -307,7 +307,8 @@ class Store:
             [run_id, step_key],
         )
 
-    def output_rows(self, run_id: str, op: str, output_name: str, key: str | None, mapped: bool) -> list:
+    def output_rows(self, run_id: str, op: str, output_name: str, key: str | None, mapped: bool,
+                    ) -> list[tuple[Any, ...]]:
         query = (
             "SELECT mapping_key, kind, json_value, blob_value, table_name FROM outputs "
             "WHERE run_id = ? AND op = ? AND output_name = ?"

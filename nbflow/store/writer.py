@@ -19,11 +19,11 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history, value_files
-from nbflow.store.connection import deferred_interrupts
+from nbflow.store.connection import ConnectionHolder, deferred_interrupts
 from nbflow.store.serialize import (
     CHUNKED,
     TABLE,
@@ -40,16 +40,41 @@ FLUSH_SECONDS = 0.5
 IDLE_FLUSH_SECONDS = 0.25
 MIDRUN_TURN_WAIT = 2.0  # seconds a mid-run flush waits for its turn before leaving rows buffered
 
+if TYPE_CHECKING:
+    from nbflow.execution.events import EventRecord, OutputRecord, ReusedStep, StepRecord
+
+#: ``(status, end, error)`` of a run's closing write
+Final: TypeAlias = tuple[str, float, "str | None"]
+#: ``(kind, json_text, blob, table_name, type_name)`` of one stored output value
+Encoded: TypeAlias = tuple[str, "str | None", "bytes | None", "str | None", str]
+#: what a batch holds: step rows, outputs, events and steps reused from the parent run
+Batch: TypeAlias = tuple[
+    "list[StepRecord]", "list[OutputRecord]", "list[EventRecord]", "list[ReusedStep]"
+]
+
+
+class RunStore(Protocol):
+    """The store as a :class:`RunWriter` uses it: a run's first and last rows, and turns with
+    the file for the batches in between (:class:`~nbflow.store.store.Store` is one)."""
+
+    path: str
+    holder: ConnectionHolder
+
+    def insert_run(self, info: dict[str, Any], reuse: tuple[dict[str, Any], dict[str, Any]] | None = None,
+                   ) -> None: ...
+    def finish_run(self, run_id: str, assets_made: list[str] | None = None,
+                   partition_key: str | None = None) -> None: ...
+
 
 class RunWriter:
     """Implements the executor's event sink on top of a :class:`~nbflow.store.store.Store`."""
 
-    def __init__(self, store: Any, run_id: str) -> None:
+    def __init__(self, store: RunStore, run_id: str) -> None:
         self.store, self.run_id = store, run_id
-        self._steps: list[tuple] = []
-        self._outputs: list[tuple] = []
-        self._events: list[tuple] = []
-        self._reused: list[tuple[str, str, str]] = []
+        self._steps: list[StepRecord] = []
+        self._outputs: list[OutputRecord] = []
+        self._events: list[EventRecord] = []
+        self._reused: list[ReusedStep] = []
         self._parent: str | None = None
         self._assets: list[str] = []
         self._partition_key: str | None = None
@@ -58,7 +83,7 @@ class RunWriter:
         self._tables = 0
         self.lock = threading.RLock()  # guards the buffers; held by the executor per report
         self._write_lock = threading.Lock()  # one batch at a time, in order
-        self._unwritten: tuple[list, list, list, list] = ([], [], [], [])  # swapped out, not committed yet
+        self._unwritten: Batch = ([], [], [], [])  # swapped out, not committed yet
         self._stop_flusher = threading.Event()
         self._wake_flusher = threading.Event()
         self._flusher: threading.Thread | None = None
@@ -90,7 +115,7 @@ class RunWriter:
                 and not self._write_lock.locked():
             self.flush()  # in the caller's thread, which has nothing else to do right now
 
-    def step(self, record: tuple) -> None:
+    def step(self, record: StepRecord) -> None:
         # Before buffering: a step's row and the outputs the executor sends right after it
         # must land in one batch. The flusher thread covers long steps; this covers memory.
         if len(self._steps) >= FLUSH_ROWS or (
@@ -98,13 +123,13 @@ class RunWriter:
             self.flush()
         self._steps.append(record)
 
-    def output(self, record: tuple) -> None:
+    def output(self, record: OutputRecord) -> None:
         self._outputs.append(record)
 
-    def event(self, record: tuple) -> None:
+    def event(self, record: EventRecord) -> None:
         self._events.append(record)
 
-    def reused(self, step: tuple[str, str, str]) -> None:
+    def reused(self, step: ReusedStep) -> None:
         self._reused.append(step)
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
@@ -116,7 +141,7 @@ class RunWriter:
         self.flush(final=(status, end, error))
         self.store.finish_run(self.run_id, self._assets, self._partition_key)
 
-    def flush(self, final: tuple | None = None) -> None:
+    def flush(self, final: Final | None = None) -> None:
         """Write what is buffered; rows stay buffered until they are written.
 
         A mid-run flush waits a little for its turn with the store and, if another process
@@ -130,10 +155,11 @@ class RunWriter:
                 return  # nothing to write: leave the write lock to whoever has rows
             self._steps, self._outputs, self._events, self._reused = [], [], [], []
         with self._write_lock:
-            self._unwritten = tuple(old + new for old, new in zip(self._unwritten, fresh, strict=True))  # type: ignore[assignment]
+            # zip() over a batch's four lists of different record types yields each typed object
+            self._unwritten = cast(Batch, tuple(old + new for old, new in zip(self._unwritten, fresh, strict=True)))  # type: ignore[operator]
             self._flush_unwritten(final)
 
-    def _flush_unwritten(self, final: tuple | None) -> None:
+    def _flush_unwritten(self, final: Final | None) -> None:
         steps, outputs, events, reused = self._unwritten
         self._last_flush = time.monotonic()
         if not (steps or outputs or events or reused or final):
@@ -194,7 +220,8 @@ class RunWriter:
         logging.getLogger("nbflow").error(message)
         print(message, file=sys.stderr, flush=True)
 
-    def _write(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
+    def _write(self, steps: list[StepRecord], outputs: list[OutputRecord], events: list[EventRecord],
+               reused: list[ReusedStep], final: Final | None,
                lock_timeout: float | None) -> None:
         # One turn with the store for the whole batch, with Ctrl-C held back until it commits
         # (an interrupted batch would be rolled back and lost).
@@ -205,7 +232,8 @@ class RunWriter:
             self._unwritten = ([], [], [], [])
             self._committed_at = time.monotonic()
 
-    def _write_batch(self, steps: list, outputs: list, events: list, reused: list, final: tuple | None,
+    def _write_batch(self, steps: list[StepRecord], outputs: list[OutputRecord], events: list[EventRecord],
+                     reused: list[ReusedStep], final: Final | None,
                      lock_timeout: float | None) -> None:
         # Frames are created first, each in its own statement: a frame DuckDB refuses must
         # not abort the batch transaction (it falls back to a pickle).
@@ -227,7 +255,7 @@ class RunWriter:
                 )
 
     # -- batch inserts --------------------------------------------------------------------------
-    def _insert_steps(self, con: Any, steps: list[tuple]) -> None:
+    def _insert_steps(self, con: Any, steps: list[StepRecord]) -> None:
         import pyarrow as pa
 
         cols = list(zip(*steps, strict=True))
@@ -250,13 +278,13 @@ class RunWriter:
             "to_timestamp(end_time), error, code_version",
         ))
 
-    def _encode_all(self, outputs: list[tuple], lock_timeout: float | None) -> list[tuple]:
+    def _encode_all(self, outputs: list[OutputRecord], lock_timeout: float | None) -> list[Encoded]:
         if not any(table_kind(record[5]) or is_large(record[5]) for record in outputs):
             return [_plain(record[5]) for record in outputs]
         with self.store.holder.use(lock_timeout) as con:
             return [self._encode(con, record[5]) for record in outputs]
 
-    def _insert_outputs(self, con: Any, outputs: list[tuple], encoded: list[tuple]) -> None:
+    def _insert_outputs(self, con: Any, outputs: list[OutputRecord], encoded: list[Encoded]) -> None:
         import pyarrow as pa
 
         kinds, texts, blobs, tables, types = (list(c) for c in zip(*encoded, strict=True))
@@ -280,7 +308,7 @@ class RunWriter:
             "table_name, type_name",
         ))
 
-    def _encode(self, con: Any, value: Any) -> tuple:
+    def _encode(self, con: Any, value: Any) -> Encoded:
         """``(kind, json_text, blob, table_name, type_name)`` for one output value."""
         frame = table_kind(value)
         if frame is not None:
@@ -293,7 +321,7 @@ class RunWriter:
             return self._store_file(value)
         return _plain(value)
 
-    def _store_file(self, value: Any) -> tuple:
+    def _store_file(self, value: Any) -> Encoded:
         """Pickle a large value into a file beside the store (see :mod:`~nbflow.store.value_files`)."""
         self._tables += 1
         name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
@@ -303,7 +331,7 @@ class RunWriter:
             return _plain(value)
         return value_files.VALUE_FILE, json.dumps(meta), None, name, _type_name(value)
 
-    def _store_chunked(self, con: Any, value: Any) -> tuple:
+    def _store_chunked(self, con: Any, value: Any) -> Encoded:
         """Pickle a large value into a table of chunks in the ``frames`` schema, chunk by chunk,
         so storing it needs about one chunk of memory besides the value."""
         self._tables += 1
@@ -317,7 +345,7 @@ class RunWriter:
             return _plain(value)
         return CHUNKED, json.dumps(meta), None, name, _type_name(value)
 
-    def _store_frame(self, con: Any, value: Any, frame: str) -> tuple | None:
+    def _store_frame(self, con: Any, value: Any, frame: str) -> Encoded | None:
         """Write a DataFrame as a table in the ``frames`` schema (None if DuckDB refuses it)."""
         self._tables += 1
         name = f"r{self.run_id[:12]}_{self._tables}_{uuid.uuid4().hex[:6]}"
@@ -347,7 +375,7 @@ class RunWriter:
         type_name = "pandas.DataFrame" if frame == "pandas" else "pyarrow.Table"
         return TABLE, json.dumps(meta), None, name, type_name
 
-    def _insert_events(self, con: Any, events: list[tuple]) -> None:
+    def _insert_events(self, con: Any, events: list[EventRecord]) -> None:
         import pyarrow as pa
 
         cols = list(zip(*events, strict=True))
@@ -415,7 +443,7 @@ def _loads_back_alike(con: Any, name: str, data: Any, frame: str) -> bool:
     return True
 
 
-def _plain(value: Any) -> tuple:
+def _plain(value: Any) -> Encoded:
     kind, text, blob, type_name = encode(value)
     return kind, text, blob, None, type_name
 

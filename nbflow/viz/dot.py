@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from nbflow.definitions.status import Status, in_display_order
 from nbflow.viz.shape import shape_of
@@ -61,7 +61,7 @@ def _plain(value: str) -> str:
     which the graphviz package would make of a name such as ``<untitled>``."""
     import graphviz
 
-    return graphviz.nohtml(value)
+    return cast(str, graphviz.nohtml(value))
 
 
 def _duration(seconds: float | None) -> str:
@@ -150,7 +150,7 @@ def job_dot(
     for name, node in nodes.items():
         for input_name, binding in node.inputs.items():
             graph.edge(ids[binding.node], ids[name], **_edge_attrs(binding, input_name, node))
-    return graph.source
+    return cast(str, graph.source)
 
 
 def _node_attrs(node: Any, state: NodeState | None, status: str | None, is_fanout: bool,

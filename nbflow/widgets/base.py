@@ -40,7 +40,7 @@ class View(SyncFromAnyThread, anywidget.AnyWidget):
         self.on_msg(self._on_front_end_message)
         serve_off_main_thread(self)  # see comm_thread: on a kernel subshell where there is one
 
-    def _on_front_end_message(self, _widget: Any, content: dict, _buffers: Any) -> None:
+    def _on_front_end_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         action = str(content.get("action"))
         handler = getattr(self, f"_do_{action}", None)
         if handler is None:

@@ -43,7 +43,7 @@ import logging
 import sys
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 _LOG = logging.getLogger("nbflow")
 MIN_IPYKERNEL = (7, 4)  # 7.3 has subshells but routes comm messages by header only
@@ -187,7 +187,7 @@ def _route(kernels_choice: Any, data: Any, default: str | None) -> str | None:
     """Which subshell handles a message for a view. Runs on the shell channel thread, where an
     exception would drop the message: it never raises."""
     try:
-        chosen = kernels_choice(data, default)
+        chosen: str | None = kernels_choice(data, default)
     except Exception:
         chosen = default
     if chosen is not None:  # sent to a subshell, or a reply a subshell waits for: theirs
@@ -240,7 +240,7 @@ def cell_output_kept() -> Iterator[None]:
 
 def _restore_global_parent(parent: dict[str, Any]) -> None:
     module = sys.modules.get("IPython")
-    shell = module.get_ipython() if module is not None else None  # type: ignore[attr-defined]
+    shell = module.get_ipython() if module is not None else None
     stdout = sys.stdout
     if shell is None or not hasattr(shell, "set_parent") or not hasattr(stdout, "parent_header"):
         return
@@ -263,7 +263,7 @@ class SyncFromAnyThread:
         lock = self.__dict__.get("_sync_lock")
         if lock is None:  # dict.setdefault is atomic: two threads get the same lock
             lock = self.__dict__.setdefault("_sync_lock", threading.RLock())
-        return lock
+        return cast(threading.RLock, lock)
 
     def send_state(self, key: Any = None) -> None:
         with self._guard():
@@ -292,6 +292,6 @@ class SyncFromAnyThread:
                 if keys:
                     self.send_state(keys)
 
-    def _handle_msg(self, msg: dict) -> None:
+    def _handle_msg(self, msg: dict[str, Any]) -> None:
         with cell_output_kept():
             super()._handle_msg(msg)  # type: ignore[misc]

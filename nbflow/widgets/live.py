@@ -10,13 +10,13 @@ from typing import Any
 def in_widget_kernel() -> bool:
     """True in a Jupyter kernel, where a widget can be shown (not in a terminal IPython)."""
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    shell = ipython.get_ipython() if ipython is not None else None
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def execution_count() -> int | None:
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    shell = ipython.get_ipython() if ipython is not None else None
     return getattr(shell, "execution_count", None)
 
 

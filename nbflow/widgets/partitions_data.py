@@ -6,7 +6,7 @@ unfiltered, from one SQL query when filtered; status only for the page's keys.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 STATUS_ORDER = ("materialized", "failed", "running", "missing")
 
@@ -27,7 +27,7 @@ def columns_for(instance: Any, pdef: Any, target: Any) -> list[tuple[str, str]]:
 
 def page_keys(instance: Any, name: str, text: str, regex: bool, offset: int, limit: int) -> tuple[list[str], int]:
     """One page of keys in insertion order, and how many keys match the filter."""
-    return instance.store.partitions.page(name, text or None, regex, offset, limit)
+    return cast("tuple[list[str], int]", instance.store.partitions.page(name, text or None, regex, offset, limit))
 
 
 def key_position(instance: Any, name: str, key: str, text: str, regex: bool) -> int | None:
@@ -37,7 +37,7 @@ def key_position(instance: Any, name: str, key: str, text: str, regex: bool) -> 
     return partition_key_position(instance.store, name, key, text, regex)
 
 
-def page_status(instance: Any, pdef: Any, columns: list[tuple[str, str]], keys: list[str]) -> dict[str, dict]:
+def page_status(instance: Any, pdef: Any, columns: list[tuple[str, str]], keys: list[str]) -> dict[str, dict[str, str]]:
     """``{key: {column: status}}`` for the page's keys only."""
     from nbflow.store import assets
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 import html
 import pathlib
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import traitlets
 
 from nbflow.widgets import partitions_data as data
 from nbflow.widgets.base import View
+
+if TYPE_CHECKING:
+    from nbflow.store.partitions import AddResult
 
 STATIC = pathlib.Path(__file__).parent / "static"
 PAGE_SIZE = 50
@@ -147,7 +150,7 @@ class PartitionsView(View):
         if not keys:
             self.message = "Type keys to add, one per line."
             return []
-        result = self.instance.add_dynamic_partitions(self.name, keys, source="widget")
+        result: AddResult = self.instance.add_dynamic_partitions(self.name, keys, source="widget")
         existing = len(result.existing)
         said = f"Added {_keys(len(result.added))}" + (
             f"; {existing} {'was' if existing == 1 else 'were'} there already" if existing else "")

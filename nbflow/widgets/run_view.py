@@ -10,7 +10,7 @@ from __future__ import annotations
 import pathlib
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import traitlets
 
@@ -18,6 +18,9 @@ from nbflow.definitions.status import Status
 from nbflow.widgets import run_details
 from nbflow.widgets.base import View
 from nbflow.widgets.run_progress import DRAW_SECONDS, PUSH_SECONDS, RunProgress, Throttle
+
+if TYPE_CHECKING:
+    from nbflow.execution.events import RunStarted, StepRecord
 
 STATIC = pathlib.Path(__file__).parent / "static"
 PAGE_SIZE = 50
@@ -65,7 +68,7 @@ class RunView(View):
         self._live: RunProgress | None = None
         self._push, self._draw = Throttle(PUSH_SECONDS), Throttle(DRAW_SECONDS)
         self._holding_output = False
-        self._started: Any = None  # the RunStarted record of the run this view follows
+        self._started: RunStarted | None = None  # the RunStarted record of the run this view follows
         self._ended: tuple[str, float, str | None] | None = None  # its recorded end
         self._lost = False
         if run is not None:
@@ -130,7 +133,7 @@ class RunView(View):
             self.svg = f"<pre class='nbflow-graph-error'>{type(exc).__name__}: {exc}</pre>"
 
     # -- following a run in flight (the launch's observer) ----------------------------------------------
-    def on_start(self, run_id: str, instance: Any, started: Any) -> None:
+    def on_start(self, run_id: str, instance: Any, started: RunStarted) -> None:
         """The run ``started`` (a :class:`~nbflow.execution.events.RunStarted`) begins: follow it
         from what the launch knows, without reading it back from the store."""
         from nbflow.run import Run
@@ -153,7 +156,7 @@ class RunView(View):
             self.progress = self._live.as_dict(live=True)
             self._draw_graph({})
 
-    def on_step(self, record: tuple) -> None:
+    def on_step(self, record: StepRecord) -> None:
         live = self._live
         if live is None:
             return
@@ -364,5 +367,5 @@ def _elapsed(record: dict[str, Any], spans: Any) -> float:
     if len(spans):
         first, last = spans.start_time.min(), spans.end_time.max()
         if first == first and last == last:
-            return round(max(0.0, (last - first).total_seconds()), 1)
+            return round(max(0.0, float((last - first).total_seconds())), 1)
     return 0.0

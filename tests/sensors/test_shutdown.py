@@ -23,8 +23,11 @@ def test_exiting_the_process_stops_running_sensors(tmp_path):
         def sleepy(context):
             return nf.SkipReason("waiting")
 
-        sleepy.start(instance=nf.Instance({store!r}))
-        time.sleep(0.5)
+        inst = nf.Instance({store!r})
+        sleepy.start(instance=inst)
+        deadline = time.monotonic() + 20  # the first tick, however busy the machine
+        while inst.store.sensors.ticks("sleepy").empty and time.monotonic() < deadline:
+            time.sleep(0.05)
         print(sleepy.get_status(nf.instance({store!r})), flush=True)
     """)
     began = time.monotonic()
