@@ -45,6 +45,8 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/dask_bench.py
 	$(BIN)/python -m pip install --quiet pipefunc  # the peer of concurrency.py: measured against, not a dependency
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python -m pip install --quiet pipefunc sf-hamilton  # the peers of cold_start.py: measured against, not dependencies
+	$(BIN)/python bench/cold_start.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache notebooks/.nbflow

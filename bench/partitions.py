@@ -1,9 +1,14 @@
 """Dynamic partitions at scale: add a million keys in one call, list, check, delete.
 
-usage: python bench/partitions.py [N] [--checks C] [--delete D]
+usage: python bench/partitions.py [N] [--checks C] [--delete D] [--rounds R]
 
 On a fresh file store: add N keys (default 1,000,000) in one ``add_dynamic_partitions``
-call; list them cold (after ``instance.close()`` and dropping the in-memory index, so the
+call; time single membership checks when the store is cold (medians of R rounds):
+``first_check_after_write_ms`` right after another process added a key (the file is
+reopened and this process's index of the keys is dropped), ``first_check_new_process_ms``
+in a fresh process whose store is already open (``open_and_first_check_ms`` with the
+opening), ``check_after_idle_ms`` after the store was released for being idle and
+``check_after_close_ms`` after ``instance.close()``; then list them cold (after ``instance.close()`` and dropping the in-memory index, so the
 file is reopened and the keys read back) and warm; C membership checks (half present, half
 absent) through ``instance.has_dynamic_partition`` and through ``key in definition``;
 delete D keys in one call. Prints one JSON line with the figures, peak RSS and checks that
@@ -31,6 +36,7 @@ def main() -> None:
     parser.add_argument("n", type=int, nargs="?", default=1_000_000)
     parser.add_argument("--checks", type=int, default=10_000)
     parser.add_argument("--delete", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     n, checks, n_delete = args.n, args.checks, args.delete
     folder = tempfile.mkdtemp(prefix="nbflow-bench-")
@@ -44,6 +50,8 @@ def main() -> None:
         start = time.perf_counter()
         added = inst.add_dynamic_partitions(episodes.name, keys)
         add_s = time.perf_counter() - start
+
+        cold_checks = _cold_checks(inst, episodes.name, keys, args.rounds)
 
         inst.close()
         inst.store.partitions._index.clear()  # cold: reopen the file and read every key back
@@ -73,12 +81,14 @@ def main() -> None:
             len(added.added) == n and cold == keys and warm == keys
             and found == found_in == checks // 2 and len(deleted.deleted) == len(gone)
             and len(episodes) == n - len(gone) and gone[0] not in episodes
+            and cold_checks.pop("ok")
         )
         inst.close()
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({
             "bench": "partitions", "n": n, "store": "file",
             "add_s": round(add_s, 3), "keys_per_s": round(n / add_s),
+            **cold_checks, "rounds": args.rounds,
             "list_cold_s": round(list_cold_s, 3), "list_warm_s": round(list_warm_s, 4),
             "has_us": round(has_us, 2), "in_definition_us": round(in_us, 2), "checks": checks,
             "delete_s": round(delete_s, 4), "deleted": len(deleted.deleted),
@@ -86,6 +96,85 @@ def main() -> None:
         }))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cold_checks(inst: nf.Instance, name: str, keys: list[str], rounds: int) -> dict[str, float | bool]:
+    """Medians (ms) of one membership check in each cold situation; ``ok`` if every answer was right."""
+    import statistics
+
+    holder, partitions = inst.store.holder, inst.store.partitions
+    times: dict[str, list[float]] = {}
+    wrong: list[str] = []
+
+    def check(label: str, key: str, expected: bool) -> None:
+        start = time.perf_counter()
+        found = inst.has_dynamic_partition(name, key)
+        times.setdefault(label, []).append(1e3 * (time.perf_counter() - start))
+        if found is not expected:
+            wrong.append(f"{label}: {key!r} found={found}")
+
+    def index_loaded() -> None:  # the background load ends before the next round starts
+        deadline = time.monotonic() + 60
+        while name not in partitions._index and time.monotonic() < deadline:
+            time.sleep(0.05)
+            # A load given up because the store was released meanwhile (a starved thread on
+            # a loaded machine) starts again with the next check, as in a notebook.
+            inst.has_dynamic_partition(name, keys[0])
+
+    for r in range(rounds):
+        inst.close()  # another process takes its turn and adds a key
+        _in_child(inst.path, f"inst.add_dynamic_partitions({name!r}, ['from child {r}'])")
+        check("first_check_after_write_ms", keys[(r * 7919) % len(keys)], True)
+        check("first_check_after_write_absent_ms", f"absent {r}", False)
+        index_loaded()
+        if f"from child {r}" not in partitions._index.get(name, {}):
+            wrong.append("the index loaded in the background misses the other process's key")
+        deadline = time.monotonic() + 30
+        while holder.is_open and time.monotonic() < deadline:  # released for being idle
+            time.sleep(0.05)
+        check("check_after_idle_ms", keys[r], True)
+        inst.close()
+        check("check_after_close_ms", keys[-1 - r], True)
+    inst.delete_dynamic_partitions(name, [f"from child {r}" for r in range(rounds)])
+    inst.close()
+    for r in range(rounds):
+        out = _in_child(inst.path, f"""
+inst.get_dynamic_partitions('warm-up')  # the store is open
+start = time.perf_counter()
+found = inst.has_dynamic_partition({name!r}, {keys[r * 3]!r})
+print(json.dumps([found, 1e3 * (time.perf_counter() - start)]))
+""")
+        found, ms = json.loads(out.splitlines()[-1])
+        if found is not True:
+            wrong.append("first check in a new process")
+        times.setdefault("first_check_new_process_ms", []).append(ms)
+        out = _in_child(inst.path, f"""
+start = time.perf_counter()
+found = inst.has_dynamic_partition({name!r}, {keys[r * 5]!r})
+print(json.dumps([found, 1e3 * (time.perf_counter() - start)]))
+""")
+        found, ms = json.loads(out.splitlines()[-1])
+        if found is not True:
+            wrong.append("open and first check in a new process")
+        times.setdefault("open_and_first_check_ms", []).append(ms)
+    result: dict[str, float | bool] = {k: round(statistics.median(v), 2) for k, v in times.items()}
+    result["ok"] = not wrong
+    if wrong:
+        print("wrong:", *wrong, sep="\n  ", file=sys.stderr)
+    return result
+
+
+def _in_child(path: str, code: str) -> str:
+    """Run ``code`` in a fresh Python process with ``inst`` open on the store; its stdout."""
+    import subprocess
+    import textwrap
+
+    script = (f"import json, time\nimport nbflow as nf\ninst = nf.instance({path!r})\n"
+              f"{textwrap.dedent(code)}\ninst.close()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the child process failed:\n{done.stderr}")
+    return done.stdout
 
 
 if __name__ == "__main__":

@@ -7,13 +7,15 @@ the steps produce them, from the loop's thread.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step_async
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class AsyncSteps:
@@ -27,6 +29,10 @@ class AsyncSteps:
         self._lock = threading.Lock()
 
     def _start(self) -> asyncio.AbstractEventLoop:
+        # asyncio is imported here, by the first async step: importing it costs a run
+        # without async ops 20-30 ms of its cold start.
+        import asyncio
+
         if self._loop is None:
             loop = asyncio.new_event_loop()
             ready = threading.Event()
@@ -45,6 +51,8 @@ class AsyncSteps:
         return self._loop
 
     def submit(self, task: StepTask) -> None:
+        import asyncio
+
         loop = self._start()
         future = asyncio.run_coroutine_threadsafe(self._run(task), loop)
         with self._lock:
@@ -59,6 +67,8 @@ class AsyncSteps:
                     return
 
     async def _run(self, task: StepTask) -> None:
+        import asyncio
+
         async with self._semaphore:
             # Its own asyncio task, so its capture buffer (a context variable) is its own.
             await asyncio.get_running_loop().create_task(execute_step_async(task, self._emit))

@@ -41,6 +41,7 @@ _ALIAS = "nbflow_store"  # the name a store file is attached under
 # less often: each wake-up takes the GIL from a busy main thread.
 _REAPER_POLL = 0.05
 _BUSY_LOOK = 0.01
+_REAPER_PARK = 60.0  # seconds a release thread waits for a reopen before it ends
 
 # Extensions are never installed or loaded on their own: a store file must not be able to
 # make this process fetch or run code it did not ask for.
@@ -140,6 +141,7 @@ class ConnectionHolder:
         self._last_used = 0.0
         self._seen_counter: int | None = None
         self._reaper: threading.Thread | None = None
+        self._reopened = threading.Event()  # wakes a release thread waiting for the next open
         self._turns = TurnQueue(path) if not self.in_memory and TurnQueue.available() else None
         self._yield_requested = False  # someone waits for the file: close it when not busy
         self._last_look = 0.0
@@ -168,6 +170,17 @@ class ConnectionHolder:
                 self._last_used = time.monotonic()
                 if not self._busy and self._con is not None and self._someone_waits():
                     self._close()  # another process is waiting: its turn now
+
+    @contextmanager
+    def use_if_open(self) -> Iterator[Any]:
+        """Like :meth:`use`, but None instead of opening the file if it is closed: for work in
+        the background that is not worth waiting for another process's turn."""
+        with self._lock:
+            if self._con is None:
+                yield None
+                return
+            with self.use() as con:
+                yield con
 
     @contextmanager
     def transaction(self, lock_timeout: float | None = None) -> Iterator[Any]:
@@ -245,14 +258,18 @@ class ConnectionHolder:
             if self._con is not None and not self._busy and not self.in_memory:
                 self._close()
 
-    def close(self) -> None:
-        """Release the file and the in-memory DuckDB it is attached to."""
+    def close(self, keep_engine: bool = False) -> None:
+        """Release the file and the in-memory DuckDB it is attached to.
+
+        ``keep_engine=True`` keeps that in-memory DuckDB for the next open (starting one
+        costs 15-50 ms, attaching the file to it about 1 ms); the file is let go all the same.
+        """
         with self._lock:
             try:
                 if self._con is not None:
                     self._close()
             finally:
-                if self._base is not None:
+                if self._base is not None and not keep_engine:
                     self._base.close()
                     self._base = None
 
@@ -303,10 +320,10 @@ class ConnectionHolder:
         if created:
             _make_private(self.path)
         try:
-            _migrate(con, self.path)
+            counter = _migrate(con, self.path)
             self._con = con
             self.opens += 1
-            self._check_counter()
+            self._check_counter(counter)
         except BaseException as exc:
             self._con = None
             self._detach(con)
@@ -374,11 +391,7 @@ class ConnectionHolder:
             return ""
         return f"PID {tickets[0].rsplit('-', 1)[-1]}" if tickets else ""
 
-    def _check_counter(self) -> None:
-        # fetchall, not fetchone: DuckDB refuses new work while a result is unfinished.
-        counter = self._con.execute(
-            "SELECT value FROM nbflow_meta WHERE key = 'change_counter'"
-        ).fetchall()[0][0]
+    def _check_counter(self, counter: int) -> None:
         changed = self._seen_counter is not None and counter != self._seen_counter
         self._seen_counter = counter
         if changed:
@@ -395,17 +408,22 @@ class ConnectionHolder:
                 self._turns.release()
 
     def _start_reaper(self) -> None:
-        # Called with self._lock held. A reaper clears self._reaper under the same lock when it
-        # stops, so one that has closed the file and is still winding down never counts as
-        # running (checking is_alive() here left a reopened file held forever).
+        # Called with self._lock held. The release thread clears self._reaper under the same
+        # lock when it ends, so one winding down never counts as running (checking
+        # is_alive() here left a reopened file held forever). After closing the file it
+        # waits a while for a reopen (_reopened) instead of ending: starting a thread costs
+        # milliseconds on a busy machine, and a kernel reopens the file after every idle pause.
         if self._reaper is not None:
+            self._reopened.set()
             return
         _with_reaper.add(self)
-        self._reaper = threading.Thread(target=self._reap, name=f"nbflow-store-release:{self.path}",
-                                        daemon=True)
+        self._reopened.clear()
+        self._reaper = threading.Thread(target=_release_thread, args=(weakref.ref(self),),
+                                        name=f"nbflow-store-release:{self.path}", daemon=True)
         self._reaper.start()
 
     def _reap(self) -> None:
+        """Close the file once it is idle or another process waits for it; return when closed."""
         while True:
             time.sleep(min(_REAPER_POLL, self.idle_release / 2))
             # Looked at outside the lock: a busy holder closes the file itself when its
@@ -414,13 +432,34 @@ class ConnectionHolder:
                 self._yield_requested = True
             with self._lock:
                 if self._con is None:
-                    self._reaper = None
                     return
                 idle = time.monotonic() - self._last_used >= self.idle_release
                 if not self._busy and (idle or self._yield_requested):
                     self._close()
-                    self._reaper = None
                     return
+
+
+def _release_thread(ref: weakref.ref[ConnectionHolder]) -> None:
+    """A holder's release thread: closes the file when idle, then waits up to
+    ``_REAPER_PARK`` seconds for the next open before ending. It holds the holder weakly
+    while it waits, so a holder nobody uses any more can go."""
+    while True:
+        holder = ref()
+        if holder is None:
+            return
+        holder._reap()
+        reopened = holder._reopened
+        del holder
+        woken = reopened.wait(_REAPER_PARK)
+        holder = ref()
+        if holder is None:
+            return
+        with holder._lock:
+            reopened.clear()
+            if holder._con is None and not woken:
+                holder._reaper = None
+                return
+        del holder
 
 
 def _prepare_folder(path: str) -> None:
@@ -520,20 +559,27 @@ def _locked_message(path: str, detail: str, timeout: float) -> str:
     )
 
 
-def _migrate(con: Any, path: str) -> None:
-    if not _has_meta(con):
-        _refuse_foreign(con, path)  # before any write: a file that is not ours stays as it was
-        con.execute(META)
-    rows = con.execute("SELECT value FROM nbflow_meta WHERE key = 'schema_version'").fetchall()
-    version = rows[0][0] if rows else 0
+def _migrate(con: Any, path: str) -> int:
+    """Bring the store's schema up to date; return its change counter.
+
+    A store already at the latest version costs one query (schema version and change
+    counter together): every reopen after an idle release pays it.
+    """
+    meta = _read_meta(con)
+    if meta is None:
+        if not _has_meta(con):
+            _refuse_foreign(con, path)  # before any write: a file that is not ours stays as it was
+            con.execute(META)
+        meta = _read_meta(con) or {}
+    version = meta.get("schema_version", 0)
     if version > LATEST:
         raise StoreVersionError(
             f"The nbflow store {path} has schema version {version}, but this nbflow only knows "
             f"versions up to {LATEST}: it was written by a newer nbflow. Upgrade nbflow "
             f"(pip install -U nbflow), or point NBFLOW_HOME at another folder."
         )
-    if version == LATEST:
-        return
+    if version == LATEST and "change_counter" in meta:
+        return meta["change_counter"]
     con.execute("BEGIN TRANSACTION")
     try:
         for number, title, sql in MIGRATIONS:
@@ -548,6 +594,20 @@ def _migrate(con: Any, path: str) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return (_read_meta(con) or {}).get("change_counter", 0)
+
+
+def _read_meta(con: Any) -> dict[str, int] | None:
+    """The schema version and change counter, or None if there is no ``nbflow_meta`` table."""
+    import duckdb
+
+    try:
+        # fetchall, not fetchone: DuckDB refuses new work while a result is unfinished.
+        rows = con.execute("SELECT key, value FROM nbflow_meta "
+                           "WHERE key IN ('schema_version', 'change_counter')").fetchall()
+    except duckdb.CatalogException:
+        return None
+    return {key: value for key, value in rows}
 
 
 def _apply_migration(con: Any, path: str, number: int, title: str, sql: str) -> None:

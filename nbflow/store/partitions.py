@@ -3,21 +3,31 @@
 Keys keep insertion order (a global sequence; a deleted and re-added key goes to the end).
 Every add and delete is one transaction of set-based statements, also recorded in
 ``partition_events`` with its source. The index (``{key: None}`` in insertion order) is
-loaded on first use and updated with each write (and dropped if its transaction rolls
-back); it is dropped when the store was changed by another process (the change counter)
-or by another Instance of this process on the same file, and is only trusted while this
-process holds the store file, so membership checks cost a dictionary lookup.
+updated with each write (and dropped if its transaction rolls back); it is dropped when
+the store was changed by another process (the change counter) or by another Instance of
+this process on the same file, and is only trusted while this process holds the store
+file, so membership checks cost a dictionary lookup.
+
+Listing keys or writing loads the index at once. A membership check does not wait for it:
+while there is no index, it asks DuckDB for the one key (about a millisecond at a million
+keys) and a background thread loads the index in chunks of short reads, between the user's
+own reads and writes (a million keys take about half a second). A load that any write or
+invalidation overtook is thrown away.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
+
+_LOAD_CHUNK = 20_000  # keys per read of a background load: each holds the store for a few ms
 
 # How many partition writes this process's PartitionStores made, per store file. DuckDB shares
 # one database between the connections a process opens on a file, so two Instance objects on
@@ -25,6 +35,63 @@ from typing import Any, cast
 # compares this count (a dict lookup) before trusting its index.
 _writes_by_file: dict[str, int] = {}
 _writes_lock = threading.Lock()
+
+# Background work on indexes (loading, freeing) runs in one thread per process, taking jobs
+# in order: handing it a job costs microseconds, starting a thread up to milliseconds.
+_jobs: queue.SimpleQueue[tuple[float, Callable[[], object]]] = queue.SimpleQueue()
+# A job waits this long after it was handed over, so the call that handed it over ends
+# first: a thread working meanwhile takes the GIL whenever that call waits for DuckDB, and
+# it gets it back only after the interpreter's switch interval (5 ms) each time.
+_SETTLE = 0.02
+_worker: threading.Thread | None = None
+_worker_lock = threading.Lock()
+_loads: dict[int, PartitionStore] = {}  # background loads asked for, by id of their store
+_exiting = False
+
+
+def _in_background(job: Callable[[], object]) -> None:
+    global _worker
+    with _worker_lock:
+        if _worker is None:
+            _worker = threading.Thread(target=_work, name="nbflow-partition-index", daemon=True)
+            _worker.start()
+    _jobs.put((time.monotonic(), job))
+
+
+def _work() -> None:
+    while True:
+        handed_over, job = _jobs.get()
+        wait = handed_over + _SETTLE - time.monotonic()
+        if wait > 0 and not _exiting:
+            time.sleep(wait)
+        try:
+            job()
+        except Exception:  # each job is an optimization; a failed one changes no answer
+            pass
+
+
+def _forget_worker_in_child() -> None:
+    global _worker, _jobs
+    _worker, _jobs = None, queue.SimpleQueue()  # a forked child has no copy of the thread
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker_in_child)
+
+
+@atexit.register
+def _stop_background_work_at_exit() -> None:
+    # Loads are given up and the worker waited for: a daemon thread stopped by the
+    # interpreter's exit inside DuckDB aborts the process.
+    global _exiting
+    _exiting = True
+    if _worker is None:
+        return
+    for partitions in list(_loads.values()):
+        partitions._generation += 1
+    idle = threading.Event()
+    _jobs.put((0.0, idle.set))
+    idle.wait(timeout=5)
 
 
 @dataclass
@@ -55,21 +122,37 @@ class PartitionStore:
     def __init__(self, store: Any) -> None:
         self.store = store
         self._index: dict[str, dict[str, None]] = {}
-        store.holder.on_change(self._index.clear)
+        # Bumped by every write and every invalidation: a background load started before
+        # the last bump may have read keys that are no longer right, and is thrown away.
+        self._generation = 0
+        self._loading: set[str] = set()  # definitions a background thread is loading
+        store.holder.on_change(self._forget)
         self._file = None if store.holder.in_memory else os.path.realpath(store.path)
         self._writes_seen = _writes_by_file.get(self._file, 0) if self._file else 0
         self._watchers: list[Any] = []
 
-    def _keys(self, con: Any, name: str) -> dict[str, None]:
+    def _forget(self) -> None:
+        """Drop the index (it is reloaded from what the store holds) and any load under way."""
+        self._generation += 1
+        dropped, self._index = self._index, {}
+        if sum(map(len, dropped.values())) > _LOAD_CHUNK:
+            # Freeing a million keys takes 100 ms: not on the call that noticed the change.
+            _in_background(lambda: _free_in_chunks(dropped))
+
+    def _loaded(self, name: str) -> dict[str, None] | None:
+        """The index of ``name`` if it is loaded and still right, else None."""
         if self._file is not None and _writes_by_file.get(self._file, 0) != self._writes_seen:
-            self._index.clear()  # another Instance of this process wrote to the same file
+            self._forget()  # another Instance of this process wrote to the same file
             self._writes_seen = _writes_by_file.get(self._file, 0)
-        index = self._index.get(name)
+        return self._index.get(name)
+
+    def _keys(self, con: Any, name: str) -> dict[str, None]:
+        index = self._loaded(name)
         if index is None:
-            table = con.sql(
-                "SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", params=[name]
-            ).to_arrow_table()
-            index = self._index[name] = dict.fromkeys(table.column(0).to_pylist())
+            # Python lists, not Arrow: a process that never builds a DataFrame never imports
+            # pyarrow and pandas (100 MB and a third of a second), and this is not slower.
+            rows = con.execute("SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", [name]).fetchall()
+            index = self._index[name] = dict.fromkeys([row[0] for row in rows])
         return index
 
     # -- reads ---------------------------------------------------------------------------------
@@ -79,7 +162,50 @@ class PartitionStore:
 
     def has(self, name: str, key: str) -> bool:
         with self.store.holder.use() as con:
-            return key in self._keys(con, name)
+            index = self._loaded(name)
+            if index is not None:
+                return key in index
+            # No index yet (a new process, a reopen after another process wrote): ask for
+            # this key, and have the index loaded in the background for the next checks.
+            found = con.execute("SELECT 1 FROM partitions WHERE def_name = ? AND key = ? LIMIT 1",
+                                [name, key]).fetchall()
+            self._load_in_background(name)
+            return bool(found)
+
+    def _load_in_background(self, name: str) -> None:
+        # Called with the holder's lock held (as are all changes of _index and _generation).
+        if name in self._loading:
+            return
+        self._loading.add(name)
+        _loads[id(self)] = self
+        generation = self._generation
+        _in_background(lambda: self._background_load(name, generation))
+
+    def _background_load(self, name: str, generation: int) -> None:
+        """Load the index of ``name`` a chunk at a time, in order of ``seq``; each chunk is
+        its own short read, so the user's checks and writes get the store in between."""
+        index: dict[str, None] = {}
+        after = -1
+        try:
+            while True:
+                with self.store.holder.use_if_open() as con:
+                    if con is None or self._generation != generation:
+                        return  # released meanwhile (not worth waiting for a turn), or overtaken
+                    rows = con.execute(
+                        "SELECT key, seq FROM partitions WHERE def_name = ? AND seq > ? ORDER BY seq LIMIT ?",
+                        [name, after, _LOAD_CHUNK]).fetchall()
+                    index.update(dict.fromkeys([row[0] for row in rows]))
+                    if len(rows) < _LOAD_CHUNK:
+                        if name not in self._index:
+                            self._index[name] = index
+                        return
+                    after = rows[-1][1]
+                time.sleep(0)  # let a waiting thread have the store before the next chunk
+        finally:
+            with self.store.holder._lock:
+                self._loading.discard(name)
+                if not self._loading:
+                    _loads.pop(id(self), None)
 
     def keys(self, name: str) -> list[str]:
         with self.store.holder.use() as con:
@@ -101,9 +227,9 @@ class PartitionStore:
             params.append(like)
         with self.store.holder.use() as con:
             try:
-                table = con.sql(
-                    f"SELECT key FROM partitions WHERE {' AND '.join(where)} ORDER BY seq", params=params
-                ).to_arrow_table()
+                rows = con.execute(
+                    f"SELECT key FROM partitions WHERE {' AND '.join(where)} ORDER BY seq", params
+                ).fetchall()
             except duckdb.InvalidInputException as exc:
                 if regex is None:
                     raise
@@ -113,7 +239,7 @@ class PartitionStore:
                     f"regex={regex!r} is not a valid regular expression (RE2 syntax, as in DuckDB's "
                     f"regexp_matches): {exc}"
                 ) from None
-        return cast("list[str]", table.column(0).to_pylist())
+        return [cast(str, row[0]) for row in rows]
 
     def page(self, name: str, text: str | None, regex: bool, offset: int, limit: int) -> tuple[list[str], int]:
         """Keys ``offset`` to ``offset + limit`` in order (of those containing ``text``, or matching
@@ -153,7 +279,7 @@ class PartitionStore:
             with self.store.holder.transaction() as con:
                 yield con
         except BaseException as exc:
-            self._index.clear()  # reloaded from what the store really holds
+            self._forget()  # reloaded from what the store really holds
             if not _failed_to_write(exc):
                 raise
             from nbflow.errors import StoreError
@@ -174,8 +300,6 @@ class PartitionStore:
 
     def _add(self, con: Any, name: str, keys: list[str], source: str, source_id: str | None,
              restore_outputs: bool) -> AddResult:
-        import pyarrow as pa
-
         from nbflow.partitions.keys import validate_key
 
         index = self._keys(con, name)
@@ -187,19 +311,17 @@ class PartitionStore:
         for key in new:  # every way of adding keys ends here: none gets past the key rules
             validate_key(key, "partition key")
         now = time.time()
-        con.register("_nbflow_new_keys", pa.table({"key": pa.array(new, pa.string())}))
-        try:
-            # A key that comes back after a delete starts as missing, unless asked to restore
-            # what was materialized for it before (valid_from in the past).
-            valid_from = "'-infinity'::TIMESTAMPTZ" if restore_outputs else "to_timestamp($now)"
-            con.execute(
-                "INSERT INTO partitions SELECT $name, key, nextval('partition_seq'), to_timestamp($now), "
-                f"{valid_from} FROM _nbflow_new_keys", {"name": name, "now": now})
-            con.execute(
-                "INSERT INTO partition_events SELECT $name, key, 'add', to_timestamp($now), $source, $sid "
-                "FROM _nbflow_new_keys", {"name": name, "now": now, "source": source, "sid": source_id})
-        finally:
-            con.unregister("_nbflow_new_keys")
+        _keys_table(con, "_nbflow_new_keys", new)
+        # A key that comes back after a delete starts as missing, unless asked to restore
+        # what was materialized for it before (valid_from in the past).
+        valid_from = "'-infinity'::TIMESTAMPTZ" if restore_outputs else "to_timestamp($now)"
+        con.execute(
+            "INSERT INTO partitions SELECT $name, key, nextval('partition_seq'), to_timestamp($now), "
+            f"{valid_from} FROM _nbflow_new_keys", {"name": name, "now": now})
+        con.execute(
+            "INSERT INTO partition_events SELECT $name, key, 'add', to_timestamp($now), $source, $sid "
+            "FROM _nbflow_new_keys", {"name": name, "now": now, "source": source, "sid": source_id})
+        con.execute("DROP TABLE temp._nbflow_new_keys")
         index.update(dict.fromkeys(new))
         self._after_write(con)
         return result
@@ -214,24 +336,20 @@ class PartitionStore:
 
     def _delete(self, con: Any, name: str, keys: list[str], source: str,
                 source_id: str | None) -> DeleteResult:
-        import pyarrow as pa
-
         index = self._keys(con, name)
         wanted = list(dict.fromkeys(keys))
         gone = [k for k in wanted if k in index]
         result = DeleteResult(gone, [k for k in wanted if k not in index])
         if not gone:
             return result
-        con.register("_nbflow_gone_keys", pa.table({"key": pa.array(gone, pa.string())}))
-        try:
-            con.execute(
-                "DELETE FROM partitions WHERE def_name = $name AND key IN (SELECT key FROM _nbflow_gone_keys)",
-                {"name": name})
-            con.execute(
-                "INSERT INTO partition_events SELECT $name, key, 'delete', to_timestamp($now), $source, $sid "
-                "FROM _nbflow_gone_keys", {"name": name, "now": time.time(), "source": source, "sid": source_id})
-        finally:
-            con.unregister("_nbflow_gone_keys")
+        _keys_table(con, "_nbflow_gone_keys", gone)
+        con.execute(
+            "DELETE FROM partitions WHERE def_name = $name AND key IN (SELECT key FROM _nbflow_gone_keys)",
+            {"name": name})
+        con.execute(
+            "INSERT INTO partition_events SELECT $name, key, 'delete', to_timestamp($now), $source, $sid "
+            "FROM _nbflow_gone_keys", {"name": name, "now": time.time(), "source": source, "sid": source_id})
+        con.execute("DROP TABLE temp._nbflow_gone_keys")
 
         for key in gone:
             index.pop(key, None)
@@ -243,7 +361,8 @@ class PartitionStore:
         # sensor tick applies several requests in one) sees this one; nothing else can read
         # it meanwhile, as the transaction holds the store. A rollback drops the index, so it
         # is reloaded from what the store really holds.
-        self.store.holder.after_commit(self._committed, on_rollback=self._index.clear)
+        self._generation += 1
+        self.store.holder.after_commit(self._committed, on_rollback=self._forget)
 
     def watch(self, callback: Any) -> None:
         """Call ``callback()`` after each committed partition change in this process (held weakly:
@@ -272,8 +391,28 @@ class PartitionStore:
         with _writes_lock:
             current = _writes_by_file.get(self._file, 0)
             if current != self._writes_seen:  # another Instance wrote since we looked
-                self._index.clear()
+                self._forget()
             _writes_by_file[self._file] = self._writes_seen = current + 1
+
+
+def _keys_table(con: Any, table: str, keys: list[str]) -> None:
+    """A temporary table ``table(key)`` of ``keys`` in order, for set-based statements.
+
+    The list goes to DuckDB as one parameter: as fast as an Arrow table, without importing
+    pyarrow (and with it pandas) into a process that only adds or deletes keys. It is
+    created inside the caller's transaction: if a statement fails, the rollback drops it.
+    """
+    con.execute(f"CREATE TEMP TABLE {table} AS SELECT unnest($keys::VARCHAR[]) AS key", {"keys": keys})
+
+
+def _free_in_chunks(indexes: dict[str, dict[str, None]]) -> None:
+    """Free dropped indexes a chunk at a time, so other threads get the GIL in between."""
+    while indexes and not _exiting:
+        _, keys = indexes.popitem()
+        while keys:
+            for _ in range(min(_LOAD_CHUNK, len(keys))):
+                keys.popitem()
+            time.sleep(0)
 
 
 def _failed_to_write(exc: BaseException) -> bool:

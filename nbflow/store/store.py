@@ -372,7 +372,8 @@ class Store:
                 "SELECT DISTINCT op FROM steps WHERE run_id = ? ORDER BY op", [run_id]).fetchall()]
 
     def close(self) -> None:
-        self.holder.close()
+        # The file is let go; the DuckDB it was attached to is kept for the next use.
+        self.holder.close(keep_engine=True)
 
 
 class _ValueFileSweeper:

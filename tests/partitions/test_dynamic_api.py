@@ -346,3 +346,34 @@ def test_two_instances_on_one_file_in_one_process_see_each_others_keys(tmp_path)
     finally:
         first.close()
         second.close()
+
+
+def test_a_check_without_an_index_asks_the_store_and_loads_the_index_in_the_background(tmp_path):
+    inst = nf.Instance(str(tmp_path / "lazy.duckdb"))
+    inst.add_dynamic_partitions("lazy_eps", ["a", "b, c"])
+    inst.close()
+    inst.store.partitions._forget()  # as after another process's write
+
+    assert inst.has_dynamic_partition("lazy_eps", "b, c")
+    assert not inst.has_dynamic_partition("lazy_eps", "zz")
+    assert not inst.has_dynamic_partition("other_eps", "a")
+    deadline = time.monotonic() + 30
+    while "lazy_eps" not in inst.store.partitions._index:
+        assert time.monotonic() < deadline, "the index was never loaded in the background"
+        time.sleep(0.01)
+    assert list(inst.store.partitions._index["lazy_eps"]) == ["a", "b, c"]
+    inst.close()
+
+
+def test_a_background_load_overtaken_by_a_write_is_thrown_away(tmp_path):
+    inst = nf.Instance(str(tmp_path / "overtaken.duckdb"))
+    partitions = inst.store.partitions
+    inst.add_dynamic_partitions("eps", ["a"])
+    started_at = partitions._generation  # a load starts here ...
+    inst.add_dynamic_partitions("eps", ["b"])  # ... and a write overtakes it
+    partitions._index.clear()
+    with inst.store.holder.use():  # the file is open, as when a check starts a load
+        partitions._background_load("eps", started_at)
+    assert "eps" not in partitions._index
+    assert inst.get_dynamic_partitions("eps") == ["a", "b"]
+    inst.close()

@@ -114,3 +114,32 @@ def test_a_run_of_another_process_is_running_then_failed_when_it_dies(tmp_path):
     by_job = slow_asset.episodes.status(job, instance=inst)  # what backfill(select="failed") picks from
     assert by_job[by_job.status == "failed"].key.tolist() == ["ep 2"]
     inst.close()
+
+
+def _wait_for_index(inst: nf.Instance, name: str) -> dict[str, None]:
+    deadline = time.monotonic() + 30
+    while name not in inst.store.partitions._index:
+        assert time.monotonic() < deadline, "the index was never loaded in the background"
+        time.sleep(0.01)
+    return inst.store.partitions._index[name]
+
+
+@pytest.mark.slow
+def test_membership_after_another_process_wrote_is_asked_of_the_store_then_of_the_index(tmp_path):
+    path = str(tmp_path / "members.duckdb")
+    inst = nf.Instance(path)
+    inst.add_dynamic_partitions("shared_eps", ["a", "b"])
+    assert inst.has_dynamic_partition("shared_eps", "a")  # the index is loaded
+    inst.close()
+
+    assert _child_edits(path, ["theirs"], ["a"]) == [["theirs"], ["a"]]
+
+    # The reopen sees the change and drops the index: the first checks ask DuckDB ...
+    assert inst.has_dynamic_partition("shared_eps", "theirs")
+    assert "shared_eps" not in inst.store.partitions._index or "a" not in inst.store.partitions._index["shared_eps"]
+    assert not inst.has_dynamic_partition("shared_eps", "a")
+    # ... and the index loaded meanwhile in the background holds the other process's keys.
+    assert list(_wait_for_index(inst, "shared_eps")) == ["b", "theirs"]
+    assert inst.has_dynamic_partition("shared_eps", "b")
+    assert not inst.has_dynamic_partition("shared_eps", "a")
+    inst.close()
