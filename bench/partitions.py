@@ -11,7 +11,8 @@ opening), ``check_after_idle_ms`` after the store was released for being idle an
 ``check_after_close_ms`` after ``instance.close()``; then list them cold (after ``instance.close()`` and dropping the in-memory index, so the
 file is reopened and the keys read back) and warm; C membership checks (half present, half
 absent) through ``instance.has_dynamic_partition`` and through ``key in definition``;
-delete D keys in one call. Prints one JSON line with the figures, peak RSS and checks that
+delete D keys in one call; suggest the closest keys for four typos of one key (the
+"did you mean" of an unknown key's error). Prints one JSON line with the figures, peak RSS and checks that
 every answer was right. For scale (``../shared/reference/perf-anchors.md``): Dagster fails a
 single add above 250,000 keys and spends about 1.7 ms per membership check.
 """
@@ -72,6 +73,18 @@ def main() -> None:
         found_in = sum(k in episodes for k in probes)
         in_us = 1e6 * (time.perf_counter() - start) / checks
 
+        # "Did you mean": typos of one key (swapped letters, a replaced separator, case, a
+        # dropped character), answered in SQL over the stored keys.
+        target = keys[n // 8]
+        typos = [target.replace("episode", "epsiode"), target.replace(" ", "-", 1),
+                 target.capitalize(), target.replace(", ", ",")]
+        suggest_s, suggested_right = [], 0
+        for typo in typos:
+            start = time.perf_counter()
+            near = inst.closest_dynamic_partitions(episodes.name, typo)
+            suggest_s.append(time.perf_counter() - start)
+            suggested_right += near[:1] == [target]
+
         gone = keys[:: max(1, n // n_delete)][:n_delete]
         start = time.perf_counter()
         deleted = inst.delete_dynamic_partitions(episodes.name, gone)
@@ -81,6 +94,7 @@ def main() -> None:
             len(added.added) == n and cold == keys and warm == keys
             and found == found_in == checks // 2 and len(deleted.deleted) == len(gone)
             and len(episodes) == n - len(gone) and gone[0] not in episodes
+            and suggested_right == len(typos)
             and cold_checks.pop("ok")
         )
         inst.close()
@@ -92,6 +106,7 @@ def main() -> None:
             "list_cold_s": round(list_cold_s, 3), "list_warm_s": round(list_warm_s, 4),
             "has_us": round(has_us, 2), "in_definition_us": round(in_us, 2), "checks": checks,
             "delete_s": round(delete_s, 4), "deleted": len(deleted.deleted),
+            "suggest_s": [round(t, 3) for t in suggest_s], "suggested_right": suggested_right,
             "peak_rss_mb": round(rss_mb, 1), "ok": bool(ok), "python": sys.version.split()[0],
         }))
     finally:

@@ -6,6 +6,8 @@ Importing nbflow is cheap: duckdb, pandas, IPython and widgets load on first use
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from nbflow.definitions import (
     AssetKey,
     AssetMaterialization,
@@ -94,7 +96,18 @@ from nbflow.sensors import (
 #: Dagster's name for the instance, so ``dg.DagsterInstance.ephemeral()`` runs unchanged.
 DagsterInstance = Instance
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    __version__: str
+else:
+    def __getattr__(name: str) -> str:
+        # ``nbflow.__version__`` reads the package metadata on first use (about 20 ms, which
+        # ``import nbflow`` does not pay). Hidden from type checkers, so that a misspelt
+        # ``nbflow.name`` is still reported.
+        if name == "__version__":
+            from nbflow._version import version
+
+            return version()
+        raise AttributeError(f"module 'nbflow' has no attribute {name!r}")
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nbflow.definitions.status import Status
-from nbflow.errors import UnknownPartitionError, did_you_mean
+from nbflow.errors import UnknownPartitionError, closest_first
 from nbflow.partitions.dynamic import PartitionsError
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def backfill(job: Any, partition_keys: list[str] | None = None, select: Any = No
         if unknown:
             raise UnknownPartitionError(
                 f"Could not find partition(s) {unknown[:5]} in DynamicPartitionsDefinition '{pdef.name}'; "
-                f"nothing was run. {did_you_mean(unknown[0], known)}"
+                f"nothing was run. {closest_first(inst.closest_dynamic_partitions(pdef.name, unknown[0]))}"
             )
     else:
         keys = _selected(job, inst, select or "all")

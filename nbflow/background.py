@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from nbflow._state import STATE
 from nbflow.definitions.status import Status
 from nbflow.errors import RunInterrupted
 from nbflow.execution.executor import CANCEL_GRACE
@@ -24,7 +25,7 @@ from nbflow.execution.executor import CANCEL_GRACE
 __all__ = ["LIVE", "Execution", "RunInterrupted", "summary"]
 
 #: Runs coordinated in this process that have not finished, by run id.
-LIVE: dict[str, Execution] = {}
+LIVE: dict[str, Execution] = STATE.live_runs
 
 
 class Execution:

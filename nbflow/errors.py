@@ -150,7 +150,12 @@ def closest(name: str, candidates: Iterable[str], n: int = 5) -> list[str]:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """A short ``"Valid ones (closest first): a, b"`` suffix for error messages."""
-    near = closest(name, candidates)
+    return closest_first(closest(name, candidates))
+
+
+def closest_first(near: list[str]) -> str:
+    """The :func:`did_you_mean` suffix for suggestions ranked elsewhere (the store ranks
+    partition keys in SQL)."""
     if not near:
         return "There are none."
     return "Valid ones (closest first): " + ", ".join(repr(c) for c in near) + "."

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nbflow._state import STATE, Snapshot
 from nbflow.definitions.status import Status
 from nbflow.errors import run_failure
 
@@ -34,9 +35,21 @@ if TYPE_CHECKING:
     from nbflow.run import Run
     from nbflow.store.partitions import AddResult, DeleteResult
 
-_instances: dict[str, Instance] = {}
+_instances: dict[str, Instance] = STATE.default_instances
 _instances_lock = threading.Lock()
-_good_homes: set[str] = set()  # NBFLOW_HOME folders already found to be folders
+_good_homes: set[str] = STATE.good_homes  # NBFLOW_HOME folders already found to be folders
+
+
+def _close_instances_opened_since(to: Snapshot | None) -> None:
+    """Before the state is reset: close the default instances that are not in ``to``."""
+    kept = to.mapping("default_instances") if to is not None else {}
+    with _instances_lock:
+        opened = [inst for path, inst in _instances.items() if kept.get(path) is not inst]
+    for inst in opened:
+        inst.close()
+
+
+STATE.before_reset("default_instances", _close_instances_opened_since, last=True)
 
 
 def default_store_path() -> str:
@@ -174,6 +187,10 @@ class Instance:
         """Every key, in insertion order (an unknown name has none)."""
         return self.store.partitions.keys(partitions_def_name)
 
+    def closest_dynamic_partitions(self, partitions_def_name: str, partition_key: str, n: int = 5) -> list[str]:
+        """Up to ``n`` stored keys closest to ``partition_key``, closest first (for error messages)."""
+        return self.store.partitions.closest(partitions_def_name, partition_key, n)
+
     def count_dynamic_partitions(self, partitions_def_name: str) -> int:
         return self.store.partitions.count(partitions_def_name)
 
@@ -283,20 +300,52 @@ def instance(path: str | None = None, lock_timeout: float | None = None, trust: 
 
 
 def code_version(op_def: Any) -> str:
-    """A short hash of an op's source, so stored steps show which code produced them."""
+    """A short hash of an op's code, so stored steps show which code produced them and a
+    rerun keeps a finished step only while its op's code is unchanged.
+
+    The hash is of the op's syntax tree without docstrings: editing a comment, a docstring,
+    blank lines or the layout keeps it; a change to what the code does changes it. Without a
+    parsable source (an op made by ``exec``), the hash is of the compiled code.
+    """
     try:
         source = inspect.getsource(op_def.fn)
-    except Exception:  # no source file, or a file that is not this code: hash the bytecode
+    except Exception:  # no source file, or a file that is not this code
         source = ""
-    if not source:
-        code = inspect.unwrap(op_def.fn).__code__  # the user's body, not nbflow's wrapper around it
-        source = repr((code.co_code, code.co_consts, code.co_names))
-    return hashlib.sha1(source.encode()).hexdigest()[:12]
+    text = _syntax_without_docstrings(source) if source else None
+    if text is None:
+        text = _compiled_text(inspect.unwrap(op_def.fn).__code__)  # the user's body, not a wrapper
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _syntax_without_docstrings(source: str) -> str | None:
+    """The syntax tree of ``source`` as text, docstrings removed (comments and layout are not
+    in it); None if it does not parse (a source file that is not the code)."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(source))  # a method's or nested function's source is indented
+    except (SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)  # without line and column numbers
+
+
+def _compiled_text(code: Any) -> str:
+    """The instructions, constants and names of ``code`` and of the code nested in it (whose
+    repr would name a memory address, different in every process)."""
+    consts = tuple(_compiled_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts)
+    return repr((code.co_code, consts, code.co_names))
 
 
 def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None:
     """A partitioned job needs a known key; an unpartitioned one takes none."""
-    from nbflow.errors import UnknownPartitionError, did_you_mean
+    from nbflow.errors import UnknownPartitionError, closest_first
     from nbflow.partitions.dynamic import PartitionsError
     from nbflow.partitions.keys import validate_key
 
@@ -319,7 +368,7 @@ def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None
             f"Could not find a partition with key {partition_key!r} in DynamicPartitionsDefinition "
             f"'{pdef.name}'. Add it first with .add([...]) on the definition, or "
             f"instance.add_dynamic_partitions({pdef.name!r}, [...]). "
-            f"{did_you_mean(partition_key, inst.get_dynamic_partitions(pdef.name))}"
+            f"{closest_first(inst.closest_dynamic_partitions(pdef.name, partition_key))}"
         )
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-import sys
 
 import pytest
 
 import nbflow as nf
+from nbflow._state import STATE
 from nbflow.execution.backend import InProcessBackend
 from nbflow.execution.dask_backend import DaskBackend
 from nbflow.execution.processes import ProcessBackend
@@ -63,12 +63,32 @@ def _isolated_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _forget_instances():
-    """Close and forget the per-process instances ``nf.instance(path)`` made during a test."""
-    module = sys.modules["nbflow.instance"]  # nbflow.instance the attribute is the function
-    before = dict(module._instances)
+def _isolated_state():
+    """Each test starts from the state the test modules defined at import, and leaves none of
+    its own: definitions, sensor loops (stopped), default instances (closed), the clock."""
+    before = STATE.snapshot()
     yield
-    for key, inst in list(module._instances.items()):
-        if before.get(key) is not inst:
-            inst.close()
-            del module._instances[key]
+    STATE.reset(to=before)
+
+
+@pytest.fixture
+def fake_clock():
+    """A clock the test moves by hand, read by the code that waits on time (sensor intervals,
+    heartbeats); the real clock is back after the test (the state reset)."""
+    from tests.clock import FakeClock
+
+    clock = FakeClock()
+    STATE.clock = clock
+    return clock
+
+
+@pytest.fixture
+def skipping_clock():
+    """A clock on which every wait ends at once, moving on by the time waited: a lock timeout
+    of minutes passes in no real time. For tests where nothing runs in the background (a
+    heartbeat or sensor loop would spin on it)."""
+    from tests.clock import SkippingClock
+
+    clock = SkippingClock()
+    STATE.clock = clock
+    return clock

@@ -161,3 +161,55 @@ def test_code_version_survives_a_source_file_that_is_not_the_code(tmp_path):
     op_def = nf.op(namespace["body"])
     version = code_version(op_def)
     assert len(version) == 12 and version == code_version(op_def)
+
+
+def _op_from_file(path, source: str, name: str = "body"):
+    """An op whose source file is ``path`` (as a cell's code is to IPython)."""
+    path.write_text(source)
+    namespace: dict = {"nf": nf}
+    exec(compile(source, str(path), "exec"), namespace)
+    return namespace[name]
+
+
+BODY = '''
+@nf.op
+def body(x):
+    """Double it."""
+    y = x * 2  # the doubling
+    return y
+'''
+
+
+@pytest.mark.parametrize("edited", [
+    BODY.replace("# the doubling", "# twice the input, explained at length"),   # a comment
+    BODY.replace('"""Double it."""', '"""Double it.\n\n    A longer docstring.\n    """'),  # the docstring
+    BODY.replace('    """Double it."""\n', ""),                                  # no docstring at all
+    BODY.replace("y = x * 2", "y = x*2").replace("def body(x):", "def body( x ):"),  # spacing
+    "\n\n# a comment above\n" + BODY.replace("    return y", "\n    return y\n"),  # blank lines
+    "class Holder:\n" + "\n".join("    " + line for line in BODY.splitlines()) + "\nbody = Holder.body\n",  # indented
+])
+def test_code_version_ignores_comments_docstrings_and_layout(tmp_path, edited):
+    original = code_version(_op_from_file(tmp_path / "a.py", BODY))
+    assert code_version(_op_from_file(tmp_path / "b.py", edited)) == original
+
+
+@pytest.mark.parametrize("changed", [
+    BODY.replace("x * 2", "x * 3"),
+    BODY.replace("return y", "return -y"),
+    BODY.replace("@nf.op", "@nf.op(retry_policy=nf.RetryPolicy(max_retries=2))"),
+    BODY.replace("y = x * 2  # the doubling", 'y = x * 2\n    print("Double it.")'),
+])
+def test_code_version_changes_with_the_code(tmp_path, changed):
+    assert code_version(_op_from_file(tmp_path / "b.py", changed)) != code_version(_op_from_file(tmp_path / "a.py", BODY))
+
+
+def test_code_version_without_source_is_the_same_in_every_process():
+    import subprocess
+    import sys
+
+    probe = ("import nbflow as nf\nfrom nbflow.instance import code_version\nns = {'nf': nf}\n"
+             "exec('@nf.op\\ndef made(x):\\n    return [(lambda v: v + 1)(i) for i in x]\\n', ns)\n"
+             "print(code_version(ns['made']))")
+    seen = {subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout
+            for _ in range(2)}
+    assert len(seen) == 1 and re.fullmatch(r"[0-9a-f]{12}\n", seen.pop())

@@ -88,3 +88,34 @@ def test_closest_matches_stay_quick_and_relevant_among_many_keys():
     keys = [f"episode-{i}" for i in range(200_000)] + ["trailer"]
     assert closest("episode-1999999", keys)[0].startswith("episode-1999")
     assert closest("trailr", keys)[0] == "trailer"
+
+
+def test_the_store_suggests_the_keys_one_typo_away_among_many(instance):
+    keys = [f"episode {i:06d} / part|{i % 97}, ok" for i in range(200_000)] + ["trailer"]
+    instance.add_dynamic_partitions("many_episodes", keys)
+    target = "episode 123456 / part|72, ok"
+    for typo in ("epsiode 123456 / part|72, ok",   # letters swapped near the start
+                 "episode-123456 / part|72, ok",   # a separator replaced (Jaro-Winkler alone misses it)
+                 "Episode 123456 / part|72, ok",   # case
+                 "episode 123456 / part|72,ok"):   # a character dropped near the end
+        assert instance.closest_dynamic_partitions("many_episodes", typo)[0] == target, typo
+    assert instance.closest_dynamic_partitions("many_episodes", "trailr")[0] == "trailer"
+    assert len(instance.closest_dynamic_partitions("many_episodes", "e", n=3)) == 3
+    assert instance.closest_dynamic_partitions("no_such_definition", "x") == []
+
+
+def test_an_unknown_key_in_a_large_definition_names_the_right_key(instance):
+    episodes = nf.DynamicPartitionsDefinition("large_episodes")
+    episodes.add([f"show-{i:05d}-take-{i % 7}" for i in range(50_000)], instance=instance)
+
+    @nf.op
+    def noop():
+        return None
+
+    @nf.job(partitions_def=episodes)
+    def per_show():
+        noop()
+
+    with pytest.raises(nf.UnknownPartitionError,
+                       match=r"Valid ones \(closest first\): 'show-01234-take-2'"):
+        per_show.run(partition_key="shwo-01234-take-2", instance=instance)

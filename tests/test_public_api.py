@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import nbflow
 
 PUBLIC = [
@@ -117,3 +119,43 @@ def test_public_errors_share_one_root():
 
 def test_version_is_a_string():
     assert isinstance(nbflow.__version__, str) and nbflow.__version__.count(".") == 2
+
+
+def test_version_comes_from_the_package_metadata():
+    from importlib.metadata import version
+
+    assert nbflow.__version__ == version("nbflow")
+    with pytest.raises(AttributeError, match="module 'nbflow' has no attribute 'no_such_name'"):
+        nbflow.no_such_name  # noqa: B018
+
+
+def test_version_of_a_checkout_that_is_not_installed(monkeypatch, tmp_path):
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+
+    from nbflow import _version
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", not_installed)
+    _version.version.cache_clear()
+    try:
+        pyproject = Path(_version.__file__).resolve().parent.parent / "pyproject.toml"
+        assert _version.version() == tomllib.loads(pyproject.read_text())["project"]["version"]
+        _version.version.cache_clear()
+        monkeypatch.setattr(_version, "__file__", str(tmp_path / "nbflow" / "_version.py"))
+        assert _version.version() == _version.UNKNOWN == "0.0.0+unknown"
+    finally:
+        _version.version.cache_clear()
+
+
+def test_import_nbflow_does_not_read_the_package_metadata():
+    import subprocess
+    import sys
+
+    probe = ("import sys, nbflow; loaded = 'importlib.metadata' in sys.modules; "
+             "v = nbflow.__version__; print(loaded, 'importlib.metadata' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
+from nbflow._state import STATE
 from nbflow.definitions.graph import JobDefinition
 from nbflow.definitions.op import In, OpDefinition, RetryPolicy
 from nbflow.errors import DefinitionError, did_you_mean
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 #: Assets defined in this process, by name (a redefinition replaces the old one): what
 #: ``AssetSelection.keys("name")`` and ``selection="*"`` resolve against outside ``Definitions``.
-ASSETS: dict[str, AssetsDefinition] = {}
+ASSETS: dict[str, AssetsDefinition] = STATE.assets
 
 
 class AssetKey:

@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
+from nbflow._state import STATE
 from nbflow.definitions.compose import (
     GraphBuilder,
     Node,
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from nbflow.partitions.dynamic import DynamicPartitionsDefinition
 
 #: Jobs defined in this process, by name; a redefinition replaces the old one.
-JOBS: dict[str, JobDefinition] = {}
+JOBS: dict[str, JobDefinition] = STATE.jobs
 
 
 class GraphDefinition:

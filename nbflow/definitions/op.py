@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, overload
 
+from nbflow._state import STATE
 from nbflow.errors import DefinitionError
 from nbflow.partitions.keys import validate_key
 
@@ -22,7 +23,7 @@ DEFAULT_OUTPUT = "result"
 
 #: The newest definition of every op, by where it was defined: re-running a cell
 #: that defines an op replaces it here, and reruns pick up the fix.
-OPS: dict[tuple[str, str, str], OpDefinition] = {}
+OPS: dict[tuple[str, str, str], OpDefinition] = STATE.ops
 _CONTEXT_NAMES = ("context", "_context", "_", "ctx")
 
 

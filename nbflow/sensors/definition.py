@@ -11,6 +11,7 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from nbflow._state import STATE
 from nbflow.sensors.results import SensorDefinitionError
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 DEFAULT_INTERVAL = 30
 DEFAULT_MAX_FAILURES = 5
 
-SENSORS: dict[str, SensorDefinition] = {}
+SENSORS: dict[str, SensorDefinition] = STATE.sensors
 
 
 class DefaultSensorStatus(enum.Enum):
@@ -291,7 +292,7 @@ def _instance(instance: Any) -> Any:
 def _check_partition_keys(sensor: SensorDefinition, evaluation: Any, instance: Any) -> None:
     """Dagster's ``evaluate_tick`` refuses a request for a partition that does not exist;
     keys this evaluation adds count as existing (they will when a tick applies it)."""
-    from nbflow.errors import UnknownPartitionError, did_you_mean
+    from nbflow.errors import UnknownPartitionError, closest_first
     from nbflow.partitions.dynamic import AddDynamicPartitionsRequest, DeleteDynamicPartitionsRequest
 
     added: dict[str, set[str]] = {}
@@ -310,7 +311,7 @@ def _check_partition_keys(sensor: SensorDefinition, evaluation: Any, instance: A
                 f"Could not find a partition with key {key!r} in DynamicPartitionsDefinition "
                 f"'{pdef.name}' for a RunRequest of sensor {sensor.name}. Add it beforehand, or in the "
                 "same SensorResult: dynamic_partitions_requests=[partitions_def.build_add_request([...])]. "
-                f"{did_you_mean(key, instance.get_dynamic_partitions(pdef.name))}"
+                f"{closest_first(instance.closest_dynamic_partitions(pdef.name, key))}"
             )
 
 

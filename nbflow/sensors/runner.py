@@ -16,12 +16,14 @@ import threading
 import time
 from typing import Any, cast
 
+from nbflow._liveness import process_alive
+from nbflow._state import STATE, Snapshot
 from nbflow.errors import NbflowError
 
 MAX_BACKOFF = 3600.0
 STOP_GRACE = 1.0  # how long start() waits for a stopping loop's tick to return
 
-_runners: dict[tuple[str, str], SensorRunner] = {}
+_runners: dict[tuple[str, str], SensorRunner] = STATE.sensor_runners
 _lock = threading.Lock()
 
 
@@ -63,7 +65,7 @@ class SensorRunner:
             execute_queued(sensor, self.instance, leftovers, self.stopping.is_set)
             while not self.stopping.is_set():
                 sensor = SENSORS[self.name]  # the newest definition, if the cell was run again
-                began = time.monotonic()
+                began = STATE.clock.monotonic()
                 tick = run_tick(sensor, self.instance, origin="loop", should_stop=self.stopping.is_set)
                 self.ticks, self.last_tick = self.ticks + 1, tick
                 wait = sensor.minimum_interval_seconds
@@ -73,7 +75,7 @@ class SensorRunner:
                         paused = True
                         return
                     wait = backoff(wait, tick.failures)
-                self.stopping.wait(max(0.0, wait - (time.monotonic() - began)))
+                STATE.clock.wait(self.stopping, max(0.0, wait - (STATE.clock.monotonic() - began)))
         finally:
             with _lock:
                 if _runners.get(self._key) is self:
@@ -176,19 +178,21 @@ def status(name: str, instance: Any) -> tuple[str, str | None]:
     if state.status == "PAUSED":
         return "paused", state.reason
     if state.status == "RUNNING" and state.pid and state.pid != os.getpid() \
-            and state.hostname == socket.gethostname() and _alive(state.pid):
+            and state.hostname == socket.gethostname() and process_alive(state.pid, state.started_at):
         return "running", f"in process {state.pid}"
     return "stopped", None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _stop_loops_started_since(to: Snapshot | None) -> None:
+    """Before the state is reset: stop the loops that are not in ``to``."""
+    kept = to.mapping("sensor_runners") if to is not None else {}
+    with _lock:
+        started = [runner for key, runner in _runners.items() if kept.get(key) is not runner]
+    for runner in started:
+        runner.stopping.set()
+    for runner in started:
+        runner.thread.join(STOP_GRACE * 5)
 
 
 atexit.register(stop_all)
+STATE.before_reset("sensor_runners", _stop_loops_started_since)

@@ -16,6 +16,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+from nbflow._state import STATE
 from nbflow.sensors.context import SensorEvaluationContext
 from nbflow.sensors.evaluate import SensorEvaluationError, evaluate
 
@@ -33,7 +34,7 @@ class TickListener(Protocol):
 
 # Views showing a sensor, told after each of its ticks and status changes (weakly held, so
 # a view that is no longer displayed anywhere goes away).
-_listeners: dict[str, weakref.WeakSet[TickListener]] = {}
+_listeners: dict[str, weakref.WeakSet[TickListener]] = STATE.tick_listeners
 
 
 def listen(name: str, listener: Any) -> None:

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from nbflow._state import STATE
 from nbflow.errors import StoreError, StoreLockedError, StoreVersionError
 from nbflow.store.schema import LATEST, META, MIGRATIONS
 from nbflow.store.turns import TurnQueue
@@ -277,7 +278,7 @@ class ConnectionHolder:
     def _open(self, lock_timeout: float) -> None:
         if not self.in_memory:
             _prepare_folder(self.path)
-        deadline = time.monotonic() + lock_timeout
+        deadline = STATE.clock.monotonic() + lock_timeout  # a test's clock can make the wait instant
         if self._turns is not None:
             try:
                 waited = self._turns.acquire(lock_timeout)
@@ -313,9 +314,9 @@ class ConnectionHolder:
             except duckdb.Error as exc:
                 if not (isinstance(exc, duckdb.IOException) and _held_by_another_process(self.path)):
                     raise _open_error(self.path, exc) from exc
-                if time.monotonic() >= deadline:
+                if STATE.clock.monotonic() >= deadline:
                     raise StoreLockedError(_locked_message(self.path, str(exc), lock_timeout)) from None
-                time.sleep(delay)
+                STATE.clock.sleep(delay)
                 delay = min(delay * 2, 0.5)
         if created:
             _make_private(self.path)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from typing import Any
 
+from nbflow._liveness import process_alive
+from nbflow._state import STATE
 from nbflow.definitions.compose import DynSource
 from nbflow.definitions.status import Status
 from nbflow.store.serialize import frame_table
@@ -138,23 +139,9 @@ def copy_reused_keys(con: Any, child: str, parent: str, steps: list[tuple[str, s
             con.unregister("_nbflow_reused_keys")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child that was not reaped yet is a zombie: dead for our purpose
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ", 1)[1][:1] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 # Runs executing in this process, whatever Store object (Instance) started them: a second
 # Instance on the same file must not take another one's live run for a dead one.
-RUNNING_HERE: set[str] = set()
+RUNNING_HERE: set[str] = STATE.running_here
 
 HEARTBEAT_SECONDS = 10.0  # how often the process running a run writes its heartbeat
 HEARTBEAT_STALE = 120.0  # a run not heard from for this long is taken for dead (other hosts)
@@ -163,18 +150,19 @@ HEARTBEAT_STALE = 120.0  # a run not heard from for this long is taken for dead 
 def recover_interrupted(con: Any, active: set[str]) -> list[str]:
     """Mark runs whose process is gone ``INTERRUPTED``; return their ids.
 
-    On this host a run's process is asked directly (its pid); a run started on another
+    On this host a run's process is asked directly (its pid, which must not belong to a
+    process created after the run started: pids are reused); a run started on another
     host is taken for dead once its heartbeat is older than ``HEARTBEAT_STALE`` seconds.
     """
-    host, me, now = socket.gethostname(), os.getpid(), time.time()
+    host, me, now = socket.gethostname(), os.getpid(), STATE.clock.now()
     dead = []
-    for run_id, pid, hostname, heartbeat in con.execute(
-        "SELECT run_id, pid, hostname, heartbeat FROM runs WHERE status = 'STARTED'"
+    for run_id, pid, hostname, heartbeat, started in con.execute(
+        "SELECT run_id, pid, hostname, heartbeat, epoch(start_time) FROM runs WHERE status = 'STARTED'"
     ).fetchall():
         if run_id in active or run_id in RUNNING_HERE:
             continue
         if hostname == host and pid is not None:
-            if pid == me or not _pid_alive(pid):
+            if pid == me or not process_alive(pid, started_at=started):
                 dead.append((run_id, f"The process running it (pid {pid}) ended before the run finished."))
         elif heartbeat is not None and now - heartbeat > HEARTBEAT_STALE:
             dead.append((run_id, f"The process running it (pid {pid} on host {hostname}) has not been heard "
@@ -192,7 +180,7 @@ def recover_interrupted(con: Any, active: set[str]) -> list[str]:
 def beat(con: Any, run_ids: list[str]) -> None:
     """Record that this process is still running ``run_ids``."""
     con.execute("UPDATE runs SET heartbeat = ? WHERE list_contains(?, run_id) AND status = 'STARTED'",
-                [time.time(), run_ids])
+                [STATE.clock.now(), run_ids])
 
 
 def _quoted(name: str) -> str:

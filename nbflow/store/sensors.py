@@ -280,7 +280,7 @@ def _status(tick: TickRecord) -> str:
 
 def _check_partition_keys(con: Any, parts: Any, planned: list[QueuedRun]) -> None:
     """Partitioned requests must name a key that exists once this tick's adds are applied."""
-    from nbflow.errors import UnknownPartitionError, did_you_mean
+    from nbflow.errors import UnknownPartitionError, closest_first
 
     for run in planned:
         if run.partitions_def is None:
@@ -292,5 +292,5 @@ def _check_partition_keys(con: Any, parts: Any, planned: list[QueuedRun]) -> Non
                 f"in DynamicPartitionsDefinition '{run.partitions_def}' even after this tick's partition "
                 f"requests. Add it in the same SensorResult with "
                 f"dynamic_partitions_requests=[{run.partitions_def}.build_add_request([...])]. "
-                f"{did_you_mean(str(run.partition_key), list(index))}"
+                f"{closest_first(parts.closest(run.partitions_def, str(run.partition_key), con=con))}"
             )

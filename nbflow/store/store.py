@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
+from nbflow._state import STATE
 from nbflow.errors import OutputNotFoundError, RunNotFoundError
 from nbflow.store import assets, history, value_files
 from nbflow.store.connection import DEFAULT_IDLE_RELEASE, DEFAULT_LOCK_TIMEOUT, ConnectionHolder
@@ -169,7 +169,7 @@ class Store:
         not bump the change counter.
         """
         while True:
-            time.sleep(history.HEARTBEAT_SECONDS)
+            STATE.clock.sleep(history.HEARTBEAT_SECONDS)
             with self._heart_lock:
                 running = sorted(self.active)
                 if not running:

@@ -17,8 +17,9 @@ closes the store as soon as its current read or write ends.
 from __future__ import annotations
 
 import os
-import time
 import uuid
+
+from nbflow._state import STATE
 
 try:
     import fcntl
@@ -47,7 +48,7 @@ class TurnQueue:
 
     def acquire(self, timeout: float) -> float | None:
         """Wait for this holder's turn; return the seconds waited, or None after ``timeout``."""
-        started = time.monotonic()
+        started = STATE.clock.monotonic()
         deadline = started + timeout
         fd, name = self._take_ticket()
         try:
@@ -55,7 +56,7 @@ class TurnQueue:
                 ahead = self._tickets_before(name)
                 if not ahead:
                     self._fd, self._name = fd, name
-                    return time.monotonic() - started
+                    return STATE.clock.monotonic() - started
                 if not self._wait_for(ahead[-1], deadline):
                     self._drop(fd, name)
                     return None
@@ -124,9 +125,9 @@ class TurnQueue:
                     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if time.monotonic() >= deadline:
+                    if STATE.clock.monotonic() >= deadline:
                         return False
-                    time.sleep(delay)
+                    STATE.clock.sleep(delay)
                     delay = min(delay * 2, _POLL_MAX)
             # Lockable: its owner finished (the file is gone already) or died (remove it).
             _unlink(path)

@@ -12,6 +12,7 @@ live front end hides it as soon as the view renders.
 from __future__ import annotations
 
 import html
+import pathlib
 import threading
 import uuid
 from typing import Any
@@ -20,6 +21,16 @@ import anywidget
 import traitlets
 
 from nbflow.widgets.comm_thread import SyncFromAnyThread, serve_off_main_thread
+
+STATIC = pathlib.Path(__file__).parent / "static"
+
+
+def view_module(file_name: str) -> str:
+    """A view's front-end module (its ``_esm``): the DOM helpers the views share
+    (``static/_dom.js``) followed by the view's own ``static/<file_name>``. Joined here because
+    a widget's module cannot import a file of the package from the front end."""
+    shared = (STATIC / "_dom.js").read_text(encoding="utf-8")
+    return f"{shared}\n{(STATIC / file_name).read_text(encoding='utf-8')}"
 
 
 class View(SyncFromAnyThread, anywidget.AnyWidget):

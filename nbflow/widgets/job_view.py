@@ -8,7 +8,7 @@ from typing import Any
 
 import traitlets
 
-from nbflow.widgets.base import View
+from nbflow.widgets.base import View, view_module
 
 STATIC = pathlib.Path(__file__).parent / "static"
 
@@ -29,7 +29,7 @@ class JobView(View):
     True
     """
 
-    _esm = STATIC / "job_view.js"
+    _esm = view_module("job_view.js")
     _css = STATIC / "run_view.css"
 
     job_name = traitlets.Unicode("").tag(sync=True)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets
 
 from nbflow.widgets import partitions_data as data
-from nbflow.widgets.base import View
+from nbflow.widgets.base import View, view_module
 
 if TYPE_CHECKING:
     from nbflow.store.partitions import AddResult
@@ -41,7 +41,7 @@ class PartitionsView(View):
     (2, ['ep-1', 'ep-2'])
     """
 
-    _esm = STATIC / "partitions_view.js"
+    _esm = view_module("partitions_view.js")
     _css = STATIC / "partitions_view.css"
 
     name = traitlets.Unicode("").tag(sync=True)

@@ -16,7 +16,7 @@ import traitlets
 
 from nbflow.definitions.status import Status
 from nbflow.widgets import run_details
-from nbflow.widgets.base import View
+from nbflow.widgets.base import View, view_module
 from nbflow.widgets.run_progress import DRAW_SECONDS, PUSH_SECONDS, RunProgress, Throttle
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class RunView(View):
     ('SUCCESS', 1)
     """
 
-    _esm = STATIC / "run_view.js"
+    _esm = view_module("run_view.js")
     _css = STATIC / "run_view.css"
 
     run_id = traitlets.Unicode("").tag(sync=True)

@@ -18,7 +18,7 @@ import traitlets
 from nbflow.sensors import tick as tick_module
 from nbflow.sensors.display import sensor_html
 from nbflow.widgets import tracebacks
-from nbflow.widgets.base import View
+from nbflow.widgets.base import View, view_module
 
 STATIC = pathlib.Path(__file__).parent / "static"
 TICKS_SHOWN = 50
@@ -44,7 +44,7 @@ class SensorView(View):
     'stopped'
     """
 
-    _esm = STATIC / "sensor_view.js"
+    _esm = view_module("sensor_view.js")
     _css = STATIC / "sensor_view.css"
 
     sensor_name = traitlets.Unicode("").tag(sync=True)

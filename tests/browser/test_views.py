@@ -82,6 +82,12 @@ def test_rerun_a_failed_mapped_key_from_the_run_view(page, lab):
     screenshot(page, "run-view-dark", view)
     screenshot(page, "job-view-dark", job_view)
 
+    # Clicking an op shows its details; the graph, whose SVG did not change, is not drawn again.
+    job_view.locator(".nbflow-graph svg").evaluate("svg => { svg.dataset.drawn = 'before-click'; }")
+    job_view.locator("g.node#node\\:add_up").click()
+    expect(job_view.locator(".nbflow-job-details")).to_contain_text("add_up")
+    expect(job_view.locator(".nbflow-graph svg[data-drawn='before-click']")).to_have_count(1)
+
 
 PARTITION_CELLS = [
     "import nbflow as nf",

@@ -39,23 +39,25 @@ def job():
     return bg_job
 
 
-def test_start_ticks_in_the_background_and_stop_is_prompt(job, store):
+def test_start_ticks_in_the_background_and_stop_is_prompt(job, store, fake_clock):
     calls = []
 
-    @nf.sensor(job=job, minimum_interval_seconds=0.05)
+    @nf.sensor(job=job, minimum_interval_seconds=30)
     def counter(context):
         calls.append(context.cursor)
         return nf.SensorResult([nf.RunRequest(run_key=str(len(calls)))], cursor=str(len(calls)))
 
     counter.start(instance=store)
     assert counter.get_status(store) == "running"
+    fake_clock.step("nbflow-sensor-counter", count=2)  # two intervals pass
     assert _wait_for(lambda: len(calls) >= 3)
+    assert fake_clock.waits_of("nbflow-sensor-counter")[:2] == [30, 30]
     began = time.monotonic()
     counter.stop(instance=store)
     assert time.monotonic() - began < 1.0
     assert counter.get_status(store) == "stopped"
     n = len(calls)
-    time.sleep(0.2)
+    fake_clock.advance(600)  # twenty intervals later
     assert len(calls) == n  # no tick after stop
     assert calls[:3] == [None, "1", "2"]  # each tick saw the previous tick's cursor
     runs = store.runs()
@@ -128,19 +130,21 @@ def test_a_redefined_sensor_runs_its_new_body_at_the_next_tick(job, store):
     assert _wait_for(lambda: "v2" in set(v2.ticks(instance=store).skip_reason))
 
 
-def test_failures_back_off_then_pause_the_sensor_with_the_reason(job, store):
+def test_failures_back_off_then_pause_the_sensor_with_the_reason(job, store, fake_clock):
     attempts = []
 
     @nf.sensor(job=job, minimum_interval_seconds=0.05, max_consecutive_failures=3)
     def flaky(context):
-        attempts.append(time.monotonic())
+        attempts.append(fake_clock.monotonic())
         raise ValueError("bad credentials")
 
     flaky.start(instance=store)
+    fake_clock.step("nbflow-sensor-flaky", count=2)
     assert _wait_for(lambda: flaky.get_status(store) == "paused")
     assert len(attempts) == 3
     gaps = [b - a for a, b in itertools.pairwise(attempts)]
     assert gaps[1] > gaps[0] * 1.4  # 0.1 s then 0.2 s: the wait doubles
+    assert fake_clock.waits_of("nbflow-sensor-flaky") == pytest.approx([0.1, 0.2])
     reason = store.store.sensors.state("flaky").reason
     assert reason.startswith("Paused after 3 consecutive failed ticks. Last error: ValueError: bad credentials")
     assert "call .start() again" in reason

@@ -54,16 +54,21 @@ def test_runs_of_another_host_are_interrupted_once_their_heartbeat_is_stale(stor
     again.close()
 
 
-def test_the_owner_keeps_its_heartbeat_fresh(store_path, monkeypatch):
-    monkeypatch.setattr(history, "HEARTBEAT_SECONDS", 0.05)
+def test_the_owner_keeps_its_heartbeat_fresh(store_path, fake_clock):
     inst = nf.Instance(store_path)
     beats = []
+
+    def heartbeat(run_id):
+        return inst.sql("SELECT heartbeat FROM runs WHERE run_id = ?", [run_id]).heartbeat[0]
 
     @nf.op
     def slow(context):
         for _ in range(3):
-            beats.append(inst.sql("SELECT heartbeat FROM runs WHERE run_id = ?", [context.run_id]).heartbeat[0])
-            time.sleep(0.3)
+            beats.append(heartbeat(context.run_id))
+            fake_clock.step("nbflow-heartbeat")  # HEARTBEAT_SECONDS pass
+            deadline = time.monotonic() + 10
+            while heartbeat(context.run_id) == beats[-1] and time.monotonic() < deadline:
+                time.sleep(0.01)  # the heartbeat thread writes its beat
         return 1
 
     @nf.job
@@ -72,4 +77,40 @@ def test_the_owner_keeps_its_heartbeat_fresh(store_path, monkeypatch):
 
     assert long_one.run(instance=inst).status == "SUCCESS"
     assert beats[0] < beats[1] < beats[2]
+    assert fake_clock.waits_of("nbflow-heartbeat")[:3] == [history.HEARTBEAT_SECONDS] * 3
     inst.close()
+
+
+def _local_run(inst, pid: int, started_seconds_ago: float) -> str:
+    import socket
+
+    run_id = str(uuid.uuid4())
+    inst.sql(
+        "INSERT INTO runs (run_id, job_name, status, tags, run_config, root_run_id, start_time, pid, "
+        "hostname, heartbeat) VALUES (?, 'local_job', 'STARTED', '{}', '{}', ?, to_timestamp(?), ?, ?, ?)",
+        [run_id, run_id, time.time() - started_seconds_ago, pid, socket.gethostname(), time.time()])
+    return run_id
+
+
+def test_a_run_whose_pid_now_belongs_to_a_newer_process_is_interrupted(store_path):
+    import subprocess
+    import sys
+
+    # The same pid, but a process created after the run started (pids are reused, e.g. after a
+    # reboot), is not the run's process; a process that was there before the run started is.
+    newer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        inst = nf.Instance(store_path)
+        inst.runs()
+        reused = _local_run(inst, newer.pid, started_seconds_ago=3600)
+        owned = _local_run(inst, newer.pid, started_seconds_ago=-60)  # started after the process
+        inst.close()
+
+        again = nf.Instance(store_path)
+        assert again.get_run(reused).status == "INTERRUPTED"
+        assert f"(pid {newer.pid}) ended before the run finished" in again.get_run(reused).error
+        assert again.get_run(owned).status == "STARTED"
+        again.close()
+    finally:
+        newer.kill()
+        newer.wait()

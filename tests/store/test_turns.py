@@ -91,10 +91,11 @@ def test_a_dead_process_in_the_queue_does_not_block_it(store_path):
     assert not any(n[:1].isdigit() for n in os.listdir(mine.folder))
 
 
-def test_waiting_too_long_says_which_process_has_the_turn(store_path):
+def test_waiting_too_long_says_which_process_has_the_turn(store_path, skipping_clock):
     _create(store_path)
     other = ConnectionHolder(store_path)
-    mine = ConnectionHolder(store_path, lock_timeout=0.2)
+    mine = ConnectionHolder(store_path, lock_timeout=30)
+    began, real_began = skipping_clock.now(), time.monotonic()
     try:
         with other.use(), pytest.raises(StoreLockedError, match=rf"locked by process {os.getpid()}.*"
                                                                  r"NBFLOW_LOCK_TIMEOUT"), mine.use():
@@ -102,14 +103,16 @@ def test_waiting_too_long_says_which_process_has_the_turn(store_path):
     finally:
         other.close()
         mine.close()
+    assert skipping_clock.now() - began >= 30  # it waited out the whole lock timeout ...
+    assert time.monotonic() - real_began < 10  # ... on the test's clock
 
 
-def test_a_process_outside_the_queue_is_recognised_as_holding_the_lock(store_path, child):
+def test_a_process_outside_the_queue_is_recognised_as_holding_the_lock(store_path, child, skipping_clock):
     _create(store_path)
     raw = child("raw", "import sys, duckdb\ncon = duckdb.connect(sys.argv[1])\nprint('@{}', flush=True)\n"
                        "sys.stdin.readline()\n", store_path)
     raw.message()
-    holder = ConnectionHolder(store_path, lock_timeout=0.3)
+    holder = ConnectionHolder(store_path, lock_timeout=30)
     with pytest.raises(StoreLockedError, match=rf"locked by process {raw.pid}"), holder.use():
         pass
     holder.close()

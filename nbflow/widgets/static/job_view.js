@@ -1,30 +1,5 @@
 // JobView: the job's graph; clicking an op shows its inputs, outputs and description.
 
-const h = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-};
-
-// Front ends without widgets show the static picture displayed just above this view; here
-// the view is drawn, so that picture is hidden (also after the kernel updates it).
-const hideStaticPicture = (id) => {
-  if (!id || document.getElementById(`nbflow-static-${id}`)) return;
-  const style = document.createElement("style");
-  style.id = `nbflow-static-${id}`;
-  style.textContent = `.jp-OutputArea-child:has([data-nbflow-static="${id}"]), [data-nbflow-static="${id}"] `
-    + "{ display: none !important; }";
-  document.head.append(style);
-};
-
 function render({ model, el }) {
   hideStaticPicture(model.get("view_id"));
   const root = h("div", { class: "nbflow-runview nbflow-jobview" });
@@ -49,13 +24,13 @@ function render({ model, el }) {
       d.config ? h("div", {}, h("span", { class: "nbflow-subtitle" }, "config: "), h("code", {}, d.config)) : null);
   };
   const draw = () => {
-    graph.innerHTML = model.get("svg");
+    drawGraph(graph, model.get("svg"));
     const partitions = model.get("partitions");
-    root.replaceChildren(
+    keepingScroll(graph, () => root.replaceChildren(
       h("div", { class: "nbflow-run-header" }, h("span", { class: "nbflow-run-job" }, model.get("job_name")),
         h("span", { class: "nbflow-muted" }, partitions ? `partitioned by ${partitions}` : "job"),
         model.get("description") ? h("span", { class: "nbflow-muted" }, `· ${model.get("description")}`) : null),
-      graph, details());
+      graph, details()));
   };
   const events = ["svg", "selected", "job_name", "description", "partitions"].map((n) => `change:${n}`);
   for (const e of events) model.on(e, draw);

@@ -2,39 +2,7 @@
 // history and the details of a tick. All state comes from the kernel through the model;
 // buttons send {action: ...} messages that the kernel applies to the store.
 
-const h = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag);
-  // JupyterLab's shortcuts ignore keys typed in an element marked so: typing "b" or Enter in
-  // a filter box must not insert a cell or enter the cell's editor.
-  if (tag === "input" || tag === "textarea" || tag === "select") node.setAttribute("data-lm-suppress-shortcuts", "true");
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-};
-
 const showCursor = (cursor) => (cursor === null || cursor === undefined ? "None" : JSON.stringify(cursor));
-
-const badge = (status) =>
-  h("span", { class: `nbflow-badge nbflow-status-${String(status).toLowerCase()}` }, status);
-
-// Front ends without widgets show the static picture displayed just above this view; here
-// the view is drawn, so that picture is hidden (also after the kernel updates it).
-const hideStaticPicture = (id) => {
-  if (!id || document.getElementById(`nbflow-static-${id}`)) return;
-  const style = document.createElement("style");
-  style.id = `nbflow-static-${id}`;
-  style.textContent = `.jp-OutputArea-child:has([data-nbflow-static="${id}"]), [data-nbflow-static="${id}"] `
-    + "{ display: none !important; }";
-  document.head.append(style);
-};
 
 function render({ model, el }) {
   hideStaticPicture(model.get("view_id"));
