@@ -21,14 +21,16 @@ install: $(STAMP)
 demo: $(STAMP)  ## run the example notebooks headless against the default store
 	$(BIN)/python notebooks/run_all.py
 
-test: $(STAMP)  ## ruff, mypy and the whole test suite (gets Chromium for the browser tests if missing)
+test: $(STAMP)  ## ruff, mypy, the layer contracts and the whole test suite (gets Chromium for the browser tests if missing)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m tests.browser.chromium
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 
 lab: $(STAMP)  ## JupyterLab on notebooks/
 	$(BIN)/jupyter lab --notebook-dir=notebooks
@@ -43,8 +45,9 @@ bench: $(STAMP)  ## the benchmark figures (see bench/README.md)
 	$(BIN)/python bench/views.py
 	$(BIN)/python bench/clicks.py
 	$(BIN)/python bench/dask_bench.py
-	$(BIN)/python -m pip install --quiet pipefunc  # the peer of concurrency.py: measured against, not a dependency
+	$(BIN)/python -m pip install --quiet pipefunc  # the peer of concurrency.py and vs_pipefunc.py: measured against, not a dependency
 	$(BIN)/python bench/concurrency.py
+	$(BIN)/python bench/vs_pipefunc.py --rounds 3
 	$(BIN)/python -m pip install --quiet pipefunc sf-hamilton  # the peers of cold_start.py: measured against, not dependencies
 	$(BIN)/python bench/cold_start.py
 

@@ -24,7 +24,7 @@ import time
 import nbflow as nf
 from nbflow.definitions.executors import dask_executor
 from nbflow.execution.backends import make_backend
-from nbflow.instance import launch
+from nbflow.runtime.instance import launch
 
 
 @nf.op(out=nf.DynamicOut(), config_schema={"n": int})

@@ -57,7 +57,7 @@ def largest_message(view) -> int:
 
 
 def run_view_figures(path: str, n: int) -> dict:
-    from nbflow.instance import launch
+    from nbflow.runtime.instance import launch
     from nbflow.viz import render
     from nbflow.widgets.run_view import RunView
 

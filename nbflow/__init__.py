@@ -69,7 +69,6 @@ from nbflow.errors import (
 )
 from nbflow.execution.context import AssetExecutionContext, OpExecutionContext, build_op_context
 from nbflow.execution.resume import RerunSelectionError
-from nbflow.instance import Instance, instance
 from nbflow.partitions import (
     AddDynamicPartitionsRequest,
     DeleteDynamicPartitionsRequest,
@@ -77,8 +76,10 @@ from nbflow.partitions import (
     PartitionsError,
 )
 from nbflow.partitions.keys import validate_key
-from nbflow.rerun import RerunError
-from nbflow.run import ExecuteInProcessResult, Run
+from nbflow.runtime import wiring as _wiring
+from nbflow.runtime.instance import Instance, instance
+from nbflow.runtime.rerun import RerunError
+from nbflow.runtime.run import ExecuteInProcessResult, Run
 from nbflow.sensors import (
     DefaultSensorStatus,
     RunRequest,
@@ -92,6 +93,12 @@ from nbflow.sensors import (
     build_sensor_context,
     sensor,
 )
+from nbflow.widgets import display as _display
+
+# The one wiring of the layers: definitions reach the instance layer and the views through
+# nbflow.hooks (see docs/architecture.md). Both installs are cheap: what they wire loads on first use.
+_wiring.install()
+_display.install()
 
 #: Dagster's name for the instance, so ``dg.DagsterInstance.ephemeral()`` runs unchanged.
 DagsterInstance = Instance

@@ -20,12 +20,12 @@ REGISTRIES = [  # (module, its name for the registry, the registry's name in STA
     ("nbflow.definitions.graph", "JOBS", "jobs"),
     ("nbflow.definitions.assets", "ASSETS", "assets"),
     ("nbflow.sensors.definition", "SENSORS", "sensors"),
-    ("nbflow.instance", "_instances", "default_instances"),
-    ("nbflow.instance", "_good_homes", "good_homes"),
-    ("nbflow.background", "LIVE", "live_runs"),
+    ("nbflow.runtime.instance", "_instances", "default_instances"),
+    ("nbflow.runtime.instance", "_good_homes", "good_homes"),
+    ("nbflow.runtime.background", "LIVE", "live_runs"),
     ("nbflow.store.history", "RUNNING_HERE", "running_here"),
-    ("nbflow.sensors.runner", "_runners", "sensor_runners"),
-    ("nbflow.sensors.tick", "_listeners", "tick_listeners"),
+    ("nbflow.runtime.sensor_loop", "_runners", "sensor_runners"),
+    ("nbflow.runtime.ticks", "_listeners", "tick_listeners"),
     ("nbflow.store.partitions", "_writes_by_file", "partition_writes"),
 ]
 
@@ -73,7 +73,7 @@ def test_a_definition_made_in_a_test_is_gone_after_a_reset_to_before_it():
 
 
 def test_reset_stops_sensor_loops_and_closes_default_instances_started_since(tmp_path):
-    from nbflow.sensors import runner
+    from nbflow.runtime import sensor_loop as runner
 
     before = STATE.snapshot()
     inst = nf.instance(str(tmp_path / "reset.duckdb"))

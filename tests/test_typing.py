@@ -72,7 +72,7 @@ def test_decorators_and_handles_have_their_types(tmp_path: pathlib.Path) -> None
         "nbflow.definitions.graph.GraphDefinition",
         "nbflow.definitions.graph.JobDefinition",
         "nbflow.definitions.graph.JobDefinition",
-        "nbflow.run.Run",
+        "nbflow.runtime.run.Run",
         "nbflow.store.partitions.AddResult",
         "nbflow.definitions.assets.AssetsDefinition",
     ], out

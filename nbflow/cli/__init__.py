@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Any, cast
 
-from nbflow.cli.sensors import list_sensors, run_sensors, tick_sensor
+from nbflow.cli.sensors import CliError, list_sensors, run_sensors, tick_sensor
 
 
 def parser() -> argparse.ArgumentParser:
@@ -50,7 +50,3 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"nbflow: {exc}", file=sys.stderr)
         return 2
-
-
-class CliError(Exception):
-    """A mistake on the command line: printed, exit status 2."""

@@ -10,9 +10,12 @@ import time
 from typing import Any
 
 
+class CliError(Exception):
+    """A mistake on the command line: printed, exit status 2."""
+
+
 def load_sensors(path: str) -> dict[str, Any]:
     """Execute a definitions file; return the sensors it defined, by name."""
-    from nbflow.cli import CliError
     from nbflow.sensors.definition import SENSORS
 
     if not os.path.isfile(path):
@@ -30,7 +33,7 @@ def load_sensors(path: str) -> dict[str, Any]:
 
 
 def _instance(args: Any) -> Any:
-    from nbflow.instance import instance
+    from nbflow.runtime.instance import instance
 
     return instance(args.store)
 
@@ -42,7 +45,7 @@ class TickPrinter:
         self.printed: set[str] = set()
 
     def refresh(self, tick: Any = None) -> None:
-        from nbflow.sensors.tick import summary
+        from nbflow.runtime.ticks import summary
 
         # Views are told twice about a tick that launched runs (applied, then runs done).
         if tick is None or tick.tick_id in self.printed:
@@ -53,9 +56,9 @@ class TickPrinter:
 
 
 def run_sensors(args: Any) -> int:
-    from nbflow.cli import CliError
     from nbflow.errors import did_you_mean
-    from nbflow.sensors import runner, tick
+    from nbflow.runtime import sensor_loop as runner
+    from nbflow.runtime import ticks as tick
 
     sensors = load_sensors(args.file)
     if args.sensor:
@@ -92,7 +95,7 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def list_sensors(args: Any) -> int:
-    from nbflow.sensors.runner import status
+    from nbflow.runtime.sensor_loop import status
 
     inst = _instance(args)
     for name, sensor in load_sensors(args.file).items():
@@ -105,9 +108,8 @@ def list_sensors(args: Any) -> int:
 
 
 def tick_sensor(args: Any) -> int:
-    from nbflow.cli import CliError
     from nbflow.errors import did_you_mean
-    from nbflow.sensors.tick import summary
+    from nbflow.runtime.ticks import summary
 
     sensors = load_sensors(args.file)
     if args.name not in sensors:

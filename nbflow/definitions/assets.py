@@ -38,6 +38,10 @@ class AssetKey:
     def from_user_string(cls, text: str) -> AssetKey:
         return cls(text.split("/"))
 
+    def _asset_names(self) -> list[str]:
+        """The node name of the asset this key selects (see selection.asset_names)."""
+        return [self.path[-1]]
+
     def to_user_string(self) -> str:
         return "/".join(self.path)
 
@@ -117,6 +121,10 @@ class AssetsDefinition:
         self.op.is_asset = True
         self.inputs = list(self.op.ins)  # parameter names are the upstream assets
         ASSETS[self.name] = self
+
+    def _asset_names(self) -> list[str]:
+        """The node name of this asset (see selection.asset_names)."""
+        return [self.name]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.op(*args, **kwargs)
@@ -230,6 +238,10 @@ class AssetSelection:
     @classmethod
     def groups(cls, *names: str) -> AssetSelection:
         return cls("groups", names)
+
+    def _asset_names(self) -> list[str]:
+        """The node names of the assets selected (see selection.asset_names)."""
+        return [a.name for a in self.resolve()]
 
     def resolve(self, pool: Iterable[AssetsDefinition] | None = None) -> list[AssetsDefinition]:
         """The asset definitions selected, from ``pool`` (default: the assets defined so far)."""

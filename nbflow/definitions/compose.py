@@ -109,8 +109,9 @@ def current_builder(action: str = "wire ops") -> GraphBuilder:
 class GraphBuilder:
     """Collects the nodes a job body creates, in creation (topological) order."""
 
-    def __init__(self, kind: str, name: str) -> None:
+    def __init__(self, kind: str, name: str, fan_in_op: Callable[[int], Any]) -> None:
         self.kind, self.name = kind, name
+        self.fan_in_op = fan_in_op  # makes the op of a fan-in node (op.fan_in_op; given, as ops use this module)
         self.nodes: dict[str, Node] = {}
         self.prefixes: list[str] = []
         self.graph_outputs: dict[str, dict[str, OutputHandle]] = {}
@@ -213,7 +214,7 @@ class GraphBuilder:
                 f"{self.name}, input '{in_name}' of op '{name}' got a list holding the mapped output of "
                 f"op '{mapped[0].node}'. Use .collect() to gather a fan-out."
             )
-        gather = fan_in_op(len(handles))
+        gather = self.fan_in_op(len(handles))
         node = self.add_node(gather, f"{name}__{in_name}__fan_in".rsplit(".", 1)[-1], tuple(handles), {})
         return Binding(VALUE, node.name, "result")
 
@@ -320,18 +321,3 @@ class AliasedOp:
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.op_def, attr)
 
-
-def gather_inputs(**values: Any) -> list[Any]:
-    """The body of a fan-in node: its inputs ``i0, i1, ...`` as one list, in order."""
-    return [values[f"i{n}"] for n in range(len(values))]
-
-
-def fan_in_op(count: int) -> Any:
-    """An op taking ``count`` inputs and returning them as a list."""
-    from nbflow.definitions.op import In, OpDefinition, _placeholder_fan_in
-
-    op_def = OpDefinition(_placeholder_fan_in, name="fan_in")
-    op_def.fn = gather_inputs
-    op_def.ins = {f"i{n}": In() for n in range(count)}
-    op_def.latest = lambda: op_def  # type: ignore[method-assign]  # never swapped for a newer one
-    return op_def

@@ -235,7 +235,6 @@ def with_config_inputs(job: Any, run_config: dict[str, Any] | None) -> Any:
     from dataclasses import replace
 
     from nbflow.definitions.compose import DEFAULT, Binding
-    from nbflow.definitions.op import In
     from nbflow.errors import did_you_mean
 
     given = config_inputs(run_config)
@@ -261,7 +260,8 @@ def with_config_inputs(job: Any, run_config: dict[str, Any] | None) -> Any:
                     f"op '{node.inputs[in_name].node}'. Only inputs no op feeds take values from config."
                 )
             spec = op.ins[in_name]
-            op.ins[in_name] = In(spec.dagster_type, spec.description, value, spec.metadata)
+            # the same In with a default (its class from the spec: op.py imports this module)
+            op.ins[in_name] = type(spec)(spec.dagster_type, spec.description, value, spec.metadata)
         changed[name] = replace(node, op=op, inputs={**node.inputs, **{k: Binding(DEFAULT) for k in values}})
     for name, node in job.nodes.items():
         op = changed[name].op if name in changed else node.op

@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
+from nbflow import hooks
 from nbflow._state import STATE
 from nbflow.definitions.compose import (
     GraphBuilder,
@@ -21,6 +22,7 @@ from nbflow.definitions.compose import (
     current_builder,
     is_composing,
 )
+from nbflow.definitions.op import fan_in_op
 from nbflow.definitions.topology import JobTopology
 from nbflow.errors import DefinitionError, did_you_mean
 from nbflow.partitions.keys import validate_name
@@ -121,7 +123,7 @@ class JobDefinition:
         self.is_asset_job = False
         self.assets: list[Any] = []
         self.asset_selection: Any = None  # for an asset job: what define_asset_job was given
-        builder = GraphBuilder("job", self.name)
+        builder = GraphBuilder("job", self.name, fan_in_op)
         with builder:
             returned = fn()
         self.nodes: dict[str, Node] = builder.nodes  # an empty job runs and succeeds, as in Dagster
@@ -203,18 +205,9 @@ class JobDefinition:
         ``wait=False`` the run goes on in the background and the handle returns at once:
         ``run.status``, ``run.wait()``, ``run.cancel()``. Interrupting the kernel cancels the run.
         """
-        from nbflow.instance import launch
-        from nbflow.widgets.live import live_view
-
-        view = live_view(instance, self)
-        run = launch(self, run_config, instance, tags, raise_on_error=raise_on_error,
-                     partition_key=partition_key, observer=view, executor=executor,
-                     background=True, wait=wait)
-        if view is not None:
-            from nbflow.widgets.live import execution_count
-
-            run._live_view, run._live_count = view, execution_count()
-        return run
+        return hooks.runtime().run_job(self, run_config=run_config, instance=instance, tags=tags,
+                                       raise_on_error=raise_on_error, partition_key=partition_key,
+                                       executor=executor, wait=wait)
 
     def backfill(
         self,
@@ -225,10 +218,8 @@ class JobDefinition:
         tags: Mapping[str, Any] | None = None,
         progress: bool = True,
     ) -> Any:
-        """One run per partition, one after the other; see :func:`nbflow.backfill.backfill`."""
-        from nbflow.backfill import backfill
-
-        return backfill(self, partition_keys, select, instance, run_config, tags, progress)
+        """One run per partition, one after the other; see :func:`nbflow.runtime.backfill.backfill`."""
+        return hooks.runtime().backfill(self, partition_keys, select, instance, run_config, tags, progress)
 
     def execute_in_process(
         self,
@@ -251,9 +242,7 @@ class JobDefinition:
         consumers' inputs must come from ``run_config`` ``inputs`` (or input defaults).
         ``asset_selection`` (asset keys or asset definitions) does the same for an asset job.
         """
-        from nbflow.definitions.executors import in_process_executor
         from nbflow.errors import unsupported
-        from nbflow.instance import launch
 
         where = f"{self.name}.execute_in_process"
         if run_id is not None:
@@ -271,9 +260,8 @@ class JobDefinition:
             job = job.select_assets(asset_selection)
         config = dict(run_config or {})
         config.pop("execution", None)
-        run = launch(job, config, instance, tags, raise_on_error=raise_on_error,
-                     partition_key=partition_key, executor=in_process_executor)
-        return run.as_execution_result()
+        return hooks.runtime().execute_in_process(job, run_config=config, instance=instance, tags=tags,
+                                                  raise_on_error=raise_on_error, partition_key=partition_key)
 
     def select_ops(self, selection: Sequence[str] | str) -> JobDefinition:
         """This job restricted to the ops matched by Dagster-style queries (see execute_in_process)."""
@@ -299,19 +287,11 @@ class JobDefinition:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         """The job's graph (a JobView) in a notebook kernel; plain text elsewhere."""
-        from nbflow.widgets.live import in_widget_kernel
-
-        if not in_widget_kernel():
-            return {"text/plain": repr(self)}
-        from nbflow.widgets.job_view import JobView
-
-        return JobView(self)._repr_mimebundle_()
+        return hooks.mimebundle(self, {"text/plain": repr(self)})
 
     def _display_(self) -> Any:
         """marimo's display protocol: the job's graph as a JobView."""
-        from nbflow.widgets.job_view import JobView
-
-        return JobView(self)
+        return hooks.widget(self)
 
 
 class GraphOut:

@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any, overload
 
+from nbflow import hooks
 from nbflow._state import STATE
 from nbflow.errors import DefinitionError
 from nbflow.partitions.keys import validate_key
@@ -379,26 +380,30 @@ class OpDefinition:
 
         if compose.is_composing():
             return compose.invoke(self, self.name, args, kwargs)
-        return invoke_directly(self, args, kwargs)
+        # Outside a job body the op's function runs now (how ops are unit-tested): running
+        # user code is the execution layer's, reached through the installed runtime.
+        return hooks.runtime().invoke_op(self, args, kwargs)
 
     def __repr__(self) -> str:
         return f"<op {self.name}({', '.join(self.ins)}) -> {', '.join(self.outs)}>"
 
 
 def _placeholder_fan_in() -> None:
-    """Stands in for a fan-in node's body while its op is built (see compose.fan_in_op)."""
+    """Stands in for a fan-in node's body while its op is built (see fan_in_op)."""
 
 
-def invoke_directly(op_def: OpDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run the op body outside a job, for unit tests: ``my_op(build_op_context(), x)``."""
-    fn = getattr(op_def.fn, "__nbflow_body__", op_def.fn)
-    if op_def.takes_context:
-        from nbflow.execution.context import OpExecutionContext, build_op_context
+def gather_inputs(**values: Any) -> list[Any]:
+    """The body of a fan-in node: its inputs ``i0, i1, ...`` as one list, in order."""
+    return [values[f"i{n}"] for n in range(len(values))]
 
-        if args and isinstance(args[0], OpExecutionContext):
-            return fn(*args, **kwargs)
-        return fn(build_op_context(), *args, **kwargs)
-    return fn(*args, **kwargs)
+
+def fan_in_op(count: int) -> OpDefinition:
+    """An op taking ``count`` inputs and returning them as a list (a job body's fan-in node)."""
+    op_def = OpDefinition(_placeholder_fan_in, name="fan_in")
+    op_def.fn = gather_inputs
+    op_def.ins = {f"i{n}": In() for n in range(count)}
+    op_def.latest = lambda: op_def  # type: ignore[method-assign]  # never swapped for a newer one
+    return op_def
 
 
 # The decorator's two forms, for type checkers: ``@op`` gives an OpDefinition, ``@op(...)`` a

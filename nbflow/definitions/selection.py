@@ -103,20 +103,19 @@ def subset_job(job: JobDefinition, names: set[str]) -> JobDefinition:
 def asset_names(selection: Any) -> list[str]:
     """The node names of an asset selection: asset keys, asset definitions, names, or an
     :class:`~nbflow.AssetSelection`."""
-    from nbflow.definitions.assets import AssetKey, AssetsDefinition, AssetSelection
-
-    if isinstance(selection, AssetSelection):
-        return [a.name for a in selection.resolve()]
-    if isinstance(selection, (str, AssetKey, AssetsDefinition)):
+    # AssetKey, AssetsDefinition and AssetSelection say their names themselves (``_asset_names``):
+    # assets.py builds on this module's subset_job, so this module does not import them.
+    if isinstance(selection, str) or hasattr(selection, "_asset_names"):
         selection = [selection]
-    names = []
+    names: list[str] = []
     for item in selection:
-        if isinstance(item, AssetsDefinition):
-            names.append(item.name)
-        elif isinstance(item, AssetKey):
-            names.append(item.path[-1])
+        if hasattr(item, "_asset_names"):
+            names.extend(item._asset_names())
         elif isinstance(item, str):
-            names.append(AssetKey.from_user_string(item).path[-1])
+            parts = item.split("/")  # an asset key's user string "a/b": the asset is "b"
+            if not all(parts):
+                raise DefinitionError(f"AssetKey takes a non-empty str or list of str, got {parts!r}.")
+            names.append(parts[-1])
         else:
             raise DefinitionError(
                 f"asset_selection takes asset keys, @asset definitions or names, got {item!r}."

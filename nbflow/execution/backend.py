@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Generator
 
-from nbflow.execution.aio import AsyncSteps, is_async
-from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step
+from nbflow.execution.aio import AsyncSteps
+from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step, run_step
 
 Report = ItemReport | DoneReport
+BATCH_STEPS = 1024  # at most this many steps advanced per poll of the in-process back end
+BATCH_SECONDS = 0.005  # ... or for about this long: the executor looks at cancel requests between polls
 
 
 class Backend(ABC):
@@ -75,11 +78,12 @@ class InProcessBackend(Backend):
     name = "in_process"
 
     def __init__(self, max_concurrent: int = 32) -> None:
-        self._queue: deque[tuple[StepTask, Generator[Report, None, None]]] = deque()
-        self._current: tuple[StepTask, Generator[Report, None, None]] | None = None  # the step being advanced
+        self._queue: deque[tuple[StepTask, Generator[Report, None, None] | None]] = deque()
+        self._current: tuple[StepTask, Generator[Report, None, None] | None] | None = None  # the step being advanced
         self._reports: queue.SimpleQueue[Report] = queue.SimpleQueue()
         self._async = AsyncSteps(max_concurrent, self._reports.put)
         self._runner: int | None = None  # the thread advancing steps
+        self._interrupted: BaseException | None = None  # raised at the next poll
 
     def can_submit(self) -> bool:
         return True
@@ -89,36 +93,66 @@ class InProcessBackend(Backend):
         return self._runner if self._current is not None else None
 
     def submit(self, task: StepTask) -> None:
-        if is_async(task):
+        op = task.op
+        if getattr(op, "is_async", False):  # what is_async(task) asks, without a call per step
             self._async.submit(task)
-        else:
+        elif op.is_generator:
             self._queue.append((task, execute_step(task)))
+        else:  # run by run_step when its turn comes: no generator per step
+            self._queue.append((task, None))
 
     def poll(self, timeout: float | None = None) -> list[Report]:
-        if not self._queue:
+        """Advance every step queued now by one report (up to :data:`BATCH_STEPS` of them or
+        :data:`BATCH_SECONDS`); the steps their reports make ready run at the next poll.
+
+        That is the order of one step per poll -- what a report makes ready is queued behind
+        what was queued before it -- with one round trip through the executor per batch.
+        """
+        if self._interrupted is not None:
+            exc, self._interrupted = self._interrupted, None
+            raise exc
+        steps = self._queue
+        if not steps:
             return _drain(self._reports, timeout)
         # Async steps' reports, if any: checked without raising Empty on every sync step.
         ready = _drain(self._reports, None, wait=False) if self._reports.qsize() else []
         self._runner = threading.get_ident()
-        entry = self._current = self._queue.popleft()
-        report = next(entry[1])
+        deadline = time.monotonic() + BATCH_SECONDS
+        try:
+            for _ in range(min(len(steps), BATCH_STEPS)):
+                entry = self._current = steps.popleft()
+                if entry[1] is None:
+                    ready.append(run_step(entry[0]))
+                else:
+                    report = next(entry[1])
+                    if type(report) is ItemReport:
+                        steps.append(entry)
+                    ready.append(report)
+                if time.monotonic() > deadline:
+                    break
+        except BaseException as exc:  # Ctrl-C or a cancel's interrupt inside a step
+            if not ready:
+                raise
+            # Hand over the reports of the steps that finished first; the interrupt follows
+            # at the next poll (the interrupted step stays current, so a cancel records it).
+            self._interrupted = exc
+            return ready
         self._current = None
-        if type(report) is ItemReport:
-            self._queue.append(entry)
-        ready.append(report)
         return ready
 
     def in_flight(self) -> int:
         if self._queue:  # the common case, asked once per step: no need to count the rest
             return len(self._queue)
-        return self._async.in_flight() + self._reports.qsize()
+        return self._async.in_flight() + self._reports.qsize() + (self._interrupted is not None)
 
     def cancel(self) -> list[StepTask]:
+        self._interrupted = None
         entries = ([self._current] if self._current else []) + list(self._queue)
         for entry in entries:
             if entry is self._current and self._runner != threading.get_ident():
                 continue  # running in the coordinator thread, stuck: it is dropped, not closed
-            entry[1].close()
+            if entry[1] is not None:
+                entry[1].close()
         self._queue.clear()
         self._current = None
         return [task for task, _ in entries] + self._async.cancel()

@@ -119,3 +119,13 @@ def build_op_context(
     return OpExecutionContext(
         run_id=run_id, op_config=op_config, mapping_key=mapping_key, partition_key=partition_key
     )
+
+
+def invoke_directly(op_def: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run the op body outside a job, for unit tests: ``my_op(build_op_context(), x)``."""
+    fn = getattr(op_def.fn, "__nbflow_body__", op_def.fn)
+    if op_def.takes_context:
+        if args and isinstance(args[0], OpExecutionContext):
+            return fn(*args, **kwargs)
+        return fn(build_op_context(), *args, **kwargs)
+    return fn(*args, **kwargs)

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import cloudpickle
 
-from nbflow.execution import capture
+from nbflow import capture
 from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step, execute_step_async
 from nbflow.execution.worker import encode_report
 

@@ -1,12 +1,11 @@
-"""Where the executor sends what happens: an event sink.
+"""Where the executor sends what happens: an event sink, and the records it receives.
 
 The store implements the sink with batched writes; tests can use :class:`MemorySink`.
-Records are plain tuples, built once per step, so the hot path allocates little:
-
-* step:   ``(step_key, node, mapping_key, key_index, status, attempts, start, end, error, code_version)``
-* output: ``(step_key, node, mapping_key, key_index, output_name, value)``
-* event:  ``(ts, step_key, kind, level, message)``
-* reused: ``(node, mapping_key, run_id)`` -- a step of a rerun kept from an earlier run of its lineage
+Records are named tuples (:class:`StepRecord`, :class:`OutputRecord`, :class:`EventRecord`,
+:class:`ReusedStep`): read them by field name; they are still tuples, so a batch of them
+becomes an Arrow table in one conversion. On the hot path the executor builds the per-step
+kinds with ``tuple.__new__(StepRecord, (...))``, which skips the keyword-handling
+constructor of a named tuple.
 """
 
 from __future__ import annotations
@@ -14,20 +13,53 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias
+from typing import Any, NamedTuple, Protocol
 
 from nbflow.definitions.topology import JobTopology
 
-#: ``(step_key, node, mapping_key, key_index, status, attempts, start, end, error, code_version)``
-StepRecord: TypeAlias = tuple[
-    str, str, str | None, int | None, str, int, float, float, str | None, str | None
-]
-#: ``(step_key, node, mapping_key, key_index, output_name, value)``
-OutputRecord: TypeAlias = tuple[str, str, str | None, int | None, str, Any]
-#: ``(ts, step_key, kind, level, message)``; a run-level event has no step_key
-EventRecord: TypeAlias = tuple[float, str | None, str, str, str]
-#: ``(node, mapping_key, run_id)``
-ReusedStep: TypeAlias = tuple[str, str, str]
+
+class StepRecord(NamedTuple):
+    """One attempt of one step, as it ended."""
+
+    step_key: str
+    node: str
+    mapping_key: str | None
+    key_index: int | None
+    status: str
+    attempts: int
+    start: float
+    end: float
+    error: str | None
+    code_version: str | None
+
+
+class OutputRecord(NamedTuple):
+    """One output value of a step (or one item a fan-out yielded: ``step_key == node``)."""
+
+    step_key: str
+    node: str
+    mapping_key: str | None
+    key_index: int | None
+    output_name: str
+    value: Any
+
+
+class EventRecord(NamedTuple):
+    """A captured log line or an engine event."""
+
+    ts: float
+    step_key: str | None
+    kind: str
+    level: str
+    message: str
+
+
+class ReusedStep(NamedTuple):
+    """A step of a rerun kept from an earlier run of its lineage."""
+
+    node: str
+    mapping_key: str
+    run_id: str
 
 
 @dataclass(frozen=True)
@@ -106,7 +138,7 @@ class MemorySink:
 
     def statuses(self) -> dict[str, str]:
         """``{step_key: status}`` of every recorded step."""
-        return {r[0]: r[4] for r in self.steps}
+        return {r.step_key: r.status for r in self.steps}
 
 
 class ObservedSink:
@@ -132,9 +164,9 @@ class ObservedSink:
 
     def output(self, record: OutputRecord) -> None:
         self.sink.output(record)
-        if record[2] is not None and record[0] == record[1]:  # an item a fan-out yielded
+        if record.mapping_key is not None and record.step_key == record.node:  # an item a fan-out yielded
             try:
-                self.observer.on_item(record[1], record[4], record[2])
+                self.observer.on_item(record.node, record.output_name, record.mapping_key)
             except Exception:
                 self._detach()
 

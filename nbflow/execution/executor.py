@@ -25,14 +25,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow import capture
 from nbflow.definitions.compose import DEFAULT, ITEM, DynSource
-from nbflow.execution import capture
 from nbflow.execution.backend import Backend
-from nbflow.execution.events import EventSink
+from nbflow.execution.events import EventRecord, EventSink, OutputRecord, StepRecord
 from nbflow.execution.limits import Limits
 from nbflow.execution.plan import Plan
 from nbflow.execution.resume import Resume
-from nbflow.execution.reuse import ReuseMixin
+from nbflow.execution.reuse import InputValues, RerunReuse
 from nbflow.execution.state import DONE as _DONE
 from nbflow.execution.state import PENDING as _PENDING
 from nbflow.execution.state import RUNNING as _RUNNING
@@ -47,7 +47,15 @@ from nbflow.execution.step import (
     StepTask,
 )
 
-_GC_THRESHOLD = 50_000
+# Young objects the collector lets pile up during a run before it scans them. Most of what a
+# run allocates is freed at once; what survives a while -- the writer's buffered records --
+# is written and freed within a second, so a threshold above what one flush holds means it is
+# never scanned: at 1M items 0.5 s of collection instead of 2.5 s. Cyclic garbage of the
+# ops' own waits that much longer (about 500,000 objects) to be collected.
+_GC_THRESHOLD = 500_000
+# Records of the hot path are built as tuples of their class: a named tuple's own constructor
+# handles keywords and costs about three times as much (measured: bench/README.md).
+_new = tuple.__new__
 _WAKE = 0.1  # seconds: how often a waiting coordinator looks at cancel requests and pool slots
 CANCEL_GRACE = 2.0  # seconds running steps get to finish after a cancel before they are abandoned
 
@@ -64,7 +72,7 @@ class Outcome:
     error: str | None = None
 
 
-class Executor(ReuseMixin):
+class Executor:
     """Runs one job once, pipelined per mapping key, reporting to an event sink."""
 
     def __init__(
@@ -92,9 +100,6 @@ class Executor(ReuseMixin):
         self._finalized = False  # the run's end is recorded: nothing more goes to the sink
         self._finalize_lock = threading.Lock()
         self.resume = resume
-        self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
-        self._memo_ok: dict[tuple[str, str], bool] = {}
-        self._parent_misses: dict[tuple[str, str], int] = {}
         self.sink, self.backend = sink, backend
         self.partition_key, self.run_config = partition_key, run_config or {}
         self.code_versions = code_versions or {}
@@ -102,6 +107,8 @@ class Executor(ReuseMixin):
         self.nodes = job.nodes
         self.priority = _priorities(job.nodes)
         self.values: dict[tuple[str, str, str | None], Any] = {}
+        self.inputs = InputValues(self.values, resume)
+        self.reuse = RerunReuse(self, resume, self.inputs) if resume is not None else None
         self.shared: dict[str, dict[str, Any]] = {n: {} for n in self.nodes}
         self.unresolved = dict(self.plan.n_shared_inputs)
         self.doomed: dict[str, str] = {}  # mapped node -> why every key of it is skipped
@@ -116,9 +123,17 @@ class Executor(ReuseMixin):
         self.collect_done: set[tuple[str, str]] = set()
         self.held: dict[str, list[ItemReport]] = {}
         self.retries: list[tuple[float, int, StepTask]] = []
-        self.attempts: dict[str, int] = {}
         self.outcome_failed: list[str] = []
         self.exceptions: dict[str, BaseException] = {}
+        # Per node, read on every step: its static outputs, and the (node, output) of each item
+        # input whose value nothing needs once this node's step for the key has its inputs.
+        self._static_outs = {n: [o for o, spec in node.op.outs.items() if not spec.is_dynamic]
+                             for n, node in self.nodes.items()}
+        self._released = {n: _released_inputs(self.plan, node) for n, node in self.nodes.items()}
+        self._item_inputs = {n: [(i, b.node, b.output) for i, b in node.inputs.items() if b.kind == ITEM]
+                             for n, node in self.nodes.items()}
+        self._default_inputs = {n: [i for i, b in node.inputs.items() if b.kind == DEFAULT]
+                                for n, node in self.nodes.items()}
 
     # -- driving ---------------------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -158,8 +173,8 @@ class Executor(ReuseMixin):
     def _loop(self) -> str:
         lock = getattr(self.sink, "lock", None) or nullcontext()
         with lock:
-            if self.resume is not None:
-                self._seed_resume(self.resume)
+            if self.reuse is not None:
+                self.reuse.seed()
             for name in self.nodes:
                 if (not self.nodes[name].is_mapped and self.unresolved[name] == 0
                         and self.state.get((name, None), _PENDING) == _PENDING):
@@ -248,7 +263,7 @@ class Executor(ReuseMixin):
             for name, node in self.nodes.items():  # what never became ready is recorded too
                 if not node.is_mapped and (name, None) not in self.state:
                     self._record(name, None, CANCELED, now, now, f"not started: {reason}")
-            self.sink.event((now, None, "RUN_CANCELED", "WARNING", f"Run canceled: {reason}"))
+            self.sink.event(EventRecord(now, None, "RUN_CANCELED", "WARNING", f"Run canceled: {reason}"))
         self.sink.run_finished(CANCELED, now, reason)
         self.sink.flush()
 
@@ -261,17 +276,28 @@ class Executor(ReuseMixin):
     # -- submitting ------------------------------------------------------------------------
     def _submit(self, name: str, key: str | None) -> None:
         node = self.nodes[name]
+        shared = self.shared[name]
         try:
-            inputs = {in_name: self._materialize(v) for in_name, v in self.shared[name].items()}
-            for in_name, b in node.inputs.items():
-                if b.kind == ITEM:
-                    inputs[in_name] = self._value(b.node, b.output, key)
-                elif b.kind == DEFAULT:
-                    inputs[in_name] = node.op.ins[in_name].default_value
+            materialize = self.inputs.materialize
+            inputs = {in_name: materialize(v) for in_name, v in shared.items()} if shared else {}
+            value = self.inputs.value
+            for in_name, upstream, out_name in self._item_inputs[name]:
+                inputs[in_name] = value(upstream, out_name, key)
+            for in_name in self._default_inputs[name]:
+                inputs[in_name] = node.op.ins[in_name].default_value
         except MissingInput as missing:
             self._input_missing(name, key, missing)
             return
-        index = None if key is None else self.key_index[node.scope][key]
+        if key is None:
+            index = None
+        else:
+            index = self.key_index[node.scope][key]
+            self.pending_items.pop((name, key), None)
+            values = self.values
+            for upstream, out_name in self._released[name]:
+                # Stored already (the writer holds the record until it is written); kept in
+                # memory, a fan-out of a million items would hold every value to the end.
+                values.pop((upstream, out_name, key), None)
         task = StepTask(name, key, index, node.op, inputs, self.configs.get(name),
                         self.run_id, self.partition_key, self.run_config)
         task.priority = self.priority[name]
@@ -306,6 +332,20 @@ class Executor(ReuseMixin):
         while ready and backend.can_submit():
             backend.submit(ready.popleft())
 
+    def _input_missing(self, name: str, key: str | None, missing: MissingInput) -> None:
+        step_key = name if key is None else f"{name}[{key}]"
+        parent = self.resume.parent_run_id[:8] if self.resume else "this run"
+        error = (
+            f"Step {step_key} cannot run: its input from output '{missing.output}' of step "
+            f"{missing.step} cannot be loaded from run {parent} ({missing.reason}). Rerun that step "
+            f"as well, e.g. run.rerun({missing.step.split('[')[0]!r}, downstream=True)."
+        )
+        now = time.time()
+        self.state[(name, key)] = _DONE
+        self._record(name, key, FAILURE, now, now, error, 0)
+        self.outcome_failed.append(step_key)
+        self._fail_downstream(name, key, f"upstream step {step_key} failed")
+
     # -- reports ---------------------------------------------------------------------------
     def _on_item(self, report: ItemReport) -> None:
         task = report.task
@@ -322,34 +362,43 @@ class Executor(ReuseMixin):
         self.key_index.setdefault(source, {})[key] = index
         keys.append(key)
         self.values[(source.node, source.output, key)] = value
-        self.sink.output((source.node, source.node, key, index, source.output, value))
-        for name in self.plan.scope_nodes.get(source, ()):
-            self.pending_items[(name, key)] = self.plan.n_item_inputs[name]
-            self.state[(name, key)] = _PENDING
-        for name in self.plan.scope_nodes.get(source, ()):
-            if name in self.doomed and self.state[(name, key)] == _PENDING:
-                self._skip_mapped(name, key, self.doomed[name])
-        if self.resume is not None and self.resume.memo is not None and source.node in self.resume.executed:
-            self._reuse_unchanged_key(source, key, value)
+        self.sink.output(_new(OutputRecord, (source.node, source.node, key, index, source.output, value)))
+        scope = self.plan.scope_nodes.get(source, ())
+        pending, state, n_items = self.pending_items, self.state, self.plan.n_item_inputs
+        for name in scope:
+            pending[(name, key)] = n_items[name]
+            state[(name, key)] = _PENDING
+        if self.doomed:
+            for name in scope:
+                if name in self.doomed and state[(name, key)] == _PENDING:
+                    self._skip_mapped(name, key, self.doomed[name])
+        if self.reuse is not None and self.resume is not None and self.resume.memo is not None \
+                and source.node in self.resume.executed:
+            self.reuse.reuse_unchanged_key(source, key, value)
         for consumer, _ in self.plan.item_consumers.get((source.node, source.output), ()):
             self._resolve_item(consumer, key)
 
     def _on_done(self, report: DoneReport) -> None:
         task = report.task
         name, key = task.node, task.key
-        attempts = self.attempts[task.step_key] = task.retry_number + 1
+        attempts = task.retry_number + 1
         if self.limits is not None:
             self.limits.give_back(task.op)
-        self._store_logs(task.step_key, report.logs)
+        if report.logs:
+            self._store_logs(task.step_key, report.logs)
         if report.status == SUCCESS:
-            self._record(name, key, SUCCESS, report.start, report.end, None, attempts)
-            self.state[(name, key)] = _DONE
-            self._publish(name, key, report.outputs, self.held.pop(name, ()))
+            self.sink.step(_new(StepRecord, (task.step_key, name, key, task.key_index, SUCCESS, attempts,
+                                             report.start, report.end, None, self.code_versions.get(name))))
+            if key is None:
+                self.state[(name, None)] = _DONE
+            else:  # a mapped step that is not pending has no entry: a million keys, little memory
+                self.state.pop((name, key), None)
+            self._publish(name, key, report.outputs, self.held.pop(name, ()) if self.held else (), task)
             return
         policy = task.op.retry_policy if self.retries_enabled and not self._canceling else None
         if policy is not None and task.retry_number < policy.max_retries:
             self.held.pop(name, None)
-            self.sink.event((report.end, task.step_key, "STEP_UP_FOR_RETRY", "WARNING",
+            self.sink.event(EventRecord(report.end, task.step_key, "STEP_UP_FOR_RETRY", "WARNING",
                              f"attempt {attempts} failed; retrying:\n{report.error}"))
             retry = StepTask(name, key, task.key_index, task.op, task.inputs, task.config,
                              task.run_id, task.partition_key, task.run_config)
@@ -367,22 +416,24 @@ class Executor(ReuseMixin):
             self.exceptions[task.step_key] = report.exception
         self._fail_downstream(name, key, f"upstream step {task.step_key} failed")
 
-    def _publish(self, name: str, key: str | None, outputs: dict[str, Any], held: Any = ()) -> None:
-        node = self.nodes[name]
+    def _publish(self, name: str, key: str | None, outputs: dict[str, Any], held: Any = (),
+                 task: StepTask | None = None) -> None:
         sink, values = self.sink, self.values
-        index = None if key is None else self.key_index[node.scope][key]
-        step_key = name if key is None else f"{name}[{key}]"
-        produced = [o for o, spec in node.op.outs.items() if not spec.is_dynamic and o in outputs]
+        if task is not None:
+            index, step_key = task.key_index, task.step_key
+        else:
+            index = None if key is None else self.key_index[self.nodes[name].scope][key]
+            step_key = name if key is None else f"{name}[{key}]"
+        static_outs = self._static_outs[name]
         # All outputs go to the sink before anything downstream can record a step, so the
         # step's row and its outputs always land in one batch.
-        for out_name in produced:
-            value = values[(name, out_name, key)] = outputs[out_name]
-            sink.output((step_key, name, key, index, out_name, value))
+        for out_name in static_outs:
+            if out_name in outputs:
+                value = values[(name, out_name, key)] = outputs[out_name]
+                sink.output(_new(OutputRecord, (step_key, name, key, index, out_name, value)))
         for item in held:  # a retried fan-out's items, released now that its attempt succeeded
             self._add_key(DynSource(name, item.output_name), item.key, item.value)
-        for out_name, spec in node.op.outs.items():
-            if spec.is_dynamic:
-                continue
+        for out_name in static_outs:
             if out_name not in outputs:
                 self._output_missing(name, key, out_name)
                 continue
@@ -395,6 +446,8 @@ class Executor(ReuseMixin):
                     self._resolve_item(consumer, key)
                 self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
                 self._check_collect(name, out_name)
+        if key is not None:
+            return  # a mapped node is no fan-out of its own
         for source in self.plan.sources.get(name, ()):
             self.source_status[source] = SUCCESS
             self.keys.setdefault(source, [])
@@ -420,7 +473,7 @@ class Executor(ReuseMixin):
         slot = (name, key)
         left = self.pending_items[slot] - 1
         self.pending_items[slot] = left
-        if left == 0 and self.unresolved[name] == 0 and self.state[slot] == _PENDING:
+        if left == 0 and self.unresolved[name] == 0 and self.state.get(slot) == _PENDING:
             self._submit(name, key)
 
     def _check_collect(self, name: str, out_name: str) -> None:
@@ -527,13 +580,27 @@ class Executor(ReuseMixin):
         node = self.nodes[name]
         index = None if key is None else self.key_index[node.scope][key]
         step_key = name if key is None else f"{name}[{key}]"
-        self.sink.step((step_key, name, key, index, status, attempts, start, end, error,
+        self.sink.step(StepRecord(step_key, name, key, index, status, attempts, start, end, error,
                         self.code_versions.get(name)))
 
     def _store_logs(self, step_key: str, logs: list[capture.LogChunk]) -> None:
         if logs:
             for ts, kind, level, text in capture.join_chunks(logs):
-                self.sink.event((ts, step_key, kind, level, text))
+                self.sink.event(EventRecord(ts, step_key, kind, level, text))
+
+
+def _released_inputs(plan: Plan, node: Any) -> list[tuple[str, str]]:
+    """The item inputs of ``node`` whose value for a key is needed by nothing else once its step
+    for that key has its inputs: ``node`` is their only consumer (no collect, no other map)."""
+    released = []
+    for b in node.inputs.values():
+        if b.kind != ITEM:
+            continue
+        source = (b.node, b.output)
+        if (len(plan.item_consumers.get(source, ())) == 1 and not plan.collect_consumers.get(source)
+                and not plan.value_consumers.get(source)):
+            released.append(source)
+    return released
 
 
 def _priorities(nodes: dict[str, Any]) -> dict[str, int]:

@@ -5,14 +5,19 @@ Every other input is a placeholder resolved when the consuming step is submitted
 values of an output are loaded one by one, more at once. A value that no longer loads
 fails only the step that needs it. When a fan-out runs again and yields a key with the
 item it had, the parent's finished steps of that key are kept.
+
+Two objects, each with what it needs handed over explicitly: :class:`InputValues` turns
+the executor's resolved inputs into values (every run has one), and :class:`RerunReuse`
+seeds a rerun and keeps unchanged keys, working on the run through :class:`RunState`.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
+from nbflow.execution.events import ReusedStep
 from nbflow.execution.resume import KeptFrom, ParentView, Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
 from nbflow.execution.step import CANCELED, FAILURE, SKIPPED, SUCCESS
@@ -23,40 +28,50 @@ if TYPE_CHECKING:
 
 _FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
+Values = dict[tuple[str, str, "str | None"], Any]  # (node, output, mapping key) -> value
 
-class ReuseMixin:
-    """Methods of :class:`~nbflow.execution.executor.Executor` that serve reruns."""
 
-    # Provided by the executor:
-    resume: Resume | None
-    values: dict[tuple[str, str, str | None], Any]
-    state: dict[tuple[str, str | None], int]
-    nodes: dict[str, Any]  # of Node; their optional fields are known set by the plan
+class RunState(Protocol):
+    """What :class:`RerunReuse` reads and changes of a run: the executor implements it."""
+
+    nodes: dict[str, Any]
     plan: Plan
     sink: EventSink
+    values: Values
+    state: dict[tuple[str, str | None], int]
     keys: dict[DynSource, list[str]]
     key_index: dict[DynSource, dict[str, int]]
     source_status: dict[DynSource, str]
     n_ok: dict[tuple[str, str], int]
     pending_items: dict[tuple[str, str], int]
-    unresolved: dict[str, int]
     code_versions: dict[str, str]
     outcome_failed: list[str]
-    _parent_values: dict[tuple[str, str], dict[str, Any]]
-    _parent_misses: dict[tuple[str, str], int]
-    _memo_ok: dict[tuple[str, str], bool]  # (node, parent run id) -> may its kept steps be reused
-    _carried_roots: dict[str, tuple[str, str | None]]  # mapping key -> (first node, status) carried unfinished from the parent
-    _carried_status: dict[tuple[str, str], str | None]  # (node, key) -> the parent's status of a carried step
 
-    def _record(self, *args: Any, **kwargs: Any) -> None: ...
-    def _fail_downstream(self, name: str, key: str | None, reason: str) -> None: ...
+    def _record(self, name: str, key: str | None, status: str, start: float, end: float,
+                error: str | None, attempts: int = 0) -> None: ...
     def _resolve_shared(self, name: str, in_name: str, value: Any) -> None: ...
     def _resolve_item(self, name: str, key: str) -> None: ...
     def _submit(self, name: str, key: str | None) -> None: ...
     def _check_collect(self, name: str, out_name: str) -> None: ...
     def _collect_bad(self, name: str, out_name: str, reason: str) -> None: ...
 
-    def _materialize(self, value: Any) -> Any:
+
+def carried_words(status: str | None) -> str:
+    """How a step that did not succeed in the parent ended, in words."""
+    return {None: "never ran", FAILURE: "failed", CANCELED: "was canceled",
+            SKIPPED: "was skipped"}.get(status, f"ended {status}")
+
+
+class InputValues:
+    """The values of a step's inputs: the run's own, else loaded from the parent of a rerun."""
+
+    def __init__(self, values: Values, resume: Resume | None) -> None:
+        self.values, self.resume = values, resume
+        self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
+        self._parent_misses: dict[tuple[str, str], int] = {}
+
+    def materialize(self, value: Any) -> Any:
+        """A resolved shared input as the value the step gets (a collect becomes its list)."""
         kind = type(value)
         if kind is CollectedInput:
             node, output = value.node, value.output
@@ -64,18 +79,18 @@ class ReuseMixin:
                 missing = sum(1 for k in value.keys if (node, output, k) not in self.values)
                 if missing > _FEW:
                     self._load_parent_all(node, output)
-            return [self._value(node, output, k) for k in value.keys]
+            return [self.value(node, output, k) for k in value.keys]
         if kind is ParentInput:
-            return self._value(value.node, value.output, None)
+            return self.value(value.node, value.output, None)
         return value
 
-    def _value(self, node: str, output: str, key: str | None) -> Any:
+    def value(self, node: str, output: str, key: str | None) -> Any:
         try:
             return self.values[(node, output, key)]
         except KeyError:
-            return self._load_parent(node, output, key)
+            return self.load_parent(node, output, key)
 
-    def _load_parent(self, node: str, output: str, key: str | None) -> Any:
+    def load_parent(self, node: str, output: str, key: str | None) -> Any:
         step = node if key is None else f"{node}[{key}]"
         if self.resume is None:
             raise MissingInput(step, output, "it was never produced")
@@ -97,7 +112,7 @@ class ReuseMixin:
             raise MissingInput(step, output, f"{type(exc).__name__}: {exc}") from exc
         if key not in cache:
             status = self.resume.parent.key_status(node, key) if self.resume.parent is not None else None
-            why = "the parent run stored no value for it" if status in (None, SUCCESS) else f"that step {self._carried_words(status)} there"
+            why = "the parent run stored no value for it" if status in (None, SUCCESS) else f"that step {carried_words(status)} there"
             raise MissingInput(step, output, why)
         return cache[key]
 
@@ -105,29 +120,26 @@ class ReuseMixin:
         cache = self._parent_values[(node, output)] = self.resume.loader.load_all(node, output)  # type: ignore[union-attr]
         return cache
 
-    def _input_missing(self, name: str, key: str | None, missing: MissingInput) -> None:
-        step_key = name if key is None else f"{name}[{key}]"
-        parent = self.resume.parent_run_id[:8] if self.resume else "this run"
-        error = (
-            f"Step {step_key} cannot run: its input from output '{missing.output}' of step "
-            f"{missing.step} cannot be loaded from run {parent} ({missing.reason}). Rerun that step "
-            f"as well, e.g. run.rerun({missing.step.split('[')[0]!r}, downstream=True)."
-        )
-        now = time.time()
-        self.state[(name, key)] = DONE
-        self._record(name, key, FAILURE, now, now, error, 0)
-        self.outcome_failed.append(step_key)
-        self._fail_downstream(name, key, f"upstream step {step_key} failed")
+
+class RerunReuse:
+    """Seeds a rerun's executor from the parent run and keeps the unchanged keys of a fan-out
+    that runs again."""
+
+    def __init__(self, run: RunState, resume: Resume, inputs: InputValues) -> None:
+        self.run, self.resume, self.inputs = run, resume, inputs
+        self._memo_ok: dict[tuple[str, str], bool] = {}
+        self._carried_roots: dict[str, tuple[str, str | None]] = {}  # key -> (first node, status) carried unfinished
+        self._carried_status: dict[tuple[str, str], str | None] = {}  # (node, key) -> the parent's status of it
 
     # -- reruns ----------------------------------------------------------------------------
-    def _reuse_unchanged_key(self, source: DynSource, key: str, value: Any) -> None:
+    def reuse_unchanged_key(self, source: DynSource, key: str, value: Any) -> None:
         """A re-run fan-out yielded ``key`` again: keep the finished mapped steps of that key
         from the nearest run of the lineage that yielded it with the same item and whose ops'
         code and shared inputs are unchanged."""
-        memo = self.resume.memo if self.resume is not None else None
+        memo = self.resume.memo
         if not memo:
             return
-        scope = self.plan.scope_nodes.get(source, ())
+        scope = self.run.plan.scope_nodes.get(source, ())
         for earlier in memo:
             view = earlier.view
             if not any(key in view.ok_keys.get(name, ()) for name in scope):
@@ -140,7 +152,7 @@ class ReuseMixin:
                         value: Any) -> bool:
         try:
             if is_parent:  # loaded in bulk past a few keys
-                before = self._load_parent(source.node, source.output, key)
+                before = self.inputs.load_parent(source.node, source.output, key)
             else:
                 found = earlier.loader.load_some(source.node, source.output, [key])
                 if key not in found:
@@ -156,26 +168,26 @@ class ReuseMixin:
         kept: list[str] = []
         # Every kept step of the key is marked done before any consumer is resolved: resolving
         # a[k] must not submit b[k] when b[k] is kept as well (it would run and be recorded twice).
-        for name in self.plan.scope_nodes.get(source, ()):
-            node = self.nodes[name]
-            if (self.state.get((name, key)) != PENDING or not self._memo_node_ok(name, view)
+        for name in self.run.plan.scope_nodes.get(source, ()):
+            node = self.run.nodes[name]
+            if (self.run.state.get((name, key)) != PENDING or not self._memo_node_ok(name, view)
                     or key not in view.ok_keys.get(name, ())
                     or any(b.node not in reused for b in node.inputs.values() if b.kind == ITEM)):
                 continue
             reused.add(name)
             kept.append(name)
-            self.state[(name, key)] = DONE
-            self.sink.reused((name, key, view.run_id))
+            self.run.state[(name, key)] = DONE
+            self.run.sink.reused(ReusedStep(name, key, view.run_id))
         for name in kept:
-            for out_name, spec in self.nodes[name].op.outs.items():
+            for out_name, spec in self.run.nodes[name].op.outs.items():
                 if spec.is_dynamic:
                     continue
                 if not is_parent:  # later steps load inputs from the parent: give them these
                     self._load_kept(earlier, name, out_name, key)
-                for consumer, _ in self.plan.item_consumers.get((name, out_name), ()):
-                    self._resolve_item(consumer, key)
-                self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
-                self._check_collect(name, out_name)
+                for consumer, _ in self.run.plan.item_consumers.get((name, out_name), ()):
+                    self.run._resolve_item(consumer, key)
+                self.run.n_ok[(name, out_name)] = self.run.n_ok.get((name, out_name), 0) + 1
+                self.run._check_collect(name, out_name)
 
     def _load_kept(self, earlier: KeptFrom, name: str, out_name: str, key: str) -> None:
         try:
@@ -183,57 +195,57 @@ class ReuseMixin:
         except Exception:  # whoever needs it fails with the loader's message
             return
         if key in found:
-            self.values[(name, out_name, key)] = found[key]
+            self.run.values[(name, out_name, key)] = found[key]
 
     def _memo_node_ok(self, name: str, view: ParentView) -> bool:
         cached = self._memo_ok.get((name, view.run_id))
         if cached is None:
-            node = self.nodes[name]
+            node = self.run.nodes[name]
             shared_reused = all(
-                b.node not in self.resume.executed  # type: ignore[union-attr]
+                b.node not in self.resume.executed
                 for b in node.inputs.values() if b.kind in (VALUE, COLLECT)
             )
             cached = self._memo_ok[(name, view.run_id)] = (
-                shared_reused and self.code_versions.get(name) == view.code_versions.get(name)
+                shared_reused and self.run.code_versions.get(name) == view.code_versions.get(name)
             )
         return cached
 
-    def _seed_resume(self, resume: Resume) -> None:
+    def seed(self) -> None:
         """Mark reused steps done, know the parent's keys, resolve inputs available from it."""
-        self._carried_roots, self._carried_status = {}, {}
+        resume = self.resume
         for source, keys in resume.parent_keys.items():
-            self.keys[source] = list(keys)
-            self.key_index[source] = {k: i for i, k in enumerate(keys)}
-            self.source_status[source] = SUCCESS
+            self.run.keys[source] = list(keys)
+            self.run.key_index[source] = {k: i for i, k in enumerate(keys)}
+            self.run.source_status[source] = SUCCESS
         executed = resume.executed
-        for name, node in self.nodes.items():
+        for name, node in self.run.nodes.items():
             if not node.is_mapped and name not in executed:
-                self.state[(name, None)] = DONE
+                self.run.state[(name, None)] = DONE
         incomplete: list[tuple[str, str, str]] = []  # collects that a carried key leaves short
-        for name, node in self.nodes.items():
+        for name, node in self.run.nodes.items():
             if not node.is_mapped:
                 continue
             if node.scope not in resume.parent_keys:
                 continue  # its fan-out runs again: keys arrive as it yields
-            keys = self.keys[node.scope]
+            keys = self.run.keys[node.scope]
             wanted: set[str] | None = executed.get(name, set())
             run_keys = keys if wanted is None else [k for k in keys if k in wanted]
             carried = self._carry_unfinished(name, keys, wanted, resume)
             for out_name, spec in node.op.outs.items():
                 if not spec.is_dynamic:
-                    self.n_ok[(name, out_name)] = len(keys) - len(run_keys) - len(carried)
+                    self.run.n_ok[(name, out_name)] = len(keys) - len(run_keys) - len(carried)
                     if carried:
                         incomplete.append((name, out_name, self._carried_reason(name, carried, resume)))
             n_items = [b for b in node.inputs.values() if b.kind == ITEM]
             for key in run_keys:
-                self.state[(name, key)] = PENDING
-                self.pending_items[(name, key)] = sum(
+                self.run.state[(name, key)] = PENDING
+                self.run.pending_items[(name, key)] = sum(
                     1 for b in n_items if b.node in executed and resume.runs(b.node, key)
-                    and self.nodes[b.node].is_mapped
+                    and self.run.nodes[b.node].is_mapped
                 )
         for name, out_name, reason in incomplete:
-            self._collect_bad(name, out_name, reason)
-        for name, node in self.nodes.items():
+            self.run._collect_bad(name, out_name, reason)
+        for name, node in self.run.nodes.items():
             if name in executed:
                 self._seed_shared_inputs(name, node, resume)
 
@@ -248,12 +260,12 @@ class ReuseMixin:
         carried = {k: parent.key_status(name, k) for k in keys if k not in wanted and k not in ok}
         now = time.time()
         for key, status in carried.items():
-            self.state[(name, key)] = DONE
+            self.run.state[(name, key)] = DONE
             if status is None:  # the parent never recorded it: say so in this run
-                self._record(name, key, SKIPPED, now, now,
+                self.run._record(name, key, SKIPPED, now, now,
                              f"not run: it had not run in run {parent.run_id[:8]} and this rerun did not select it")
             if status != SKIPPED:  # a skip is the consequence of a failure upstream of it
-                self.outcome_failed.append(f"{name}[{key}]")
+                self.run.outcome_failed.append(f"{name}[{key}]")
         return carried
 
     def _carried_reason(self, name: str, carried: dict[str, str | None], resume: Resume) -> str:
@@ -267,7 +279,7 @@ class ReuseMixin:
             self._carried_status[(root, key)] = root_status
         parts, hints = [], []
         for root, keys in roots.items():
-            words = {self._carried_words(self._carried_status[(root, k)]) for k in keys}
+            words = {carried_words(self._carried_status[(root, k)]) for k in keys}
             shown = ", ".join(f"{root}[{k}]" for k in keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
             parts.append(f"{shown} {' or '.join(sorted(words))}")
             hints.append(f"run.rerun({root!r}, keys={keys[:5]!r})")
@@ -275,23 +287,18 @@ class ReuseMixin:
                 f"this rerun did not include {'it' if len(carried) == 1 else 'them'}. Use {hints[0]}, or "
                 f"run.rerun(failed=True) for every step that did not succeed.")
 
-    @staticmethod
-    def _carried_words(status: str | None) -> str:
-        return {None: "never ran", FAILURE: "failed", CANCELED: "was canceled",
-                SKIPPED: "was skipped"}.get(status, f"ended {status}")
-
     def _seed_shared_inputs(self, name: str, node: Any, resume: Resume) -> None:
         for in_name, b in node.inputs.items():
             if b.kind == VALUE and b.node not in resume.executed:
-                self._resolve_shared(name, in_name, ParentInput(b.node, b.output))
+                self.run._resolve_shared(name, in_name, ParentInput(b.node, b.output))
             elif b.kind == COLLECT:
-                upstream = self.nodes[b.node]
+                upstream = self.run.nodes[b.node]
                 source = upstream.scope or DynSource(b.node, b.output)
                 if source in resume.parent_keys and b.node not in resume.executed:
-                    self._resolve_shared(name, in_name, CollectedInput(b.node, b.output, self.keys[source]))
+                    self.run._resolve_shared(name, in_name, CollectedInput(b.node, b.output, self.run.keys[source]))
         # With shared inputs, _resolve_shared submitted the ready keys when the last resolved.
-        if node.is_mapped and self.plan.n_shared_inputs[name] == 0:
-            for key in self.keys.get(node.scope, ()):
-                if self.state.get((name, key)) == PENDING and self.pending_items[(name, key)] == 0:
-                    self._submit(name, key)
+        if node.is_mapped and self.run.plan.n_shared_inputs[name] == 0:
+            for key in self.run.keys.get(node.scope, ()):
+                if self.run.state.get((name, key)) == PENDING and self.run.pending_items[(name, key)] == 0:
+                    self.run._submit(name, key)
 

@@ -13,10 +13,10 @@ import traceback
 from collections.abc import Callable, Generator
 from typing import Any
 
+from nbflow import capture
 from nbflow.definitions.op import DEFAULT_OUTPUT, DynamicOutput, Output
 from nbflow.definitions.status import Status
 from nbflow.errors import DuplicateMappingKeyError, NbflowError
-from nbflow.execution import capture
 from nbflow.execution.context import OpExecutionContext
 from nbflow.execution.values import check_storable
 
@@ -142,9 +142,32 @@ def _failed(task: StepTask, exc: Exception, logs: list[capture.LogChunk], start:
     return DoneReport(task, FAILURE, {}, logs, start, time.time(), error, exc)
 
 
+def run_step(task: StepTask) -> DoneReport:
+    """Run one attempt of ``task``, an op that is not a generator; return its done report.
+
+    What :func:`execute_step` does for such an op, without a generator: back ends call it
+    for the steps of a fan-out, where a generator per step is a good part of the work.
+    """
+    op = task.op
+    logs: list[capture.LogChunk] = []
+    start = time.time()
+    prev = capture.set_buffer(logs)
+    try:
+        outputs = _static_outputs(op, _call_op(task))
+        _check_outputs(op, outputs)
+    except Exception as exc:  # the user's error: report it, the run goes on
+        capture.set_buffer(prev)
+        return _failed(task, exc, logs, start)
+    capture.set_buffer(prev)
+    return DoneReport(task, SUCCESS, outputs, logs, start, time.time())
+
+
 def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, None]:
     """Run one attempt of ``task``; yield item reports, then a done report."""
     op = task.op
+    if not op.is_generator:
+        yield run_step(task)
+        return
     logs: list[capture.LogChunk] = []
     start = time.time()
     outputs: dict[str, Any] = {}

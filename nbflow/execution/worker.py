@@ -21,7 +21,7 @@ from typing import Any, TypeAlias, cast
 
 import cloudpickle
 
-from nbflow.execution import capture
+from nbflow import capture
 from nbflow.execution.step import (
     FAILURE,
     SUCCESS,

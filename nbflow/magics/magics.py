@@ -129,7 +129,7 @@ def _identifier(name: str) -> str:
 
 
 def _instance() -> Any:
-    from nbflow.instance import instance
+    from nbflow.runtime.instance import instance
 
     return instance()
 
@@ -193,8 +193,8 @@ def _partitions_names(inst: Any, user_ns: dict[str, Any]) -> list[str]:
 def _sensors(args: Any) -> Any:
     import pandas as pd
 
+    from nbflow.runtime.sensor_loop import status
     from nbflow.sensors.definition import SENSORS
-    from nbflow.sensors.runner import status
 
     inst = _instance()
     stored = inst.store.sensors.states()
@@ -214,7 +214,7 @@ def _sensors(args: Any) -> Any:
 
 
 def _stop_all(args: Any) -> None:
-    from nbflow.sensors.runner import stop_all
+    from nbflow.runtime.sensor_loop import stop_all
 
     stopped = stop_all()
     print(f"Stopped {len(stopped)} sensors: {', '.join(stopped)}" if stopped else "No sensor was running.")

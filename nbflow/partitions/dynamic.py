@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from nbflow import hooks
 from nbflow.errors import NbflowError
 from nbflow.partitions.keys import validate_key, validate_name
 
@@ -94,11 +95,7 @@ class DynamicPartitionsDefinition:
     # -- bound to an instance ------------------------------------------------------------------
     @staticmethod
     def _instance(instance: Any) -> Any:
-        if instance is not None:
-            return instance
-        from nbflow.instance import instance as default_instance
-
-        return default_instance()
+        return hooks.runtime().instance(instance)
 
     def get_partition_keys(self, current_time: Any = None, dynamic_partitions_store: Any = None) -> list[str]:
         """The keys in insertion order (Dagster's signature; the default instance if none given)."""
@@ -143,23 +140,13 @@ class DynamicPartitionsDefinition:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
         """In a notebook kernel, the keys as a PartitionsView; plain text elsewhere."""
-        from nbflow.widgets.live import in_widget_kernel
-
-        if not in_widget_kernel():
-            return {"text/plain": repr(self)}
-        from nbflow.widgets.partitions_view import PartitionsView
-
-        return PartitionsView(self)._repr_mimebundle_()
+        return hooks.mimebundle(self, {"text/plain": repr(self)})
 
     def _display_(self) -> Any:
         """marimo's display protocol: the keys as a PartitionsView."""
-        from nbflow.widgets.partitions_view import PartitionsView
-
-        return PartitionsView(self)
+        return hooks.widget(self)
 
     def view(self, target: Any = None, instance: Any = None) -> Any:
         """A :class:`~nbflow.widgets.partitions_view.PartitionsView` of these keys, with the
         status of ``target`` (a job, an asset job or a list of assets)."""
-        from nbflow.widgets.partitions_view import PartitionsView
-
-        return PartitionsView(self, target=target, instance=instance)
+        return hooks.widget(self, target=target, instance=instance)

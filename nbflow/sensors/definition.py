@@ -11,6 +11,7 @@ import enum
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
+from nbflow import hooks
 from nbflow._state import STATE
 from nbflow.sensors.results import SensorDefinitionError
 
@@ -180,19 +181,15 @@ class SensorDefinition:
     def tick(self, instance: Any = None, execute: bool = True, context: Any = None) -> Any:
         """Evaluate once and apply the result in one transaction; then execute the runs it launched.
 
-        Returns a :class:`~nbflow.sensors.tick.Tick`. A sensor that raises gives a FAILURE tick
+        Returns a :class:`~nbflow.runtime.ticks.Tick`. A sensor that raises gives a FAILURE tick
         (with the traceback) instead of an exception; the cursor stays where it was.
         ``execute=False`` leaves the launched runs QUEUED.
         """
-        from nbflow.sensors.tick import run_tick
-
-        return run_tick(self, _instance(instance), context=context, execute=execute)
+        return hooks.runtime().tick_sensor(self, instance, context, execute)
 
     def preview(self, cursor: Any = ..., instance: Any = None) -> Any:
         """What a tick would do now (or from ``cursor``), applying nothing."""
-        from nbflow.sensors.tick import preview
-
-        return preview(self, _instance(instance), cursor)
+        return hooks.runtime().preview_sensor(self, instance, cursor)
 
     def ticks(self, limit: int | None = 100, status: str | None = None, instance: Any = None) -> Any:
         """Tick history, newest first, as a DataFrame."""
@@ -241,23 +238,17 @@ class SensorDefinition:
     # -- background --------------------------------------------------------------------------------
     def start(self, instance: Any = None) -> SensorDefinition:
         """Tick every ``minimum_interval_seconds`` in a background thread of this process."""
-        from nbflow.sensors.runner import start
-
-        start(self, _instance(instance))
+        hooks.runtime().start_sensor(self, instance)
         return self
 
     def stop(self, instance: Any = None, timeout: float = 10.0) -> SensorDefinition:
         """Stop the background ticks (waits for a tick in progress, up to ``timeout``)."""
-        from nbflow.sensors.runner import stop
-
-        stop(self.name, _instance(instance), timeout)
+        hooks.runtime().stop_sensor(self.name, instance, timeout)
         return self
 
     def get_status(self, instance: Any = None) -> str:
         """``running``, ``stopped`` or ``paused`` (see ``paused_reason``)."""
-        from nbflow.sensors.runner import status
-
-        return status(self.name, _instance(instance))[0]
+        return hooks.runtime().sensor_status(self.name, instance)[0]
 
     status = property(get_status)
 
@@ -270,23 +261,17 @@ class SensorDefinition:
         return f"<sensor {self.name} -> {jobs}, every {self.minimum_interval_seconds:g}s>"
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from nbflow.sensors.display import sensor_bundle
-
-        return sensor_bundle(self)
+        """A SensorView in a notebook kernel, a static table elsewhere (plain text without widgets)."""
+        return hooks.mimebundle(self, {"text/plain": repr(self)})
 
     def _display_(self) -> Any:
         """marimo's display protocol: the sensor as a SensorView."""
-        from nbflow.widgets.sensor_view import SensorView
-
-        return SensorView(self)
+        return hooks.widget(self)
 
 
 def _instance(instance: Any) -> Any:
-    if instance is not None:
-        return instance
-    from nbflow.instance import instance as default_instance
-
-    return default_instance()
+    """``instance``, or the default one when None."""
+    return hooks.runtime().instance(instance)
 
 
 def _check_partition_keys(sensor: SensorDefinition, evaluation: Any, instance: Any) -> None:

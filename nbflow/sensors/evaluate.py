@@ -2,7 +2,7 @@
 
 Resolution follows Dagster: a sensor may return or yield RunRequests, a SkipReason,
 None, or a single SensorResult; misuse gets Dagster's messages. Nothing is applied
-here -- see :mod:`nbflow.sensors.tick`.
+here -- see :mod:`nbflow.runtime.ticks`.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def drain(generator: Any) -> list[Any]:
 
 def evaluate(sensor: Any, context: Any) -> SensorEvaluation:
     """Run the sensor function once and resolve its result; raise on any error."""
-    from nbflow.execution import capture
+    from nbflow import capture
 
     buf: list[tuple[float, str, str, str]] = []
     capture.install()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from nbflow._liveness import process_alive
@@ -123,7 +124,7 @@ def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nod
         con.unregister("_nbflow_rerun_keys")
 
 
-def copy_reused_keys(con: Any, child: str, parent: str, steps: list[tuple[str, str, str]]) -> None:
+def copy_reused_keys(con: Any, child: str, parent: str, steps: Sequence[tuple[str, str, str]]) -> None:
     """Copy the rows of single mapped steps a rerun kept: ``(op, mapping_key, from_run)``
     triples, ``from_run`` being the parent or an earlier run of its lineage."""
     by_run: dict[str, list[tuple[str, str]]] = {}

@@ -14,6 +14,7 @@ import json
 import math
 import pickle
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _json_string  # what json.dumps uses for a str
 from typing import Any
 
 JSON, PICKLE, TABLE, UNSTORED = "json", "pickle", "table", "unstored"
@@ -70,6 +71,27 @@ def encode(value: Any) -> tuple[str, str | None, bytes | None, str]:
         return PICKLE, None, cloudpickle.dumps(value), type_name
     except Exception as exc:
         return UNSTORED, json.dumps(f"{type(exc).__name__}: {exc}"), None, type_name
+
+
+def scalar_json(value: Any) -> tuple[str, str] | None:
+    """``(json_text, type_name)`` of an int, a str shorter than :data:`LARGE_BYTES`, a bool,
+    None or a finite float -- what :func:`encode` gives them, without a ``json.dumps`` call
+    each; None for every other value."""
+    cls = type(value)
+    try:
+        if cls is int:
+            return int.__repr__(value), "int"
+        if cls is str:
+            return (_json_string(value), "str") if len(value) < LARGE_BYTES else None
+        if cls is float:
+            return (float.__repr__(value), "float") if math.isfinite(value) else None
+    except ValueError:  # an int past the digits limit of int-to-text conversion
+        return None
+    if cls is bool:
+        return ("true" if value else "false"), "bool"
+    if value is None:
+        return "null", "NoneType"
+    return None
 
 
 def decode(kind: str, text: str | None, blob: bytes | None) -> Any:

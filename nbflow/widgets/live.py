@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
-from typing import Any
 
 
 def in_widget_kernel() -> bool:
@@ -28,24 +26,3 @@ def in_marimo() -> bool:
     except Exception:  # an old or partial marimo: behave as outside a notebook
         return False
 
-
-def live_view(instance: Any = None, job: Any = None) -> Any:
-    """A displayed live RunView, or None outside a notebook or off the main thread (a sensor's
-    background runs must not print views into whatever cell happens to run)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    jupyter, marimo = in_widget_kernel(), not in_widget_kernel() and in_marimo()
-    if not (jupyter or marimo):
-        return None
-    from nbflow.widgets.run_view import RunView
-
-    view = RunView.live(job, instance)
-    if jupyter:
-        from IPython.display import display
-
-        display(view)
-    else:
-        import marimo as mo
-
-        mo.output.append(view)  # the cell's output while it runs; the returned run shows the same view
-    return view

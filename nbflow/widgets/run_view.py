@@ -89,7 +89,7 @@ class RunView(View):
     # -- showing a stored run ------------------------------------------------------------------------
     def show(self, run: Any) -> None:
         """Show ``run`` (a Run or a run id) as stored now."""
-        from nbflow.run import Run
+        from nbflow.runtime.run import Run
 
         if not isinstance(run, Run):
             run = self._instance().get_run(run)
@@ -111,7 +111,7 @@ class RunView(View):
 
     def _instance(self) -> Any:
         if self.instance is None:
-            from nbflow.instance import instance
+            from nbflow.runtime.instance import instance
 
             self.instance = instance()
         return self.instance
@@ -136,7 +136,7 @@ class RunView(View):
     def on_start(self, run_id: str, instance: Any, started: RunStarted) -> None:
         """The run ``started`` (a :class:`~nbflow.execution.events.RunStarted`) begins: follow it
         from what the launch knows, without reading it back from the store."""
-        from nbflow.run import Run
+        from nbflow.runtime.run import Run
 
         self.instance = instance
         self.run = Run(instance, run_id)
@@ -145,7 +145,7 @@ class RunView(View):
         self._live = RunProgress(started.topology)
         self._holding_output = bool(self._static_displays)  # displayed in a notebook
         if self._holding_output:
-            from nbflow.execution import capture
+            from nbflow import capture
 
             # What the steps print stays in their logs (the view shows them), not under the cell.
             capture.hold_back_steps_output()
@@ -197,7 +197,7 @@ class RunView(View):
     def on_finish(self, status: str) -> None:
         live, self._live = self._live, None
         if self._holding_output:
-            from nbflow.execution import capture
+            from nbflow import capture
 
             self._holding_output = False
             lines = capture.release_steps_output()
@@ -286,7 +286,7 @@ class RunView(View):
         self._rerun(None, None, downstream=True, failed=True)
 
     def _do_cancel(self) -> None:
-        from nbflow.background import LIVE
+        from nbflow.runtime.background import LIVE
 
         execution = LIVE.get(self.run_id)
         if execution is None:
@@ -299,7 +299,7 @@ class RunView(View):
                          name=f"nbflow-cancel-{self.run_id[:8]}").start()
 
     def _rerun(self, node: str | None, keys: list[str] | None, downstream: bool, failed: bool = False) -> None:
-        from nbflow.rerun import rerun
+        from nbflow.runtime.rerun import rerun
 
         assert self.run is not None
         self.busy = "rerun"

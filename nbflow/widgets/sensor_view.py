@@ -15,10 +15,10 @@ from typing import Any
 
 import traitlets
 
-from nbflow.sensors import tick as tick_module
-from nbflow.sensors.display import sensor_html
+from nbflow.runtime import ticks as tick_module
 from nbflow.widgets import tracebacks
 from nbflow.widgets.base import View, view_module
+from nbflow.widgets.sensor_static import sensor_html
 
 STATIC = pathlib.Path(__file__).parent / "static"
 TICKS_SHOWN = 50
@@ -75,8 +75,8 @@ class SensorView(View):
     # -- what the kernel shows ---------------------------------------------------------------------
     def refresh(self, _tick: Any = None) -> None:
         """Read status, cursor and the latest ticks from the store into the traits."""
+        from nbflow.runtime.sensor_loop import status
         from nbflow.sensors.definition import SENSORS
-        from nbflow.sensors.runner import status
 
         with self._lock:
             self.sensor = SENSORS.get(self.sensor_name, self.sensor)  # a redefined cell

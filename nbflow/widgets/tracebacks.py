@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 import re
 
-import nbflow
-
-PACKAGE = os.path.dirname(os.path.abspath(nbflow.__file__)) + os.sep
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # nbflow/
 FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line \d+')
 
 

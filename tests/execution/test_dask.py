@@ -31,7 +31,7 @@ from nbflow.execution.events import MemorySink
 from nbflow.execution.executor import Executor
 from nbflow.execution.processes import ProcessBackend
 from nbflow.execution.threads import ThreadBackend
-from nbflow.instance import launch
+from nbflow.runtime.instance import launch
 from tests.execution.graphs import ALL
 
 UNPICKLABLE = threading.Lock()

@@ -19,7 +19,7 @@ import pytest
 
 import nbflow as nf
 from nbflow.execution.processes import ProcessBackend
-from nbflow.instance import launch
+from nbflow.runtime.instance import launch
 
 
 def _fan(n: int):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbflow.instance import launch
+from nbflow.runtime.instance import launch
 from tests.execution.graphs import ALL
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 import nbflow as nf
-from nbflow.instance import launch
+from nbflow.runtime.instance import launch
 
 WAIT = 20.0
 
@@ -110,3 +112,43 @@ def test_in_process_order_is_strictly_per_key(instance, tmp_path):
     assert trace.index("g k0") < trace.index("emit done")
     assert trace.index("g k0") < trace.index("f k2")
     assert trace[-1] == "collect"
+
+
+def test_in_process_interrupt_inside_a_batch_keeps_what_finished_before_it(instance):
+    """The in-process back end advances every queued step in one poll; Ctrl-C inside one of
+    them must not lose the reports of those that ran before it in the same poll."""
+    trace: list[str] = []
+
+    @nf.op(out=nf.DynamicOut())
+    def emit():
+        for i in range(5):
+            trace.append(f"yield k{i}")
+            yield nf.DynamicOutput(i, mapping_key=f"k{i}")
+
+    @nf.op
+    def f(context, x):
+        if context.get_mapping_key() == "k2":
+            raise KeyboardInterrupt  # Ctrl-C while f[k2] runs
+        return x
+
+    @nf.op
+    def gather(xs):
+        return xs
+
+    @nf.job
+    def interrupted():
+        gather(emit().map(f).collect())
+
+    with pytest.raises(KeyboardInterrupt):
+        launch(interrupted, instance_=instance)
+    run = instance.get_run(instance.runs().run_id[0])
+    assert run.status == "CANCELED"
+    statuses = dict(zip(run.steps().step_key, run.steps().status, strict=True))
+    assert statuses["f[k0]"] == statuses["f[k1]"] == "SUCCESS"
+    assert statuses["f[k2]"] == "CANCELED"
+    # The fan-out yielded k3 in the same poll, before f[k2] was interrupted: its item is
+    # stored and its mapped step recorded, not lost with the interrupt.
+    yielded = [t.split()[1] for t in trace]
+    assert yielded[-1] == "k3"
+    assert run.output("emit") == {"k0": 0, "k1": 1, "k2": 2, "k3": 3}
+    assert statuses["f[k3]"] == "CANCELED"

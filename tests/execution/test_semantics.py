@@ -7,7 +7,7 @@ import logging
 import pytest
 
 import nbflow as nf
-from nbflow.instance import launch
+from nbflow.runtime.instance import launch
 
 
 def statuses(run):

@@ -9,7 +9,7 @@ from IPython.core.error import UsageError
 from IPython.testing.globalipapp import get_ipython
 
 import nbflow as nf
-from nbflow.sensors import runner
+from nbflow.runtime import sensor_loop as runner
 from nbflow.sensors.definition import SENSORS
 
 

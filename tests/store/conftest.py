@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nbflow.instance import Instance
+from nbflow.runtime.instance import Instance
 
 STORES = [":memory:", "file"]
 

@@ -11,7 +11,7 @@ import pytest
 
 import nbflow as nf
 from nbflow.errors import StoreError
-from nbflow.instance import Instance
+from nbflow.runtime.instance import Instance
 from nbflow.store import connection
 from nbflow.store.schema import LATEST, MIGRATIONS
 

@@ -42,7 +42,7 @@ def chunked():
 
 def click(view, action, **extra):
     """A click, then waiting as a user would for a run it started (reruns go in the background)."""
-    from nbflow.background import LIVE
+    from nbflow.runtime.background import LIVE
 
     view._handle_custom_msg({"action": action, **extra}, [])
     execution = LIVE.get(view.run_id)
@@ -163,7 +163,7 @@ def test_a_live_view_follows_the_run_and_is_throttled(instance):
     view.observe(lambda change: pushes.__setitem__(change["name"], pushes[change["name"]] + 1), ["progress", "svg"])
     seen_live = []
     view.observe(lambda change: seen_live.append(change["new"].get("live")), ["progress"])
-    from nbflow.instance import launch  # with observer=: what job.run() does in a kernel
+    from nbflow.runtime.instance import launch  # with observer=: what job.run() does in a kernel
 
     BROKEN.clear()
     run = launch(chunked, {"ops": {"chunks": {"config": {"n": 10_000}}}}, instance, observer=view)
@@ -192,7 +192,7 @@ def test_a_broken_view_never_breaks_the_run(instance):
         def on_finish(self, status):
             raise RuntimeError("view exploded")
 
-    from nbflow.instance import launch
+    from nbflow.runtime.instance import launch
 
     BROKEN.clear()
     assert launch(chunked, None, instance, observer=Broken()).status == "SUCCESS"
@@ -267,7 +267,7 @@ def test_a_fan_out_op_yielding_is_drawn_running():
                 view._push_live(time.monotonic() + 10)  # the next push and draw are due
                 seen.append(view.svg)
 
-    from nbflow.instance import launch
+    from nbflow.runtime.instance import launch
 
     launch(chunked, None, inst, None, observer=Spy())
     chunks_node = node_svg(seen[0], "chunks")
@@ -351,8 +351,8 @@ def gated_job():
 
 
 def test_cancel_from_the_view_then_finish_the_run(instance):
-    from nbflow.background import LIVE
-    from nbflow.instance import launch
+    from nbflow.runtime.background import LIVE
+    from nbflow.runtime.instance import launch
 
     GATE["open"] = False
     view = RunView.live(gated_job, instance)
@@ -397,7 +397,7 @@ def _counting_reads(store, monkeypatch):
 
 @pytest.mark.parametrize("broken", [set(), {"k3", "k7"}])
 def test_a_followed_run_ends_as_stored_without_reading_it_back(instance, monkeypatch, broken):
-    from nbflow.instance import launch
+    from nbflow.runtime.instance import launch
 
     BROKEN.clear()
     BROKEN.update(broken)
@@ -437,7 +437,7 @@ def napping():
 
 
 def test_a_followed_canceled_run_ends_as_stored(instance):
-    from nbflow.instance import launch
+    from nbflow.runtime.instance import launch
 
     view = RunView.live(napping, instance)
     run = launch(napping, {"ops": {"chunks": {"config": {"n": 200}}}}, instance, observer=view,

@@ -7,7 +7,7 @@ import time
 import pytest
 
 import nbflow as nf
-from nbflow.sensors import runner
+from nbflow.runtime import sensor_loop as runner
 from nbflow.widgets.sensor_view import SensorView
 
 

@@ -11,7 +11,7 @@ import signal
 import sys
 
 import nbflow as nf
-from nbflow.sensors import tick as tick_module
+from nbflow.runtime import ticks as tick_module
 
 
 def die() -> None:

@@ -14,7 +14,7 @@ from nbflow.errors import NbflowError
 
 if TYPE_CHECKING:
     from nbflow.execution.resume import KeptFrom
-    from nbflow.run import Run
+    from nbflow.runtime.run import Run
 
 
 class RerunError(NbflowError):
@@ -69,7 +69,7 @@ def rerun(
 ) -> Run:
     """Start a child run of ``run``; see :meth:`nbflow.Run.rerun` (``observer``: a live view)."""
     from nbflow.execution.resume import Resume, select_failed, select_op
-    from nbflow.instance import launch
+    from nbflow.runtime.instance import launch
 
     if failed and (op is not None or keys is not None):
         raise RerunError("Pass either failed=True or an op (with keys=...), not both.")

@@ -1,15 +1,15 @@
-"""How a sensor shows in a notebook: a SensorView in a kernel, a static table elsewhere."""
+"""A sensor as a static table: how it shows outside a kernel, and the fallback in a SensorView's bundle."""
 
 from __future__ import annotations
 
 import html
-from typing import Any, cast
+from typing import Any
 
 
 def sensor_html(sensor: Any, instance: Any = None, limit: int = 10) -> str:
     """A static summary: status, interval, cursor and the latest ticks."""
+    from nbflow.runtime.sensor_loop import status
     from nbflow.sensors.definition import _instance
-    from nbflow.sensors.runner import status
 
     inst = _instance(instance)
     state, detail = status(sensor.name, inst)
@@ -31,13 +31,3 @@ def sensor_html(sensor: Any, instance: Any = None, limit: int = 10) -> str:
         f"<th>run keys skipped</th><th>duration</th></tr>{rows}</table></div>"
     )
 
-
-def sensor_bundle(sensor: Any) -> dict[str, Any]:
-    """A SensorView in a kernel (with a static fallback in its bundle), else a static table."""
-    from nbflow.widgets.live import in_widget_kernel
-
-    if in_widget_kernel():
-        from nbflow.widgets.sensor_view import SensorView
-
-        return cast("dict[str, Any]", SensorView(sensor)._repr_mimebundle_())
-    return {"text/plain": repr(sensor), "text/html": sensor_html(sensor)}

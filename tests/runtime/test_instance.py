@@ -7,7 +7,7 @@ import re
 import pytest
 
 import nbflow as nf
-from nbflow.instance import Instance, code_version, default_store_path, launch
+from nbflow.runtime.instance import Instance, code_version, default_store_path, launch
 
 
 @nf.op(config_schema={"factor": int})
@@ -207,7 +207,7 @@ def test_code_version_without_source_is_the_same_in_every_process():
     import subprocess
     import sys
 
-    probe = ("import nbflow as nf\nfrom nbflow.instance import code_version\nns = {'nf': nf}\n"
+    probe = ("import nbflow as nf\nfrom nbflow.runtime.instance import code_version\nns = {'nf': nf}\n"
              "exec('@nf.op\\ndef made(x):\\n    return [(lambda v: v + 1)(i) for i in x]\\n', ns)\n"
              "print(code_version(ns['made']))")
     seen = {subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60).stdout

@@ -202,7 +202,7 @@ def _describe(exc: BaseException) -> str:
 def execute_queued(sensor: Any, instance: Any, run_ids: list[str], should_stop: Any = None) -> None:
     """Execute queued runs one after the other (stopping early if ``should_stop()``)."""
     from nbflow.errors import NbflowError
-    from nbflow.instance import launch
+    from nbflow.runtime.instance import launch
 
     for run_id in run_ids:
         if should_stop is not None and should_stop():

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import nbflow as nf
-from nbflow.sensors import tick as tick_module
+from nbflow.runtime import ticks as tick_module
 
 
 def test_seed_example_after_two_ticks(podcast, instance):

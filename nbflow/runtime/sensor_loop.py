@@ -45,16 +45,16 @@ class SensorRunner:
         self.last_tick: Any = None
 
     def start(self) -> None:
-        from nbflow.sensors.tick import notify
+        from nbflow.runtime.ticks import notify
 
         self.instance.store.sensors.set_status(self.name, "RUNNING", reset_failures=True)
         self.thread.start()
         notify(self.name)
 
     def _loop(self) -> None:
-        from nbflow.execution import capture
+        from nbflow import capture
+        from nbflow.runtime.ticks import execute_queued, run_tick
         from nbflow.sensors.definition import SENSORS
-        from nbflow.sensors.tick import execute_queued, run_tick
 
         if self.quiet:
             capture.set_quiet(True)  # a background thread's output goes to the tick record, not a cell
@@ -82,7 +82,7 @@ class SensorRunner:
                     del _runners[self._key]
             if not paused:
                 self.instance.store.sensors.set_status(self.name, "STOPPED")
-            from nbflow.sensors.tick import notify
+            from nbflow.runtime.ticks import notify
 
             notify(self.name)
 

@@ -21,6 +21,7 @@ from nbflow._state import STATE
 from nbflow.definitions.status import Status
 from nbflow.errors import RunInterrupted
 from nbflow.execution.executor import CANCEL_GRACE
+from nbflow.runtime.observers import _tell
 
 __all__ = ["LIVE", "Execution", "RunInterrupted", "summary"]
 
@@ -91,8 +92,6 @@ class Execution:
             self.prepared.instance.store.finish_run(self.prepared.run_id)
             observer = self.prepared.observer
             if observer is not None:
-                from nbflow.instance import _tell
-
                 _tell(observer.on_finish, Status.CANCELED.value)
 
 

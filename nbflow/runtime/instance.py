@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from nbflow._state import STATE, Snapshot
 from nbflow.definitions.status import Status
 from nbflow.errors import run_failure
+from nbflow.runtime.observers import _tell
 
 if TYPE_CHECKING:
     from nbflow.execution.events import EventSink, RunStarted
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
         DeleteDynamicPartitionsRequest,
         DynamicPartitionsDefinition,
     )
-    from nbflow.run import Run
+    from nbflow.runtime.run import Run
     from nbflow.store.partitions import AddResult, DeleteResult
 
 _instances: dict[str, Instance] = STATE.default_instances
@@ -115,7 +116,7 @@ class Instance:
 
     def get_run(self, run_id: str) -> Run:
         """The :class:`~nbflow.Run` with this id (a unique prefix of at least 4 characters works)."""
-        from nbflow.run import Run
+        from nbflow.runtime.run import Run
 
         row = self.store.run_row(run_id)
         return Run(self, row["run_id"], record=row)
@@ -372,16 +373,6 @@ def check_partition(inst: Instance, job: Any, partition_key: str | None) -> None
         )
 
 
-def _tell(callback: Any, *args: Any) -> None:
-    """Tell an observer (a view) something; a broken view must never break the run."""
-    try:
-        callback(*args)
-    except Exception:
-        import logging
-
-        logging.getLogger("nbflow").exception("A live view failed to update")
-
-
 def launch(
     job: Any,
     run_config: Mapping[str, Any] | None = None,
@@ -449,7 +440,7 @@ class RunSetup:
 
 
 def _run_here(prepared: PreparedRun, raise_on_error: bool) -> Run:
-    from nbflow.run import Run
+    from nbflow.runtime.run import Run
 
     outcome = prepared.run_here()
     run = Run(prepared.instance, prepared.run_id, job=prepared.job, outcome=outcome)
@@ -458,8 +449,8 @@ def _run_here(prepared: PreparedRun, raise_on_error: bool) -> Run:
 
 
 def _run_in_background(prepared: PreparedRun, wait: bool, raise_on_error: bool) -> Run:
-    from nbflow.background import Execution
-    from nbflow.run import Run
+    from nbflow.runtime.background import Execution
+    from nbflow.runtime.run import Run
 
     run = Run(prepared.instance, prepared.run_id, job=prepared.job)
     run._execution = Execution(prepared, run)

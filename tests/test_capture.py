@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from nbflow.execution import capture
+from nbflow import capture
 
 
 def test_chunks_become_lines():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 import nbflow as nf
-from nbflow.sensors import runner
+from nbflow.runtime import sensor_loop as runner
 
 
 @pytest.fixture(autouse=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any, cast
 
+from nbflow import hooks
 from nbflow.definitions.compose import DynSource
 from nbflow.definitions.status import TERMINAL_RUN_STATES, Status
 from nbflow.errors import OutputNotFoundError, did_you_mean
 
 if TYPE_CHECKING:
     from nbflow.definitions.graph import JobDefinition
-    from nbflow.instance import Instance
+    from nbflow.runtime.instance import Instance
 
 
 class Run:
@@ -73,7 +74,7 @@ class Run:
         try:
             finished = execution.wait(timeout)
         except KeyboardInterrupt:
-            from nbflow.background import RunInterrupted, summary
+            from nbflow.runtime.background import RunInterrupted, summary
 
             execution.cancel("the run was interrupted")
             self._row = None
@@ -82,7 +83,7 @@ class Run:
             self._row = None
             error = execution.error
             if isinstance(error, KeyboardInterrupt):  # an op itself was interrupted
-                from nbflow.background import RunInterrupted, summary
+                from nbflow.runtime.background import RunInterrupted, summary
 
                 raise RunInterrupted(summary(self), self) from None
             if error is not None:
@@ -245,13 +246,7 @@ class Run:
         >>> run.rerun(failed=True)                                   # doctest: +SKIP
         >>> run.rerun("transcribe", keys=["chunk_3"], downstream=True)  # doctest: +SKIP
         """
-        from nbflow.rerun import rerun
-        from nbflow.widgets.live import live_view
-
-        view = live_view(self.instance)
-        child = rerun(self, op, keys, downstream, failed, raise_on_error, observer=view,
-                      executor=executor, background=True, wait=wait)
-        child._live_view, child._live_count = view, _count_if(view)
+        child: Run = hooks.runtime().rerun(self, op, keys, downstream, failed, raise_on_error, executor, wait)
         return child
 
     # -- Dagster compatibility ---------------------------------------------------------------
@@ -267,22 +262,13 @@ class Run:
         ``job.run()`` already showed a live view of this run, so the same cell showing
         the returned run adds one line instead of a second view.
         """
-        from nbflow.widgets.live import execution_count, in_widget_kernel
-
-        if not in_widget_kernel():
-            return {"text/plain": repr(self), "text/html": self._repr_html_()}
-        if self._live_view is not None and self._live_count == execution_count():
-            return {"text/plain": repr(self),
-                    "text/html": f"<div class='nbflow-muted'>{html.escape(repr(self))}: shown above</div>"}
-        from nbflow.widgets.run_view import RunView
-
-        return RunView(self)._repr_mimebundle_()
+        shown = hooks.display()
+        bundle = shown.mimebundle(self) if shown is not None else None
+        return bundle if bundle is not None else {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     def _display_(self) -> Any:
         """marimo's display protocol: the live view ``job.run()`` showed, else a RunView."""
-        from nbflow.widgets.run_view import RunView
-
-        return self._live_view if self._live_view is not None else RunView(self)
+        return self._live_view if self._live_view is not None else hooks.widget(self)
 
     def _repr_html_(self) -> str:
         steps = self.steps()
@@ -351,23 +337,16 @@ class ExecuteInProcessResult:
     @property
     def all_events(self) -> list[Any]:
         """The run's events with Dagster's type names (``event_type_value``), oldest first."""
-        from nbflow.result_events import run_events
+        from nbflow.runtime.result_events import run_events
 
         return run_events(self.run)
 
     def events_for_node(self, node_name: str) -> list[Any]:
         """The events of one node's steps (all of its mapped steps)."""
-        from nbflow.result_events import node_events
+        from nbflow.runtime.result_events import node_events
 
         return node_events(self.run, node_name)
 
     def __repr__(self) -> str:
         return f"<ExecuteInProcessResult success={self.success} run_id={self.run_id[:8]}>"
 
-
-def _count_if(view: Any) -> int | None:
-    if view is None:
-        return None
-    from nbflow.widgets.live import execution_count
-
-    return execution_count()

@@ -13,7 +13,7 @@ from nbflow.errors import UnknownPartitionError, closest_first
 from nbflow.partitions.dynamic import PartitionsError
 
 if TYPE_CHECKING:
-    from nbflow.instance import Instance
+    from nbflow.runtime.instance import Instance
 
 SELECTIONS = ("all", "missing", "failed", "failed_or_missing")
 
@@ -70,9 +70,9 @@ def backfill(job: Any, partition_keys: list[str] | None = None, select: Any = No
     """Run ``job`` once per partition key: the keys given, or those ``select`` picks
     (``"all"`` by default, ``"missing"``, ``"failed"``, ``"failed_or_missing"``, or
     ``{"regex": ...}`` / ``{"like": ...}``)."""
-    from nbflow.instance import instance as default_instance
-    from nbflow.instance import launch
     from nbflow.partitions.dynamic import _key_list
+    from nbflow.runtime.instance import instance as default_instance
+    from nbflow.runtime.instance import launch
 
     pdef = job.partitions_def
     if pdef is None:

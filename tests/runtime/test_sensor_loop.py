@@ -9,7 +9,7 @@ import time
 import pytest
 
 import nbflow as nf
-from nbflow.sensors import runner
+from nbflow.runtime import sensor_loop as runner
 
 
 def _wait_for(predicate, timeout=10.0):

@@ -1,0 +1,148 @@
+"""The fan-out of ``fanout.py`` side by side with pipefunc, in fresh processes.
+
+usage: python bench/vs_pipefunc.py [--n 100000 --n 1000000] [--rounds 5]
+
+emit N ints -> map(square) -> map(plus_one) -> collect -> total. nbflow runs it in process
+and persists every step and output to a fresh DuckDB file; pipefunc (``pip install
+pipefunc``, a peer for measuring only) keeps results in memory (``storage="dict",
+parallel=False``). Each figure is one run timed inside a fresh process after imports and a
+warm-up run of the same job at 1,000 items; the systems alternate round by round. Printed
+per N: the medians, the ratio nbflow / pipefunc, and the peak RSS growth per item (the
+process's peak RSS after the run minus its RSS just before it, divided by N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+WARM_N = 1_000
+
+
+def _rss_kb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
+
+
+def _peak_kb() -> float:
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _nbflow(n: int) -> dict[str, Any]:
+    import nbflow as nf
+
+    @nf.op(out=nf.DynamicOut(), config_schema={"n": int})
+    def emit(context: Any) -> Any:
+        for i in range(context.op_config["n"]):
+            yield nf.DynamicOutput(i, mapping_key=str(i))
+
+    @nf.op
+    def square(x: int) -> int:
+        return x * x
+
+    @nf.op
+    def plus_one(x: int) -> int:
+        return x + 1
+
+    @nf.op
+    def total(values: list) -> int:
+        return sum(values)
+
+    @nf.job
+    def fanout_job() -> None:
+        total(emit().map(square).map(plus_one).collect())
+
+    folder = tempfile.mkdtemp(prefix="nbflow-vs-pipefunc-")
+
+    def run(size: int, name: str) -> tuple[float, Any]:
+        inst = nf.Instance(os.path.join(folder, f"{name}.duckdb"))
+        start = time.perf_counter()
+        result = fanout_job.run(run_config={"ops": {"emit": {"config": {"n": size}}}}, instance=inst)
+        seconds = time.perf_counter() - start
+        value = result.output("total")
+        ok = result.status == "SUCCESS" and value == sum(i * i + 1 for i in range(size))
+        inst.close()
+        return seconds, ok
+
+    run(WARM_N, "warm")
+    before = _rss_kb()
+    seconds, ok = run(n, "timed")
+    return {"seconds": seconds, "ok": ok, "growth_kb": max(0.0, _peak_kb() - before), "rss_before_kb": before}
+
+
+def _pipefunc(n: int) -> dict[str, Any]:
+    from pipefunc import Pipeline, pipefunc
+
+    @pipefunc(output_name="items")
+    def emit(n: int) -> list[int]:
+        return list(range(n))
+
+    @pipefunc(output_name="squared", mapspec="items[i] -> squared[i]")
+    def square(items: int) -> int:
+        return items * items
+
+    @pipefunc(output_name="plus", mapspec="squared[i] -> plus[i]")
+    def plus_one(squared: int) -> int:
+        return squared + 1
+
+    @pipefunc(output_name="total")
+    def total(plus: Any) -> int:
+        return int(sum(plus))
+
+    pipeline = Pipeline([emit, square, plus_one, total], validate_type_annotations=False)
+
+    def run(size: int) -> tuple[float, bool]:
+        start = time.perf_counter()
+        results = pipeline.map({"n": size}, storage="dict", parallel=False, show_progress=False)
+        seconds = time.perf_counter() - start
+        return seconds, results["total"].output == sum(i * i + 1 for i in range(size))
+
+    run(WARM_N)
+    before = _rss_kb()
+    seconds, ok = run(n)
+    return {"seconds": seconds, "ok": ok, "growth_kb": max(0.0, _peak_kb() - before), "rss_before_kb": before}
+
+
+def _measure(system: str, n: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--one", system, str(n)], capture_output=True,
+                         text=True, check=True)
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, action="append")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--one", nargs=2, metavar=("SYSTEM", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        system, n = args.one[0], int(args.one[1])
+        print(json.dumps((_nbflow if system == "nbflow" else _pipefunc)(n)))
+        return
+    for n in args.n or [100_000, 1_000_000]:
+        found: dict[str, list[dict[str, Any]]] = {"nbflow": [], "pipefunc": []}
+        for r in range(args.rounds):
+            order = ("nbflow", "pipefunc") if r % 2 == 0 else ("pipefunc", "nbflow")
+            for system in order:
+                found[system].append(_measure(system, n))
+        row: dict[str, Any] = {"bench": "vs_pipefunc", "n": n, "rounds": args.rounds}
+        for system, runs in found.items():
+            row[f"{system}_median_s"] = round(statistics.median(r["seconds"] for r in runs), 3)
+            row[f"{system}_kb_per_item"] = round(statistics.median(r["growth_kb"] for r in runs) / n, 3)
+            row[f"{system}_rss_before_mb"] = round(statistics.median(r["rss_before_kb"] for r in runs) / 1024, 1)
+            row[f"{system}_runs_s"] = [round(r["seconds"], 3) for r in runs]
+            row[f"{system}_ok"] = all(r["ok"] for r in runs)
+        row["ratio"] = round(row["nbflow_median_s"] / row["pipefunc_median_s"], 2)
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
