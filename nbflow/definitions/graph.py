@@ -23,6 +23,7 @@ from nbflow.definitions.compose import (
     is_composing,
 )
 from nbflow.definitions.op import fan_in_op
+from nbflow.definitions.topology import JobTopology
 from nbflow.errors import DefinitionError, did_you_mean
 from nbflow.partitions.keys import validate_name
 
@@ -126,6 +127,9 @@ class JobDefinition:
         with builder:
             returned = fn()
         self.nodes: dict[str, Node] = builder.nodes  # an empty job runs and succeeds, as in Dagster
+        #: The wiring's structure, computed once. Copies that swap ops (``with_latest_ops``, config
+        #: inputs) keep it: their edges are the same; a subset of the ops builds its own.
+        self.topology = JobTopology.build(self.nodes)
         self.graph_outputs = builder.graph_outputs
         #: What the body returned, by output name: a graph run as a job has outputs.
         self.top_outputs: dict[str, OutputHandle] = top_level_outputs(returned)

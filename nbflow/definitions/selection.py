@@ -15,32 +15,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from nbflow.definitions.compose import DEFAULT, ITEM, Binding
+from nbflow.definitions.topology import JobTopology, walk
 from nbflow.errors import DefinitionError, did_you_mean
 
 if TYPE_CHECKING:
     from nbflow.definitions.graph import JobDefinition
 
 _QUERY = re.compile(r"^(\*|\++)?([^*+]+?)(\*|\++)?$")
-
-
-def _edges(job: Any) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    upstream: dict[str, set[str]] = {name: set() for name in job.nodes}
-    downstream: dict[str, set[str]] = {name: set() for name in job.nodes}
-    for name, node in job.nodes.items():
-        for binding in node.inputs.values():
-            if binding.node is not None and binding.node in job.nodes:
-                upstream[name].add(binding.node)
-                downstream[binding.node].add(name)
-    return upstream, downstream
-
-
-def _walk(start: set[str], edges: dict[str, set[str]], depth: int | None) -> set[str]:
-    seen, frontier, level = set(start), set(start), 0
-    while frontier and (depth is None or level < depth):
-        frontier = {n for f in frontier for n in edges[f]} - seen
-        seen |= frontier
-        level += 1
-    return seen
 
 
 def _depth(marks: str | None) -> int | None:
@@ -64,7 +45,7 @@ def _matching(job: Any, name: str) -> set[str]:
 def select_ops(job: Any, selection: Iterable[str] | str) -> set[str]:
     """The node names a list of Dagster op-selection queries selects."""
     queries = [selection] if isinstance(selection, str) else list(selection)
-    upstream, downstream = _edges(job)
+    topology = job.topology
     chosen: set[str] = set()
     for query in queries:
         match = _QUERY.match(str(query).strip()) if isinstance(query, str) else None
@@ -75,7 +56,7 @@ def select_ops(job: Any, selection: Iterable[str] | str) -> set[str]:
             )
         up, name, down = match.groups()
         start = _matching(job, name.strip())
-        chosen |= _walk(start, upstream, _depth(up)) | _walk(start, downstream, _depth(down))
+        chosen |= walk(start, topology.parents, _depth(up)) | walk(start, topology.children, _depth(down))
     return chosen
 
 
@@ -108,6 +89,7 @@ def subset_job(job: JobDefinition, names: set[str]) -> JobDefinition:
         nodes[name] = replace(node, inputs=inputs)
     clone = copy.copy(job)
     clone.nodes = nodes
+    clone.topology = JobTopology.build(nodes)  # fewer nodes, other edges: not the job's topology
     clone.graph_outputs = {
         graph: outs for graph, outs in job.graph_outputs.items()
         if all(handle.node in names for handle in outs.values())

@@ -11,7 +11,11 @@ constructor of a named tuple.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
+
+from nbflow.definitions.topology import JobTopology
 
 
 class StepRecord(NamedTuple):
@@ -56,6 +60,21 @@ class ReusedStep(NamedTuple):
     node: str
     mapping_key: str
     run_id: str
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """What an observer (a live view) is told as a run starts, so that it need not read the
+    run back from the store: the run, its job's shape (``{node: ShapeNode}``), its parent."""
+
+    run_id: str
+    job_name: str
+    start: float  # seconds since the epoch, as stored
+    parent_run_id: str | None
+    shape: Mapping[str, Any]
+    topology: JobTopology
+    #: A rerun copies the steps it keeps from its parent in the store, unseen by observers.
+    copies_from_parent: bool = False
 
 
 class EventSink(Protocol):
@@ -155,7 +174,13 @@ class ObservedSink:
         import logging
 
         logging.getLogger("nbflow").exception("A live view failed; it stops following this run")
+        detached = getattr(self.observer, "on_detached", None)  # optional: it then reads the store at the end
         self.observer = _Deaf()
+        if detached is not None:
+            try:
+                detached()
+            except Exception:
+                pass
 
     def event(self, record: EventRecord) -> None:
         self.sink.event(record)
@@ -169,6 +194,12 @@ class ObservedSink:
 
     def run_finished(self, status: str, end: float, error: str | None) -> None:
         self.sink.run_finished(status, end, error)
+        recorded = getattr(self.observer, "on_run_recorded", None)  # optional: the view's final picture
+        if recorded is not None:
+            try:
+                recorded(status, end, error)
+            except Exception:
+                self._detach()
 
     def flush(self) -> None:
         self.sink.flush()

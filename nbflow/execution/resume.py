@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from nbflow.definitions.compose import ITEM, DynSource
 from nbflow.errors import NbflowError, did_you_mean
+from nbflow.execution.step import SUCCESS
 
 Executed = dict[str, "set[str] | None"]
 
@@ -42,7 +43,7 @@ class ParentView:
     def key_status(self, node: str, key: str) -> str | None:
         """The parent's status of step ``node[key]``; None if it never recorded one."""
         if key in self.ok_keys.get(node, ()):
-            return "SUCCESS"
+            return SUCCESS
         return self.bad_keys.get(node, {}).get(key)
 
 
@@ -110,7 +111,7 @@ def select_failed(nodes: dict[str, Any], parent: ParentView) -> Executed:
     executed: Executed = {}
     for name, node in nodes.items():
         if not node.is_mapped:
-            if parent.status.get(name) != "SUCCESS":
+            if parent.status.get(name) != SUCCESS:
                 executed[name] = None
             continue
         if node.scope.node in executed:

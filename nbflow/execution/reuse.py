@@ -20,7 +20,7 @@ from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
 from nbflow.execution.events import ReusedStep
 from nbflow.execution.resume import KeptFrom, ParentView, Resume
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
-from nbflow.execution.step import SKIPPED, SUCCESS
+from nbflow.execution.step import CANCELED, FAILURE, SKIPPED, SUCCESS
 
 if TYPE_CHECKING:
     from nbflow.execution.events import EventSink
@@ -58,8 +58,8 @@ class RunState(Protocol):
 
 def carried_words(status: str | None) -> str:
     """How a step that did not succeed in the parent ended, in words."""
-    return {None: "never ran", "FAILURE": "failed", "CANCELED": "was canceled",
-            "SKIPPED": "was skipped"}.get(status, f"ended {status}")
+    return {None: "never ran", FAILURE: "failed", CANCELED: "was canceled",
+            SKIPPED: "was skipped"}.get(status, f"ended {status}")
 
 
 class InputValues:
@@ -112,7 +112,7 @@ class InputValues:
             raise MissingInput(step, output, f"{type(exc).__name__}: {exc}") from exc
         if key not in cache:
             status = self.resume.parent.key_status(node, key) if self.resume.parent is not None else None
-            why = "the parent run stored no value for it" if status in (None, "SUCCESS") else f"that step {carried_words(status)} there"
+            why = "the parent run stored no value for it" if status in (None, SUCCESS) else f"that step {carried_words(status)} there"
             raise MissingInput(step, output, why)
         return cache[key]
 

@@ -15,11 +15,15 @@ from typing import Any
 
 from nbflow import capture
 from nbflow.definitions.op import DEFAULT_OUTPUT, DynamicOutput, Output
+from nbflow.definitions.status import Status
 from nbflow.errors import DuplicateMappingKeyError, NbflowError
 from nbflow.execution.context import OpExecutionContext
 from nbflow.execution.values import check_storable
 
-SUCCESS, FAILURE, SKIPPED, CANCELED = "SUCCESS", "FAILURE", "SKIPPED", "CANCELED"
+# Plain strings of the same values, for the per-step path: an enum member hashes through
+# Python code, and these are dictionary keys and list items once per step.
+SUCCESS, FAILURE, SKIPPED, CANCELED = (Status.SUCCESS.value, Status.FAILURE.value, Status.SKIPPED.value,
+                                       Status.CANCELED.value)
 
 
 class StepTask:

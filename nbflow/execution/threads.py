@@ -22,7 +22,7 @@ import time
 
 from nbflow.execution.aio import AsyncSteps, is_async
 from nbflow.execution.backend import Backend, Report, _drain
-from nbflow.execution.step import DoneReport, StepTask, execute_step
+from nbflow.execution.step import FAILURE, DoneReport, StepTask, execute_step
 
 _MAX_BATCH = 64
 _FAST_STEP = 0.002
@@ -95,7 +95,7 @@ class ThreadBackend(Backend):
                     for report in execute_step(task):
                         put(report)
                 except BaseException as exc:
-                    put(DoneReport(task, "FAILURE", {}, [], 0.0, 0.0, f"{type(exc).__name__}: {exc}", None))
+                    put(DoneReport(task, FAILURE, {}, [], 0.0, 0.0, f"{type(exc).__name__}: {exc}", None))
                 finally:
                     running.pop(id(task), None)
                     self._durations[0] += time.perf_counter() - began

@@ -22,7 +22,15 @@ from typing import Any, TypeAlias, cast
 import cloudpickle
 
 from nbflow import capture
-from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step, execute_step_async
+from nbflow.execution.step import (
+    FAILURE,
+    SUCCESS,
+    DoneReport,
+    ItemReport,
+    StepTask,
+    execute_step,
+    execute_step_async,
+)
 
 _STOP = None
 #: reports of the steps this worker runs, ``(task_id, report)``, then _STOP
@@ -66,7 +74,7 @@ def encode_report(task_id: int, report: ItemReport | DoneReport) -> bytes:
         return cast(bytes, cloudpickle.dumps(payload))
     except Exception as exc:
         what = (f"the item {report.key!r} it yielded" if isinstance(report, ItemReport)
-                else "one of its outputs" if report.status == "SUCCESS" else "its error")
+                else "one of its outputs" if report.status == SUCCESS else "its error")
         task = report.task
         error = (
             f"op '{task.op.name}' ran in a worker process, but {what} cannot be pickled to send it "
@@ -74,7 +82,7 @@ def encode_report(task_id: int, report: ItemReport | DoneReport) -> bytes:
             f"DataFrames) instead of open files, connections, locks or generators, or run this job "
             f"with the thread executor."
         )
-        return cast(bytes, cloudpickle.dumps(("done", task_id, "FAILURE", {}, getattr(report, "logs", []),
+        return cast(bytes, cloudpickle.dumps(("done", task_id, FAILURE, {}, getattr(report, "logs", []),
                                   getattr(report, "start", time.time()), time.time(), error, None)))
 
 

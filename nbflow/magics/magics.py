@@ -183,8 +183,9 @@ def _partitions(args: Any, user_ns: dict[str, Any] | None = None) -> Any:
 def _partitions_names(inst: Any, user_ns: dict[str, Any]) -> list[str]:
     """Dynamic partitions definitions known here: in the notebook's namespace or in the store."""
     from nbflow.partitions import DynamicPartitionsDefinition
+    from nbflow.store.queries import partitions_def_names
 
-    stored = inst.sql("SELECT DISTINCT def_name FROM partition_events").def_name.tolist()
+    stored = partitions_def_names(inst.store)
     defined = [v.name for v in user_ns.values() if isinstance(v, DynamicPartitionsDefinition)]
     return sorted({*stored, *defined})
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nbflow.definitions.status import Status
 from nbflow.errors import UnknownPartitionError, closest_first
 from nbflow.partitions.dynamic import PartitionsError
 
@@ -26,12 +27,12 @@ class BackfillResult:
 
     @property
     def succeeded(self) -> list[str]:
-        return [k for k, r in self.runs.items() if r.status == "SUCCESS"]
+        return [k for k, r in self.runs.items() if r.status == Status.SUCCESS]
 
     @property
     def failed(self) -> list[str]:
         """Keys whose run did not succeed: ``job.backfill(result.failed)`` tries them again."""
-        return [k for k, r in self.runs.items() if r.status != "SUCCESS"]
+        return [k for k, r in self.runs.items() if r.status != Status.SUCCESS]
 
     def summary(self) -> Any:
         import pandas as pd

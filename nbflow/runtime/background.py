@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from nbflow._state import STATE
+from nbflow.definitions.status import Status
 from nbflow.errors import RunInterrupted
 from nbflow.execution.executor import CANCEL_GRACE
 from nbflow.runtime.observers import _tell
@@ -91,7 +92,7 @@ class Execution:
             self.prepared.instance.store.finish_run(self.prepared.run_id)
             observer = self.prepared.observer
             if observer is not None:
-                _tell(observer.on_finish, "CANCELED")
+                _tell(observer.on_finish, Status.CANCELED.value)
 
 
 def _raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
@@ -103,8 +104,8 @@ def summary(run: Any) -> str:
     """One line: what finished, what was canceled, how to finish the run."""
     steps = run.steps()
     counts = steps.groupby("status").size().to_dict() if len(steps) else {}
-    done = sum(n for s, n in counts.items() if s in ("SUCCESS", "FAILURE", "SKIPPED"))
-    canceled = counts.get("CANCELED", 0)
+    done = sum(n for s, n in counts.items() if s in (Status.SUCCESS, Status.FAILURE, Status.SKIPPED))
+    canceled = counts.get(Status.CANCELED, 0)
     return (
         f"run {run.run_id[:8]} of {run.job_name} was canceled: {done} step(s) finished and are stored, "
         f"{canceled} canceled. Finish it with run.rerun(failed=True) "

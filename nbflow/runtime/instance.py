@@ -16,14 +16,18 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nbflow._state import STATE, Snapshot
+from nbflow.definitions.status import Status
 from nbflow.errors import run_failure
 from nbflow.runtime.observers import _tell
 
 if TYPE_CHECKING:
-    from nbflow.execution.events import EventSink
+    from nbflow.execution.events import EventSink, RunStarted
+    from nbflow.execution.executor import Executor
+    from nbflow.execution.limits import Limits
     from nbflow.partitions.dynamic import (
         AddDynamicPartitionsRequest,
         DeleteDynamicPartitionsRequest,
@@ -115,7 +119,7 @@ class Instance:
         from nbflow.runtime.run import Run
 
         row = self.store.run_row(run_id)
-        return Run(self, row["run_id"])
+        return Run(self, row["run_id"], record=row)
 
     def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> Any:
         """Run SQL against the store: ``instance.sql("select * from steps where status='FAILURE'")``."""
@@ -201,6 +205,7 @@ class Instance:
     def partition_status(self, partitions_def: DynamicPartitionsDefinition, target: Any = None) -> Any:
         """Status per key of a partitions definition for an asset, a job, or every asset."""
         from nbflow.store import assets
+        from nbflow.store.queries import assets_of_partitions
 
         name = partitions_def.name
         if getattr(target, "is_asset_job", False):
@@ -208,9 +213,7 @@ class Instance:
         if target is not None and hasattr(target, "nodes"):
             return assets.job_status(self.store, name, target.name)
         if target is None:
-            found = self.sql("SELECT DISTINCT m.asset FROM materializations m JOIN runs r USING (run_id) "
-                             "WHERE r.partitions_def = ? ORDER BY 1", [name])
-            names = found.asset.tolist()
+            names = assets_of_partitions(self.store, name)
         elif isinstance(target, str):
             names = [target]
         else:
@@ -224,17 +227,15 @@ class Instance:
         result has ``run_id``, ``timestamp`` and ``asset_materialization.partition``.
         """
         from nbflow.definitions.assets import AssetKey, AssetMaterialization, EventLogEntry
+        from nbflow.store.queries import latest_materialization
 
         key = asset_key if isinstance(asset_key, AssetKey) else getattr(asset_key, "key", None)
         key = key if key is not None else AssetKey.from_user_string(str(asset_key))
-        rows = self.sql(
-            "SELECT run_id, partition_key, epoch(ts) AS ts FROM materializations "
-            "WHERE asset = ? AND status = 'materialized' ORDER BY ts DESC LIMIT 1", [key.path[-1]])
-        if rows.empty:
+        found = latest_materialization(self.store, key.path[-1])
+        if found is None:
             return None
-        row = rows.iloc[0]
-        partition = None if row.partition_key is None or row.partition_key != row.partition_key else row.partition_key
-        return EventLogEntry(row.run_id, float(row.ts), AssetMaterialization(key, partition=partition))
+        run_id, partition, ts = found
+        return EventLogEntry(run_id, ts, AssetMaterialization(key, partition=partition))
 
     # -- concurrency pools (Dagster's pools) ------------------------------------------------------
     def set_pool_limit(self, pool: str, limit: int | None) -> None:
@@ -393,24 +394,64 @@ def launch(
     For a rerun, ``parent`` is the parent's run record and ``resume`` says which steps
     execute; the rest is copied from the parent when the run starts. ``queued_run_id``
     starts a run that a sensor tick recorded as QUEUED. ``observer`` (a live view) is
-    told about the run as it progresses: ``on_start(run_id)``, then ``on_step``,
-    ``on_item`` and ``on_reused`` (see :class:`~nbflow.execution.events.ObservedSink`),
-    then ``on_finish(status)``.
+    told about the run as it progresses: ``on_start(run_id, instance, started)`` with the
+    :class:`~nbflow.execution.events.RunStarted` record, then ``on_step``, ``on_item`` and
+    ``on_reused`` (see :class:`~nbflow.execution.events.ObservedSink`), then ``on_finish(status)``.
 
     ``executor`` picks where steps run (see :mod:`nbflow.definitions.executors`). With
     ``background=True`` the run is coordinated by a thread of its own, so the caller can
     follow, wait for or cancel it (``wait=False`` returns at once).
     """
+    inst = instance_ if instance_ is not None else instance()
+    request = LaunchRequest(job, dict(run_config or {}), dict(tags or {}), partition_key, backend, parent,
+                            resume, queued_run_id, observer, executor)
+    prepared = _prepare(inst, request)
+    if background:
+        return _run_in_background(prepared, wait, raise_on_error)
+    return _run_here(prepared, raise_on_error)
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What a launch was asked to run, before anything is checked."""
+
+    job: Any
+    run_config: dict[str, Any]
+    tags: dict[str, Any]
+    partition_key: str | None = None
+    backend: Any = None
+    parent: dict[str, Any] | None = None  # a rerun's parent run record
+    resume: Any = None  # a rerun's Resume: which steps execute
+    queued_run_id: str | None = None
+    observer: Any = None
+    executor: Any = None
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """A launch checked and resolved: the job to run with its config, where, and its lineage."""
+
+    job: Any
+    configs: dict[str, Any]  # resolved config per op
+    run_config: dict[str, Any]  # as stored: the job's defaults merged with what was passed
+    executor_def: Any
+    backend: Any
+    request: LaunchRequest
+
+
+def _run_here(prepared: PreparedRun, raise_on_error: bool) -> Run:
+    from nbflow.runtime.run import Run
+
+    outcome = prepared.run_here()
+    run = Run(prepared.instance, prepared.run_id, job=prepared.job, outcome=outcome)
+    _raise_if_failed(run, outcome, raise_on_error)
+    return run
+
+
+def _run_in_background(prepared: PreparedRun, wait: bool, raise_on_error: bool) -> Run:
     from nbflow.runtime.background import Execution
     from nbflow.runtime.run import Run
 
-    prepared = _prepare(job, run_config, instance_, tags, partition_key, backend, parent, resume,
-                        queued_run_id, observer, executor)
-    if not background:
-        outcome = prepared.run_here()
-        run = Run(prepared.instance, prepared.run_id, job=prepared.job, outcome=outcome)
-        _raise_if_failed(run, outcome, raise_on_error)
-        return run
     run = Run(prepared.instance, prepared.run_id, job=prepared.job)
     run._execution = Execution(prepared, run)
     run._execution.start()
@@ -421,7 +462,7 @@ def launch(
 
 
 def _raise_if_failed(run: Any, outcome: Any, raise_on_error: bool) -> None:
-    if outcome is None or outcome.status in ("SUCCESS", "CANCELED") or not raise_on_error:
+    if outcome is None or outcome.status in (Status.SUCCESS, Status.CANCELED) or not raise_on_error:
         return
     raise run_failure(run._job.name, outcome.failed, outcome.exceptions,
                       f"The run is stored in {run.instance.path}: instance.get_run({run.run_id!r}).steps() "
@@ -443,76 +484,86 @@ class PreparedRun:
         except KeyboardInterrupt:
             inst.store.finish_run(run_id)  # recorded as CANCELED by the executor
             if observer is not None:
-                _tell(observer.on_finish, "CANCELED")
+                _tell(observer.on_finish, Status.CANCELED.value)
             raise
         except BaseException as exc:  # nbflow's own failure, not a step's: never leave it STARTED
             inst.store.mark_failed(run_id, f"The run stopped on an internal error: {type(exc).__name__}: {exc}")
             if observer is not None:
-                _tell(observer.on_finish, "FAILURE")
+                _tell(observer.on_finish, Status.FAILURE.value)
             raise
-        if outcome.status == "CANCELED":
+        if outcome.status == Status.CANCELED:
             inst.store.finish_run(run_id)
         if observer is not None:
             _tell(observer.on_finish, outcome.status)
         return outcome
 
 
-def _prepare(job: Any, run_config: Any, instance_: Instance | None, tags: Any, partition_key: str | None,
-             backend: Any, parent: Any, resume: Any, queued_run_id: str | None, observer: Any,
-             executor: Any) -> PreparedRun:
+def _prepare(inst: Instance, request: LaunchRequest) -> PreparedRun:
     from nbflow.definitions.config import resolve_run_config, with_config_inputs
     from nbflow.definitions.executors import execution_config_of, resolve_executor
     from nbflow.execution.backends import make_backend
 
-    inst = instance_ if instance_ is not None else instance()
-    job = job.with_latest_ops()  # an op redefined in a cell since the job was built: run the new code
-    merged = {**job.default_run_config, **dict(run_config or {})}
+    job = request.job.with_latest_ops()  # an op redefined in a cell since the job was built: run the new code
+    merged = {**job.default_run_config, **request.run_config}
     job = with_config_inputs(job, merged)  # run_config {"ops": {op: {"inputs": ...}}}
     configs = resolve_run_config(job, merged)  # raises before anything is stored or run
-    executor_def = resolve_executor(getattr(job, "executor_def", None), executor, execution_config_of(merged))
-    check_partition(inst, job, partition_key)
-    backend = backend or make_backend(executor_def)
+    executor_def = resolve_executor(getattr(job, "executor_def", None), request.executor,
+                                    execution_config_of(merged))
+    check_partition(inst, job, request.partition_key)
+    backend = request.backend or make_backend(executor_def)
     backend.start()  # a cluster that cannot be reached says so before a run is recorded
     try:
-        return _record_start(inst, job, configs, merged, executor_def, backend, tags, partition_key, parent,
-                             resume, queued_run_id, observer)
+        return _record_start(inst, RunSetup(job, configs, merged, executor_def, backend, request))
     except BaseException:
         backend.shutdown()
         raise
 
 
-def _record_start(inst: Instance, job: Any, configs: dict[str, Any], merged: dict[str, Any], executor_def: Any,
-                  backend: Any,
-                  tags: Any, partition_key: str | None, parent: Any, resume: Any, queued_run_id: str | None,
-                  observer: Any) -> PreparedRun:
-    from nbflow.execution.executor import Executor
+def _record_start(inst: Instance, setup: RunSetup) -> PreparedRun:
+    """Record the run as started (for a rerun, with what it copies from its parent), tell the
+    observer, and build the executor that will run it."""
+    from nbflow.execution.events import ObservedSink, RunStarted
     from nbflow.execution.limits import Limits
-    from nbflow.viz.shape import shape_to_json
+    from nbflow.viz.shape import shape_of, shape_to_json, topology_of
 
     inst.pool_slots.limits = inst.store.pool_limits()
-    limits = Limits(executor_def.tag_concurrency_limits, inst.pool_slots)
-    run_id = queued_run_id or str(uuid.uuid4())
-    all_tags = {**job.tags, **{str(k): str(v) for k, v in (tags or {}).items()}}
+    limits = Limits(setup.executor_def.tag_concurrency_limits, inst.pool_slots)
+    request, job = setup.request, setup.job
+    run_id = request.queued_run_id or str(uuid.uuid4())
+    shape = shape_of(job)  # built once: stored as JSON, and handed to the observer as it is
+    started = RunStarted(run_id, job.name, time.time(), request.parent["run_id"] if request.parent else None,
+                         shape, topology_of(job), copies_from_parent=request.resume is not None)
     writer: EventSink = inst.store.writer(run_id)
-    if observer is not None:
-        from nbflow.execution.events import ObservedSink
+    if request.observer is not None:
+        writer = ObservedSink(writer, request.observer)
+    writer.run_started(_run_info(setup, started, shape_to_json(shape)))
+    if request.observer is not None:
+        _tell(request.observer.on_start, run_id, inst, started)
+    return PreparedRun(inst, job, run_id, _executor(setup, run_id, writer, limits), request.observer)
 
-        writer = ObservedSink(writer, observer)
-    writer.run_started({
-        "run_id": run_id, "job_name": job.name, "status": "STARTED", "tags": all_tags,
-        "run_config": merged, "partition_key": partition_key, "start": time.time(),
-        "backend": backend.name, "pid": os.getpid(), "hostname": socket.gethostname(),
-        "parent_run_id": parent["run_id"] if parent else None,
-        "root_run_id": parent["root_run_id"] if parent else None,
-        "reuse": (resume.executed, job.nodes) if resume is not None else None,
+
+def _run_info(setup: RunSetup, started: RunStarted, graph: str) -> dict[str, Any]:
+    """The run's row as the store's writer takes it."""
+    request, job = setup.request, setup.job
+    parent = request.parent
+    return {
+        "run_id": started.run_id, "job_name": job.name, "status": Status.STARTED.value,
+        "tags": {**job.tags, **{str(k): str(v) for k, v in request.tags.items()}},
+        "run_config": setup.run_config, "partition_key": request.partition_key, "start": started.start,
+        "backend": setup.backend.name, "pid": os.getpid(), "hostname": socket.gethostname(),
+        "parent_run_id": started.parent_run_id, "root_run_id": parent["root_run_id"] if parent else None,
+        "reuse": (request.resume.executed, job.nodes) if request.resume is not None else None,
         "partitions_def": job.partitions_def.name if job.partitions_def is not None else None,
         "assets": [n for n, node in job.nodes.items() if getattr(node.op, "is_asset", False)],
-        "queued": queued_run_id is not None,
-        "graph": shape_to_json(job),
-    })
-    if observer is not None:
-        _tell(observer.on_start, run_id, inst)
-    versions = {name: code_version(node.op) for name, node in job.nodes.items()}
-    runner = Executor(job, run_id, configs, writer, backend, partition_key, merged, versions, resume,
-                      limits=limits, retries_enabled=executor_def.retries_enabled)
-    return PreparedRun(inst, job, run_id, runner, observer)
+        "queued": request.queued_run_id is not None,
+        "graph": graph,
+    }
+
+
+def _executor(setup: RunSetup, run_id: str, writer: EventSink, limits: Limits) -> Executor:
+    from nbflow.execution.executor import Executor
+
+    versions = {name: code_version(node.op) for name, node in setup.job.nodes.items()}
+    return Executor(setup.job, run_id, setup.configs, writer, setup.backend, setup.request.partition_key,
+                    setup.run_config, versions, setup.request.resume, limits=limits,
+                    retries_enabled=setup.executor_def.retries_enabled)

@@ -76,7 +76,7 @@ def rerun(
     if keys is not None and op is None:
         raise RerunError("keys= needs the op whose keys to rerun: run.rerun('op', keys=[...]).")
     store = run.instance.store
-    record = store.run_row(run.run_id)
+    record = run._record()  # a finished run's row is read once
     job = current_job(record["job_name"], run.run_id)
     resume = None
     if failed or op is not None:

@@ -12,8 +12,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-_END_EVENT = {"SUCCESS": "STEP_SUCCESS", "FAILURE": "STEP_FAILURE", "SKIPPED": "STEP_SKIPPED",
-              "CANCELED": "STEP_FAILURE"}
+from nbflow.definitions.status import Status
+
+_END_EVENT = {Status.SUCCESS: "STEP_SUCCESS", Status.FAILURE: "STEP_FAILURE", Status.SKIPPED: "STEP_SKIPPED",
+              Status.CANCELED: "STEP_FAILURE"}
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,9 @@ def _seconds(value: Any) -> float:
 def run_events(run: Any) -> list[DagsterEvent]:
     """Every event of ``run``, oldest first."""
     steps = run.steps()
-    outputs = run.instance.sql(
-        "SELECT step_key, output_name, mapping_key FROM outputs WHERE run_id = ?", [run.run_id])
+    from nbflow.store.queries import output_names_by_step
+
+    outputs = output_names_by_step(run.instance.store, run.run_id)
     by_step: dict[str, list[tuple[str, Any]]] = {}
     for row in outputs.itertuples():
         by_step.setdefault(row.step_key, []).append((row.output_name, _present(row.mapping_key)))
@@ -75,7 +78,7 @@ def run_events(run: Any) -> list[DagsterEvent]:
         first = min(first or start, start)
         last = max(last, end)
         node, key = row.op, _present(row.mapping_key)
-        if row.status != "SKIPPED":
+        if row.status != Status.SKIPPED:
             events.append(DagsterEvent("STEP_START", row.step_key, node, start, mapping_key=key))
         for output_name, output_key in by_step.get(row.step_key, ()):
             events.append(DagsterEvent("STEP_OUTPUT", row.step_key, node, end,
@@ -85,7 +88,7 @@ def run_events(run: Any) -> list[DagsterEvent]:
             events.append(DagsterEvent(end_type, row.step_key, node, end,
                                        str(_present(row.error) or ""), mapping_key=key))
     events.sort(key=lambda e: e.timestamp)
-    status = "RUN_SUCCESS" if run.status == "SUCCESS" else "RUN_FAILURE"
+    status = "RUN_SUCCESS" if run.status == Status.SUCCESS else "RUN_FAILURE"
     return [DagsterEvent("RUN_START", None, None, first), *events, DagsterEvent(status, None, None, last)]
 
 

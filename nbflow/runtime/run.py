@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from nbflow import hooks
 from nbflow.definitions.compose import DynSource
+from nbflow.definitions.status import TERMINAL_RUN_STATES, Status
 from nbflow.errors import OutputNotFoundError, did_you_mean
 
 if TYPE_CHECKING:
     from nbflow.definitions.graph import JobDefinition
     from nbflow.runtime.instance import Instance
-
-_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED", "INTERRUPTED"}
 
 
 class Run:
@@ -30,16 +29,17 @@ class Run:
     _live_count: int | None = None  # ... in which cell (IPython execution count)
     _execution: Any = None  # the coordinator of a run started in this process, while it is known
 
-    def __init__(self, instance: Instance, run_id: str, job: JobDefinition | None = None, outcome: Any = None) -> None:
+    def __init__(self, instance: Instance, run_id: str, job: JobDefinition | None = None, outcome: Any = None,
+                 record: dict[str, Any] | None = None) -> None:
         self.instance = instance
         self.run_id = run_id
         self._job = job
         self._outcome = outcome
-        self._row: dict[str, Any] | None = None
+        self._row: dict[str, Any] | None = record  # the run's row, if the caller just read it
 
     # -- record ----------------------------------------------------------------------------------
     def _record(self) -> dict[str, Any]:
-        if self._row is None or self._row["status"] not in _TERMINAL:
+        if self._row is None or self._row["status"] not in TERMINAL_RUN_STATES:
             self._row = self.instance.store.run_row(self.run_id)
         return self._row
 
@@ -47,7 +47,7 @@ class Run:
     def status(self) -> str:
         """``STARTED`` while the run goes on, then ``SUCCESS``, ``FAILURE`` or ``CANCELED``."""
         if self._execution is not None and self._execution.running:
-            return "STARTED"
+            return Status.STARTED.value
         return cast(str, self._record()["status"])
 
     @property
@@ -105,7 +105,7 @@ class Run:
 
     @property
     def success(self) -> bool:
-        return self.status == "SUCCESS"
+        return self.status == Status.SUCCESS
 
     @property
     def job_name(self) -> str:
@@ -161,44 +161,36 @@ class Run:
             return False
         node = self._job.nodes[node_name]
         source = node.scope.node if node.scope is not None else node_name
-        found = self.instance.sql(
-            "SELECT count(*) FILTER (WHERE status = 'SUCCESS') AS ok FROM steps WHERE run_id = ? AND op = ?",
-            [self.run_id, source])
-        return bool(found.ok.iloc[0])
+        from nbflow.store.queries import count_succeeded_steps
+
+        return count_succeeded_steps(self.instance.store, self.run_id, source) > 0
 
     def _is_dynamic(self, node_name: str, output_name: str) -> bool:
         if self._job is not None and node_name in self._job.nodes:
             out = self._job.nodes[node_name].op.outs.get(output_name)
             return bool(out is not None and out.is_dynamic)
-        found = self.instance.sql(
-            "SELECT count(*) AS n FROM outputs WHERE run_id = ? AND op = ? AND output_name = ? "
-            "AND mapping_key IS NOT NULL",
-            [self.run_id, node_name, output_name],
-        )
-        return bool(found["n"].iloc[0])
+        from nbflow.store.queries import has_keyed_outputs
+
+        return has_keyed_outputs(self.instance.store, self.run_id, node_name, output_name)
 
     def _is_mapped(self, node_name: str) -> bool:
         if self._job is not None and node_name in self._job.nodes:
             return self._job.nodes[node_name].is_mapped
-        found = self.instance.sql(
-            "SELECT bool_or(mapping_key IS NOT NULL) AS m FROM steps WHERE run_id = ? AND op = ?",
-            [self.run_id, node_name],
-        )
-        return bool(found["m"].iloc[0]) if len(found) else False
+        from nbflow.store.queries import has_mapped_steps
+
+        return has_mapped_steps(self.instance.store, self.run_id, node_name)
 
     def _missing_message(self, node: str, key: str | None, output_name: str) -> str:
         ops = self.instance.store.job_nodes(self.run_id)
         if node not in ops:
             return f"Run {self.run_id[:8]} has no op '{node}'. {did_you_mean(node, ops)}"
         where = f"op '{node}'" + (f" for mapping key {key!r}" if key is not None else "")
-        steps = self.instance.sql(
-            "SELECT step_key, status FROM steps WHERE run_id = ? AND op = ? "
-            + ("AND mapping_key = ?" if key is not None else ""),
-            [self.run_id, node] + ([key] if key is not None else []),
-        )
-        if steps.empty:
+        from nbflow.store.queries import step_statuses
+
+        steps = step_statuses(self.instance.store, self.run_id, node, key, limit=5)
+        if not steps:
             return f"No outputs found for output '{output_name}' from {where} in run {self.run_id[:8]}: no such step ran."
-        statuses = ", ".join(f"{r.step_key}: {r.status}" for r in steps.head(5).itertuples())
+        statuses = ", ".join(f"{step_key}: {status}" for step_key, status in steps)
         return (
             f"No outputs found for output '{output_name}' from {where} in run {self.run_id[:8]} "
             f"({statuses})."
@@ -297,7 +289,7 @@ class ExecuteInProcessResult:
 
     @property
     def success(self) -> bool:
-        return self._outcome.status == "SUCCESS" if self._outcome else self.run.success
+        return self._outcome.status == Status.SUCCESS if self._outcome else self.run.success
 
     @property
     def run_id(self) -> str:

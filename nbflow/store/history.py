@@ -18,9 +18,10 @@ from typing import Any
 from nbflow._liveness import process_alive
 from nbflow._state import STATE
 from nbflow.definitions.compose import DynSource
+from nbflow.definitions.status import Status
 from nbflow.store.serialize import frame_table
 
-INTERRUPTED = "INTERRUPTED"
+INTERRUPTED = Status.INTERRUPTED.value
 
 
 def parent_view(store: Any, run_id: str, nodes: dict[str, Any]) -> Any:

@@ -261,10 +261,14 @@ class Store:
         ))
 
     def step_summary(self, run_id: str) -> Any:
-        """Per op and status: steps, first start, last end, reused steps (one aggregate query)."""
+        """Per op and status: steps, first start, last end, reused steps, and the first start and
+        last end of the steps the run executed itself (``own_start``, ``own_end``: a rerun's
+        reused steps carry their parent's times), in one aggregate query."""
         return self.sql(
             "SELECT op, status, count(*) AS n, min(start_time) AS start_time, max(end_time) AS end_time, "
-            "count(reused_from) AS reused FROM steps WHERE run_id = ? GROUP BY op, status", [run_id])
+            "count(reused_from) AS reused, min(start_time) FILTER (WHERE reused_from IS NULL) AS own_start, "
+            "max(end_time) FILTER (WHERE reused_from IS NULL) AS own_end "
+            "FROM steps WHERE run_id = ? GROUP BY op, status", [run_id])
 
     def step_page(self, run_id: str, op: str, status: str | None, text: str | None, offset: int,
                   limit: int) -> tuple[Any, int]:

@@ -18,25 +18,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from nbflow.definitions.status import Status, in_display_order
 from nbflow.viz.shape import shape_of
 from nbflow.viz.states import NodeState, states_from_steps
 
 __all__ = ["Expanded", "NodeState", "job_dot", "states_from_steps"]
 
 #: status -> (fill, border); text stays dark on every fill, so graphs read in dark themes too.
-COLOURS = {
-    "SUCCESS": ("#e8f5e9", "#2e7d32"),
-    "FAILURE": ("#ffebee", "#c62828"),
-    "STARTED": ("#e3f2fd", "#1565c0"),
-    "RUNNING": ("#e3f2fd", "#1565c0"),
-    "SKIPPED": ("#f5f5f5", "#9e9e9e"),
-    "CANCELED": ("#fff3e0", "#ef6c00"),
-    "INTERRUPTED": ("#fff3e0", "#ef6c00"),
-    "QUEUED": ("#ffffff", "#bdbdbd"),
-    "PENDING": ("#ffffff", "#bdbdbd"),
+COLOURS: dict[str, tuple[str, str]] = {
+    Status.SUCCESS: ("#e8f5e9", "#2e7d32"),
+    Status.FAILURE: ("#ffebee", "#c62828"),
+    Status.STARTED: ("#e3f2fd", "#1565c0"),
+    Status.SKIPPED: ("#f5f5f5", "#9e9e9e"),
+    Status.CANCELED: ("#fff3e0", "#ef6c00"),
+    Status.INTERRUPTED: ("#fff3e0", "#ef6c00"),
+    Status.QUEUED: ("#ffffff", "#bdbdbd"),
+    Status.PENDING: ("#ffffff", "#bdbdbd"),
 }
-WORDS = {"SUCCESS": "ok", "FAILURE": "failed", "STARTED": "running", "RUNNING": "running",
-         "SKIPPED": "skipped", "CANCELED": "canceled", "INTERRUPTED": "interrupted", "QUEUED": "queued"}
+WORDS: dict[str, str] = {Status.SUCCESS: "ok", Status.FAILURE: "failed", Status.STARTED: "running",
+                         Status.SKIPPED: "skipped", Status.CANCELED: "canceled",
+                         Status.INTERRUPTED: "interrupted", Status.QUEUED: "queued"}
 EDGE = "#757575"
 FONT = "Helvetica,Arial,sans-serif"
 
@@ -74,8 +75,7 @@ def _duration(seconds: float | None) -> str:
 
 
 def _counts(state: NodeState) -> str:
-    order = ["SUCCESS", "FAILURE", "STARTED", "RUNNING", "SKIPPED", "CANCELED", "INTERRUPTED", "QUEUED"]
-    return " · ".join(f"{state.counts[s]} {WORDS[s]}" for s in order if state.counts.get(s))
+    return " · ".join(f"{n} {WORDS.get(s, s.lower())}" for s, n in in_display_order(state.counts).items())
 
 
 def _label(node: Any, state: NodeState | None, is_fanout: bool) -> str:
@@ -137,7 +137,7 @@ def job_dot(
     for name, node in nodes.items():
         is_fanout = node.is_fanout
         state = states.get(name)
-        status = state.status if state is not None else ("PENDING" if states else None)
+        status = state.status if state is not None else (Status.PENDING.value if states else None)
         attrs = _node_attrs(node, state, status, is_fanout, selected == name)
         if name in expanded:
             with graph.subgraph(name=f"cluster_{ids[name]}") as cluster:
@@ -167,7 +167,7 @@ def _node_attrs(node: Any, state: NodeState | None, status: str | None, is_fanou
         attrs["style"] = "filled"
     if is_fanout:
         attrs["peripheries"] = "2"
-    if status == "PENDING":
+    if status == Status.PENDING:
         attrs["style"] += ",dashed"
     if state is not None and state.reused and state.reused == state.total:
         attrs["style"] += ",dashed"  # everything copied from the parent run
@@ -195,7 +195,7 @@ def _cluster_label(name: str, exp: Expanded) -> str:
 
 def _key_nodes(cluster: Any, parent_id: str, name: str, exp: Expanded) -> None:
     for i, (key, status) in enumerate(exp.keys):
-        fill, border = COLOURS.get(status, COLOURS["PENDING"])
+        fill, border = COLOURS.get(status, COLOURS[Status.PENDING])
         key_id = f"{parent_id}k{i}"
         cluster.node(key_id, label=_plain(_text(key)), id=_plain(_text(f"key:{name}:{key}")), fillcolor=fill,
                      color=border, fontsize="9", margin="0.06,0.02", height="0.2",

@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbflow.definitions.topology import JobTopology
+
 
 @dataclass(frozen=True)
 class Edge:
@@ -31,15 +33,19 @@ def shape_of(job: Any) -> dict[str, ShapeNode]:
     if isinstance(job, dict):
         return job
     nodes = job.nodes
-    fed = {b.node for node in nodes.values() for b in node.inputs.values() if b.kind == "item"}
+    topology = topology_of(job)
     shape = {}
     for name, node in nodes.items():
         edges = {input_name: Edge(b.kind, b.node, b.output or "result")
                  for input_name, b in node.inputs.items() if b.node is not None and b.kind != "default"}
-        # A mapped op that feeds another map passes its items on; it does not fan out.
-        fanout = any(out.is_dynamic for out in node.op.outs.values()) or (name in fed and not node.is_mapped)
-        shape[name] = ShapeNode(name, node.is_mapped, fanout, edges)
+        shape[name] = ShapeNode(name, node.is_mapped, name in topology.fanouts, edges)
     return shape
+
+
+def topology_of(job: Any) -> JobTopology:
+    """The job's topology (built when it was defined), or one built for a job-like object."""
+    found = getattr(job, "topology", None)
+    return found if isinstance(found, JobTopology) else JobTopology.build(job.nodes)
 
 
 def shape_to_json(job: Any) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-# Overall status of a node, most telling first: one failed key makes the node "failed".
-PRECEDENCE = ("FAILURE", "STARTED", "RUNNING", "CANCELED", "INTERRUPTED", "QUEUED", "SUCCESS", "SKIPPED")
+from nbflow.definitions.status import node_status
 
 
 @dataclass
@@ -23,12 +22,7 @@ class NodeState:
 
     @property
     def status(self) -> str:
-        if not self.counts:
-            return "PENDING"
-        present = [s for s in PRECEDENCE if self.counts.get(s)]
-        if "SUCCESS" in present and "SKIPPED" in present and len(present) == 2:
-            return "SUCCESS"
-        return present[0] if present else next(iter(self.counts))
+        return node_status(self.counts)
 
 
 def states_from_steps(steps: Any) -> dict[str, NodeState]:

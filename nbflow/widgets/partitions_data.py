@@ -14,9 +14,9 @@ STATUS_ORDER = ("materialized", "failed", "running", "missing")
 def columns_for(instance: Any, pdef: Any, target: Any) -> list[tuple[str, str]]:
     """Status columns: ``("asset", name)`` or ``("job", name)`` pairs."""
     if target is None:
-        jobs = instance.sql("SELECT DISTINCT job_name FROM runs WHERE partitions_def = ? ORDER BY 1",
-                            [pdef.name]).job_name.tolist()
-        return [("job", name) for name in jobs]
+        from nbflow.store.queries import jobs_of_partitions
+
+        return [("job", name) for name in jobs_of_partitions(instance.store, pdef.name)]
     if getattr(target, "is_asset_job", False):
         return [("asset", a.name) for a in target.assets]
     if hasattr(target, "nodes"):
@@ -32,16 +32,9 @@ def page_keys(instance: Any, name: str, text: str, regex: bool, offset: int, lim
 
 def key_position(instance: Any, name: str, key: str, text: str, regex: bool) -> int | None:
     """Where ``key`` is among the keys (those matching the filter), 0-based; None if not there."""
-    where, params = "def_name = ?", [name]
-    if text:
-        where += " AND " + ("regexp_matches(key, ?)" if regex else "contains(lower(key), lower(?))")
-        params.append(text)
-    found = instance.sql(
-        f"SELECT (SELECT count(*) FROM partitions WHERE {where} AND seq < p.seq) AS position "
-        f"FROM partitions p WHERE p.def_name = ? AND p.key = ? AND "
-        f"EXISTS (SELECT 1 FROM partitions WHERE {where} AND seq = p.seq)",
-        [*params, name, key, *params])
-    return int(found.position.iloc[0]) if len(found) else None
+    from nbflow.store.queries import partition_key_position
+
+    return partition_key_position(instance.store, name, key, text, regex)
 
 
 def page_status(instance: Any, pdef: Any, columns: list[tuple[str, str]], keys: list[str]) -> dict[str, dict[str, str]]:

@@ -214,8 +214,9 @@ def _keys(n: int) -> str:
 
 def _history(instance: Any, name: str) -> list[dict[str, Any]]:
     # Only the newest rows: a definition of a million keys has a history at least as long.
-    frame = instance.sql("SELECT key, action, ts, source FROM partition_events WHERE def_name = ? "
-                         "ORDER BY ts DESC, rowid DESC LIMIT ?", [name, HISTORY_ROWS])
+    from nbflow.store.queries import newest_partition_events
+
+    frame = newest_partition_events(instance.store, name, HISTORY_ROWS)
     return [{"time": f"{r.ts:%Y-%m-%d %H:%M:%S}", "key": r.key, "action": r.action,
              "source": r.source if isinstance(r.source, str) else ""} for r in frame.itertuples()]
 

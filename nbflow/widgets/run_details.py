@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from nbflow.definitions.status import Status, in_display_order, node_status
 from nbflow.widgets import tracebacks
 
 PREVIEW_CHARS = 2_000
@@ -23,12 +24,10 @@ def _seconds(value: Any) -> float | None:
 def node_details(run: Any, node: str, shape_node: Any, summary: Any) -> dict[str, Any]:
     """A node: for a mapped op its counts per status; for an unmapped one, its step."""
     mine = summary[summary.op == node]
-    found = {row.status: int(row.n) for row in mine.itertuples()}
-    order = ("SUCCESS", "FAILURE", "SKIPPED", "STARTED", "CANCELED", "INTERRUPTED")
-    counts = {s: found[s] for s in (*order, *sorted(set(found) - set(order))) if s in found}
+    counts = in_display_order({row.status: int(row.n) for row in mine.itertuples()})
     if shape_node.is_mapped:
         return {"node": node, "key": None, "mapped": True, "counts": counts,
-                "status": _overall(counts), "total": sum(counts.values())}
+                "status": node_status(counts), "total": sum(counts.values())}
     details = step_details(run, node, None)
     details.update(mapped=False, counts=counts, fanout=shape_node.is_fanout)
     return details
@@ -38,7 +37,7 @@ def step_details(run: Any, node: str, key: str | None) -> dict[str, Any]:
     step_key = node if key is None else f"{node}[{key}]"
     row = run.instance.store.step_row(run.run_id, step_key)
     if row is None:
-        return {"node": node, "key": key, "step_key": step_key, "status": "PENDING", "logs": [],
+        return {"node": node, "key": key, "step_key": step_key, "status": Status.PENDING.value, "logs": [],
                 "error": "", "error_full": "", "attempts": 0, "seconds": None, "output_html": "", "output_text": ""}
     logs = run.instance.store.logs(run.run_id, step_key)
     lines = [f"{r.level} {r.message}" for r in logs.itertuples()][-LOG_LINES:]
@@ -50,7 +49,7 @@ def step_details(run: Any, node: str, key: str | None) -> dict[str, Any]:
         **tracebacks.shown(_text(row["error"]) or ""), "reused_from": _text(row["reused_from"]) or "",
         "logs": lines, "output_html": "", "output_text": "",
     }
-    if row["status"] == "SUCCESS":
+    if row["status"] == Status.SUCCESS:
         details.update(output_preview(run, node, key))
     return details
 
@@ -68,13 +67,6 @@ def output_preview(run: Any, node: str, key: str | None) -> dict[str, str]:
     if len(text) > PREVIEW_CHARS:
         text = text[:PREVIEW_CHARS] + f"… ({len(text):,} characters)"
     return {"output_text": text}
-
-
-def _overall(counts: dict[str, int]) -> str:
-    for status in ("FAILURE", "STARTED", "CANCELED", "INTERRUPTED", "SUCCESS", "SKIPPED"):
-        if counts.get(status):
-            return status
-    return "PENDING"
 
 
 def keys_page(run: Any, node: str, status: str | None, text: str | None, page: int,

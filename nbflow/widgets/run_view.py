@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets
 
+from nbflow.definitions.status import Status
 from nbflow.widgets import run_details
 from nbflow.widgets.base import View, view_module
 from nbflow.widgets.run_progress import DRAW_SECONDS, PUSH_SECONDS, RunProgress, Throttle
 
 if TYPE_CHECKING:
-    from nbflow.execution.events import StepRecord
+    from nbflow.execution.events import RunStarted, StepRecord
 
 STATIC = pathlib.Path(__file__).parent / "static"
 PAGE_SIZE = 50
@@ -48,7 +49,7 @@ class RunView(View):
 
     run_id = traitlets.Unicode("").tag(sync=True)
     job_name = traitlets.Unicode("").tag(sync=True)
-    status = traitlets.Unicode("PENDING").tag(sync=True)
+    status = traitlets.Unicode(Status.PENDING.value).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
     parent_run_id = traitlets.Unicode(None, allow_none=True).tag(sync=True)
     children = traitlets.List(traitlets.Dict()).tag(sync=True)
@@ -67,6 +68,9 @@ class RunView(View):
         self._live: RunProgress | None = None
         self._push, self._draw = Throttle(PUSH_SECONDS), Throttle(DRAW_SECONDS)
         self._holding_output = False
+        self._started: RunStarted | None = None  # the RunStarted record of the run this view follows
+        self._ended: tuple[str, float, str | None] | None = None  # its recorded end
+        self._lost = False
         if run is not None:
             self.show(run)
 
@@ -93,7 +97,7 @@ class RunView(View):
         self.shape = _shape(run)
         record = run._record()
         summary = run.instance.store.step_summary(run.run_id)
-        spans = _own_spans(run)
+        spans = _own_spans(summary)
         states = _states(summary, spans)
         with self.hold_sync():
             self.run_id, self.job_name, self.status = run.run_id, record["job_name"], record["status"]
@@ -129,26 +133,25 @@ class RunView(View):
             self.svg = f"<pre class='nbflow-graph-error'>{type(exc).__name__}: {exc}</pre>"
 
     # -- following a run in flight (the launch's observer) ----------------------------------------------
-    def on_start(self, run_id: str, instance: Any) -> None:
+    def on_start(self, run_id: str, instance: Any, started: RunStarted) -> None:
+        """The run ``started`` (a :class:`~nbflow.execution.events.RunStarted`) begins: follow it
+        from what the launch knows, without reading it back from the store."""
         from nbflow.runtime.run import Run
-        from nbflow.viz.shape import shape_from_json
 
         self.instance = instance
         self.run = Run(instance, run_id)
-        stored = instance.store.graph_shape(run_id)
-        if stored:
-            self.shape = shape_from_json(stored)
-        self._live = RunProgress(self.shape)
+        self._started, self._ended, self._lost = started, None, False
+        self.shape = dict(started.shape)
+        self._live = RunProgress(started.topology)
         self._holding_output = bool(self._static_displays)  # displayed in a notebook
         if self._holding_output:
             from nbflow import capture
 
             # What the steps print stays in their logs (the view shows them), not under the cell.
             capture.hold_back_steps_output()
-        record = self.run._record()
         with self.hold_sync():
-            self.run_id, self.job_name, self.status = run_id, record["job_name"], "STARTED"
-            self.parent_run_id = record["parent_run_id"]
+            self.run_id, self.job_name, self.status = run_id, started.job_name, Status.STARTED.value
+            self.parent_run_id = started.parent_run_id
             self.children, self.selected, self.key_page, self.error = [], {}, {}, ""
             self.progress = self._live.as_dict(live=True)
             self._draw_graph({})
@@ -157,7 +160,7 @@ class RunView(View):
         live = self._live
         if live is None:
             return
-        live.step(record[1], record[4])
+        live.step(record[1], record[4], record[6], record[7])
         now = time.monotonic()
         if self._push.due(now):
             self._push_live(now)
@@ -168,7 +171,7 @@ class RunView(View):
 
     def on_reused(self, step: tuple[str, str, str]) -> None:
         if self._live is not None:
-            self._live.step(step[0], "SUCCESS")
+            self._live.step(step[0], Status.SUCCESS.value)
             self._live.reused[step[0]] += 1
 
     def _push_live(self, now: float) -> None:
@@ -180,11 +183,19 @@ class RunView(View):
             states = {node: NodeState(dict(counts), None, self._live.reused.get(node, 0))
                       for node, counts in self._live.counts.items()}
             for node in self._live.yielding - set(states):  # a fan-out op still yielding its items
-                states[node] = NodeState({"STARTED": 1})
+                states[node] = NodeState({Status.STARTED.value: 1})
             self._draw_graph(states)
 
+    def on_run_recorded(self, status: str, end: float, error: str | None) -> None:
+        """The executor recorded the run's end (before ``on_finish``)."""
+        self._ended = (status, end, error)
+
+    def on_detached(self) -> None:
+        """This view stopped following the run (one of its updates failed): its counts are partial."""
+        self._lost = True
+
     def on_finish(self, status: str) -> None:
-        self._live = None
+        live, self._live = self._live, None
         if self._holding_output:
             from nbflow import capture
 
@@ -194,14 +205,33 @@ class RunView(View):
                 print(f"{lines:,} line{'s' if lines != 1 else ''} printed by the steps of run {self.run_id[:8]} "
                       f"{'are' if lines != 1 else 'is'} in their logs: click an op in the view, then a key "
                       f"(or run.logs()).")
-        if self.run is not None:
+        if live is not None and self._followed_whole_run():
+            self._show_followed(live, status)
+        elif self.run is not None:
             self.show(self.run)  # the final picture comes from the store
         self.status = status
-        if status == "CANCELED":
+        if status == Status.CANCELED:
             p = self.progress
             self.message = (f"Canceled: {p.get('done', 0)} steps finished and are kept, {p.get('canceled', 0)} "
                             f"did not finish. 'Finish this run' reruns only those.")
         self.refresh_static()  # what a saved notebook shows: the run as it ended
+
+    def _followed_whole_run(self) -> bool:
+        """Every step of the run went through this view: it ended normally, the view never
+        lost track, and no step was copied from a parent in the store."""
+        started = self._started
+        return (started is not None and self._ended is not None and not self._lost
+                and not started.copies_from_parent)
+
+    def _show_followed(self, live: RunProgress, status: str) -> None:
+        """The run as it ended, from what this view followed: nothing to read back."""
+        assert self._started is not None and self._ended is not None
+        _, end, error = self._ended
+        with self.hold_sync():
+            self.status, self.error = status, error or ""
+            self.progress = live.final_progress(round(max(0.0, end - self._started.start), 1))
+            self.key_page, self.selected = {}, {}
+            self._draw_graph(live.final_states())
 
     # -- what the front end asks for ---------------------------------------------------------------
     def _do_select(self, node: str, key: str | None = None) -> None:
@@ -290,20 +320,19 @@ class RunView(View):
 def _shape(run: Any) -> dict[str, Any]:
     from nbflow.viz.shape import shape_from_json, shape_from_steps, shape_of
 
+    if run._job is not None:  # the job this run was launched with, in this process
+        return shape_of(run._job)
     stored = run.instance.store.graph_shape(run.run_id)
     if stored:
         return shape_from_json(stored)
-    if run._job is not None:
-        return shape_of(run._job)
     return shape_from_steps(run.steps())
 
 
-def _own_spans(run: Any) -> Any:
+def _own_spans(summary: Any) -> Any:
     """Per op, the first start and last end of the steps this run executed itself: a rerun's
     reused steps carry their parent's times, which are not this run's."""
-    return run.instance.sql(
-        "SELECT op, min(start_time) AS start_time, max(end_time) AS end_time FROM steps "
-        "WHERE run_id = ? AND reused_from IS NULL GROUP BY op", [run.run_id]).set_index("op")
+    own = summary[summary.own_start.notna()] if len(summary) else summary
+    return own.groupby("op").agg(start_time=("own_start", "min"), end_time=("own_end", "max"))
 
 
 def _states(summary: Any, spans: Any) -> dict[str, Any]:
@@ -323,10 +352,10 @@ def _states(summary: Any, spans: Any) -> dict[str, Any]:
 def _progress(summary: Any, record: dict[str, Any], spans: Any) -> dict[str, Any]:
     recorded = int(summary.n.sum()) if len(summary) else 0
     by_status = summary.groupby("status").n.sum().to_dict() if len(summary) else {}
-    canceled = int(by_status.get("CANCELED", 0))  # of a canceled run: not done, and shown as such
+    canceled = int(by_status.get(Status.CANCELED, 0))  # of a canceled run: not done, and shown as such
     return {"done": recorded - canceled, "total": recorded, "canceled": canceled,
-            "failed": int(by_status.get("FAILURE", 0)),
-            "skipped": int(by_status.get("SKIPPED", 0)), "elapsed": _elapsed(record, spans),
+            "failed": int(by_status.get(Status.FAILURE, 0)),
+            "skipped": int(by_status.get(Status.SKIPPED, 0)), "elapsed": _elapsed(record, spans),
             "reused": int(summary.reused.sum()) if len(summary) else 0, "live": False}
 
 

@@ -149,13 +149,13 @@ class SensorView(View):
         self.preview = {}
 
     def select_tick(self, tick_id: str) -> None:
-        row = self.instance.sql(
-            "SELECT tick_id, status, skip_reason, error, logs, run_ids, run_keys_skipped, partitions_added, "
-            "partitions_deleted, cursor_before, cursor_after FROM sensor_ticks WHERE tick_id = ?", [tick_id])
-        if row.empty:
+        from nbflow.store.queries import tick_record
+
+        row = tick_record(self.instance.store, tick_id)
+        if row is None:
             self.message = f"No tick {tick_id!r} in the store."
             return
-        self.selected = _tick_details(self.instance, row.iloc[0])
+        self.selected = _tick_details(self.instance, row)
 
     def static_html(self) -> str:
         return sensor_html(self.sensor, self.instance)
@@ -205,8 +205,9 @@ def _tick_details(instance: Any, row: Any) -> dict[str, Any]:
     run_ids = load(row.run_ids) or []
     runs = []
     if run_ids:
-        found = instance.sql("SELECT run_id, status, partition_key, job_name FROM runs "
-                             "WHERE list_contains(?, run_id)", [run_ids]).set_index("run_id")
+        from nbflow.store.queries import runs_by_id
+
+        found = runs_by_id(instance.store, run_ids)
         for run_id in run_ids[:KEYS_SHOWN]:
             rec = found.loc[run_id] if run_id in found.index else None
             runs.append({"run_id": run_id, "status": rec.status if rec is not None else "DELETED",

@@ -238,7 +238,8 @@ def test_a_rerun_shows_its_own_time_and_reused_steps_without_one(failed_run):
     assert view.progress["elapsed"] == round(record["end_time"] - record["start_time"], 1)
     assert view.progress["elapsed"] < 1.5  # counted from the parent's start it was over 1.5 s
     assert view.progress["reused"] == 9  # chunks and 8 keys of work
-    states = run_view._states(child.instance.store.step_summary(child.run_id), run_view._own_spans(child))
+    summary = child.instance.store.step_summary(child.run_id)
+    states = run_view._states(summary, run_view._own_spans(summary))
     assert states["chunks"].reused == 1 and states["chunks"].duration is None
     assert states["work"].duration is not None and states["work"].duration < 1.5
     assert node_svg(view.svg, "chunks").count(">reused<") == 1 and " ms<" not in node_svg(view.svg, "chunks")
@@ -378,3 +379,76 @@ def test_cancel_from_the_view_then_finish_the_run(instance):
     assert finished.output("add_up") == sum(range(10))
     reused = finished.steps().dropna(subset=["reused_from"]).step_key.tolist()
     assert "gated[k0]" in reused  # finished before the cancel: not done again
+
+
+def _counting_reads(store, monkeypatch):
+    """Count the store reads that a view following a run could make."""
+    reads: list[str] = []
+    for name in ("graph_shape", "run_row", "step_summary", "sql", "steps"):
+        method = getattr(store, name)
+
+        def counted(*args, _name=name, _method=method, **kwargs):
+            reads.append(_name)
+            return _method(*args, **kwargs)
+
+        monkeypatch.setattr(store, name, counted)
+    return reads
+
+
+@pytest.mark.parametrize("broken", [set(), {"k3", "k7"}])
+def test_a_followed_run_ends_as_stored_without_reading_it_back(instance, monkeypatch, broken):
+    from nbflow.runtime.instance import launch
+
+    BROKEN.clear()
+    BROKEN.update(broken)
+    view = RunView.live(chunked, instance)
+    reads = _counting_reads(instance.store, monkeypatch)
+    run = launch(chunked, None, instance, observer=view)
+    assert reads == []  # the shape, the run row and the final states came from the launch itself
+    monkeypatch.undo()
+    shown = RunView(instance.get_run(run.run_id))
+    assert (view.status, view.error, view.svg) == (shown.status, shown.error, shown.svg)
+    assert view.status == ("FAILURE" if broken else "SUCCESS")
+    followed, stored = dict(view.progress), dict(shown.progress)
+    assert abs(followed.pop("elapsed") - stored.pop("elapsed")) <= 0.1
+    assert followed == stored and stored["failed"] == len(broken)
+    BROKEN.clear()
+
+
+def test_a_followed_rerun_shows_the_steps_it_copied_from_its_parent(failed_run):
+    BROKEN.clear()
+    view = RunView(failed_run)
+    click(view, "rerun_failed")
+    shown = RunView(failed_run.instance.get_run(view.run_id))
+    assert view.run_id != failed_run.run_id and view.status == "SUCCESS"
+    assert view.svg == shown.svg and view.progress["reused"] == shown.progress["reused"] > 0
+    assert view.progress["done"] == shown.progress["done"] == 12
+
+
+@nf.op
+def nap(i: int) -> int:
+    time.sleep(0.05)
+    return i
+
+
+@nf.job
+def napping():
+    add_up(chunks().map(nap).collect())
+
+
+def test_a_followed_canceled_run_ends_as_stored(instance):
+    from nbflow.runtime.instance import launch
+
+    view = RunView.live(napping, instance)
+    run = launch(napping, {"ops": {"chunks": {"config": {"n": 200}}}}, instance, observer=view,
+                 background=True, wait=False)
+    deadline = time.monotonic() + 30
+    while (view.progress.get("done") or 0) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    run.cancel()
+    shown = RunView(instance.get_run(run.run_id))
+    assert view.status == shown.status == "CANCELED"
+    assert (view.error, view.svg) == (shown.error, shown.svg)
+    followed, stored = dict(view.progress), dict(shown.progress)
+    assert abs(followed.pop("elapsed") - stored.pop("elapsed")) <= 0.1
+    assert followed == stored and 0 < stored["canceled"] < 200
