@@ -103,7 +103,9 @@ class Executor:
         self.sink, self.backend = sink, backend
         self.partition_key, self.run_config = partition_key, run_config or {}
         self.code_versions = code_versions or {}
-        self.plan = Plan.build(job.nodes)
+        # The job's topology, built once when it was defined (built here for other graphs).
+        topology = getattr(job, "topology", None)
+        self.plan = topology if isinstance(topology, Plan) else Plan.build(job.nodes)
         self.nodes = job.nodes
         self.priority = _priorities(job.nodes)
         self.values: dict[tuple[str, str, str | None], Any] = {}
