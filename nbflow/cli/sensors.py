@@ -9,6 +9,8 @@ import sys
 import time
 from typing import Any
 
+from nbflow.definitions.status import Status
+
 
 class CliError(Exception):
     """A mistake on the command line: printed, exit status 2."""
@@ -116,7 +118,7 @@ def tick_sensor(args: Any) -> int:
         raise CliError(f"{args.file} defines no sensor {args.name!r}. {did_you_mean(args.name, sorted(sensors))}")
     result = sensors[args.name].tick(instance=_instance(args))
     print(f"{result.status}: {summary(result._record)}")
-    if result.status == "FAILURE":
+    if result.status == Status.FAILURE:
         print(result.error, file=sys.stderr)
         return 1
     return 0

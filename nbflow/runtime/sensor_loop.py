@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from nbflow._liveness import process_alive
 from nbflow._state import STATE, Snapshot
+from nbflow.definitions.status import Status
 from nbflow.errors import NbflowError
 
 MAX_BACKOFF = 3600.0
@@ -69,7 +70,7 @@ class SensorRunner:
                 tick = run_tick(sensor, self.instance, origin="loop", should_stop=self.stopping.is_set)
                 self.ticks, self.last_tick = self.ticks + 1, tick
                 wait = sensor.minimum_interval_seconds
-                if tick.status == "FAILURE":
+                if tick.status == Status.FAILURE:
                     if tick.failures >= sensor.max_consecutive_failures:
                         self._pause(tick)
                         paused = True

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from nbflow._state import STATE
+from nbflow.definitions.status import Status
 from nbflow.sensors.context import SensorEvaluationContext
 from nbflow.sensors.evaluate import SensorEvaluationError, evaluate
 
@@ -98,7 +99,7 @@ def summary(record: Any) -> str:
         parts.append(f"{len(record.run_keys_skipped)} run keys skipped")
     if record.cursor_after != record.cursor_before:
         parts.append(f"cursor {record.cursor_before!r} -> {record.cursor_after!r}")
-    if record.status == "FAILURE":
+    if record.status == Status.FAILURE:
         parts.append((record.error or "").strip().splitlines()[-1] if record.error else "failed")
     elif not parts and record.skip_reason:
         parts.append(record.skip_reason)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from nbflow.definitions.status import Status
 from nbflow.store.serialize import config_to_json, safe_json, safe_text
 
 STATE_COLUMNS = ("cursor", "status", "reason", "failures", "pid", "hostname", "started_at",
@@ -55,7 +56,7 @@ class TickRecord:
     tick_id: str
     sensor: str
     start: float
-    status: str = "SKIPPED"
+    status: str = Status.SKIPPED
     origin: str = "manual"
     cursor_before: str | None = None
     cursor_after: str | None = None
@@ -175,7 +176,7 @@ class SensorStore:
 
     def record_failure(self, tick: TickRecord) -> int:
         """Record a FAILURE tick (nothing else changes); return the consecutive failure count."""
-        tick.status, tick.end = "FAILURE", time.time()
+        tick.status, tick.end = Status.FAILURE, time.time()
         tick.cursor_after = tick.cursor_before
         tick.partitions_added, tick.partitions_deleted, tick.runs = {}, {}, []
         with self.store.holder.transaction() as con:
@@ -269,13 +270,13 @@ class SensorStore:
 def _status(tick: TickRecord) -> str:
     changed = any(tick.partitions_added.values()) or any(tick.partitions_deleted.values())
     if tick.runs or changed:
-        return "SUCCESS"
+        return Status.SUCCESS
     if tick.run_keys_skipped and tick.skip_reason is None:
         tick.skip_reason = (f"Skipping {len(tick.run_keys_skipped)} run(s) for sensor {tick.sensor}: already "
                             f"launched with run keys {tick.run_keys_skipped}")
     elif tick.skip_reason is None:
         tick.skip_reason = "Nothing new: no runs requested and no partitions changed"
-    return "SKIPPED"
+    return Status.SKIPPED
 
 
 def _check_partition_keys(con: Any, parts: Any, planned: list[QueuedRun]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import traitlets
 
+from nbflow.definitions.status import Status
 from nbflow.runtime import ticks as tick_module
 from nbflow.widgets import tracebacks
 from nbflow.widgets.base import View, view_module
@@ -99,7 +100,7 @@ class SensorView(View):
         if self.message and since > 0:
             latest = rows[0] if rows else {}
             changes["message"] = (f"Latest tick failed: {latest.get('note', '')}"
-                                  if latest.get("status") == "FAILURE" else "")
+                                  if latest.get("status") == Status.FAILURE else "")
         made_at = self.preview.get("tick_count")
         if made_at is not None and count > made_at:
             ticks = count - made_at
@@ -187,7 +188,7 @@ def _tick_row(t: Any) -> dict[str, Any]:
         "origin": t.origin or "", "keys_added": added, "keys_deleted": deleted,
         "runs": len(t.run_ids or []), "run_keys_skipped": len(t.run_keys_skipped or []),
         "duration_ms": round(t.duration * 1000, 1),
-        "note": _first_line(t.error) if t.status == "FAILURE" else (t.skip_reason or ""),
+        "note": _first_line(t.error) if t.status == Status.FAILURE else (t.skip_reason or ""),
     }
 
 
