@@ -37,28 +37,9 @@ def _peak_kb() -> float:
 
 
 def _nbflow(n: int) -> dict[str, Any]:
+    from fanout import fanout_job  # the same job as fanout.py (this script's folder is on sys.path)
+
     import nbflow as nf
-
-    @nf.op(out=nf.DynamicOut(), config_schema={"n": int})
-    def emit(context: Any) -> Any:
-        for i in range(context.op_config["n"]):
-            yield nf.DynamicOutput(i, mapping_key=str(i))
-
-    @nf.op
-    def square(x: int) -> int:
-        return x * x
-
-    @nf.op
-    def plus_one(x: int) -> int:
-        return x + 1
-
-    @nf.op
-    def total(values: list) -> int:
-        return sum(values)
-
-    @nf.job
-    def fanout_job() -> None:
-        total(emit().map(square).map(plus_one).collect())
 
     folder = tempfile.mkdtemp(prefix="nbflow-vs-pipefunc-")
 
