@@ -102,9 +102,12 @@ class PartitionsView(View):
 
     # -- what the buttons do ------------------------------------------------------------------------
     def _do_filter(self, text: str = "", regex: bool = False) -> None:
-        self.filter_text, self.filter_regex, self.page, self.highlight = text, bool(regex), 0, []
-        self.message = ""  # what an earlier action said is about another list
-        self.refresh()
+        # Under the lock: a refresh going on in another thread (a key added by another kernel)
+        # read the old filter, and must not land its rows after the ones for the new filter.
+        with self._lock:
+            self.filter_text, self.filter_regex, self.page, self.highlight = text, bool(regex), 0, []
+            self.message = ""  # what an earlier action said is about another list
+            self.refresh()
 
     def _do_page(self, page: int) -> None:
         self.page = max(0, min(int(page), self.pages - 1))
