@@ -11,7 +11,10 @@ without use. Waiting for a turn longer than ``lock_timeout`` seconds raises
 
 On every (re)open the store's change counter is read; if another process wrote
 since we last looked, the registered invalidation callbacks run, so caches held
-in memory never serve stale data.
+in memory never serve stale data. The rest of the work of opening (``on_open``:
+marking runs of dead processes, sweeps) runs before the first use, unless that use
+is a quick read that needs none of it (a partition membership check), which leaves
+it for the next use.
 """
 
 from __future__ import annotations
@@ -168,20 +171,26 @@ class ConnectionHolder:
         self._owned_by_me: bool | None = None
         self._on_change: list[Callable[[], None]] = []
         self._on_open: list[Callable[[Any], object]] = []
+        self._deferred: list[Callable[[Any], object]] = []  # on_open callbacks still to run
         self._tx_callbacks: list[tuple[Callable[[], object], Callable[[], object]]] = []
         self.opens = 0  # how often the file was (re)opened; for tests and diagnostics
         self.turn_waits: list[float] = []  # seconds waited for each turn; for the sharing bench
 
     # -- public -------------------------------------------------------------------------------
     @contextmanager
-    def use(self, lock_timeout: float | None = None) -> Iterator[Any]:
+    def use(self, lock_timeout: float | None = None, quick: bool = False) -> Iterator[Any]:
         """The open connection, held for the duration of the ``with`` block.
 
-        ``lock_timeout`` overrides how long to wait for another process's turn.
+        ``lock_timeout`` overrides how long to wait for another process's turn. ``quick=True``
+        is for a short read that needs none of the work done on opening (the ``on_open``
+        callbacks: marking runs of dead processes, sweeps): if the file is opened for it, that
+        work waits for the next use that is not quick, or for :meth:`finish_opening`.
         """
         with self._held():
             if self._con is None:
                 self._open(self.lock_timeout if lock_timeout is None else lock_timeout)
+            if self._deferred and not quick:
+                self._run_deferred()
             self._busy += 1
             try:
                 yield self._con
@@ -255,8 +264,25 @@ class ConnectionHolder:
         self._tx_callbacks.append((on_commit, on_rollback))
 
     def on_open(self, callback: Callable[[Any], object]) -> None:
-        """Run ``callback(connection)`` each time the file is (re)opened."""
+        """Run ``callback(connection)`` each time the file is (re)opened, before any use of it
+        but a quick one (see :meth:`use`)."""
         self._on_open.append(callback)
+
+    @property
+    def opening_deferred(self) -> bool:
+        """Whether the file was opened by a quick use and the work of opening is still to do."""
+        return bool(self._deferred)
+
+    def finish_opening(self) -> None:
+        """Do the work of opening that a quick use left, if the file is still open (for a
+        background thread: a file closed meanwhile does it all again when it is reopened)."""
+        with self.use_if_open():
+            pass
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            callback = self._deferred.pop(0)  # taken first: a callback that fails is not rerun
+            callback(self._con)
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` when the store was changed by another process."""
@@ -332,8 +358,7 @@ class ConnectionHolder:
             raise
         if not self.in_memory:
             self._start_reaper()
-        for callback in self._on_open:
-            callback(self._con)
+        self._deferred = list(self._on_open)  # run by use() before the first use that is not quick
 
     def _connect(self, deadline: float, lock_timeout: float) -> None:
         import duckdb
@@ -437,6 +462,7 @@ class ConnectionHolder:
             self._detach(self._con)
         finally:
             self._con = None
+            self._deferred = []  # done on the next open, with the file as it is then
             self._yield_requested = False
             if self._turns is not None:
                 self._turns.release()
@@ -636,12 +662,13 @@ def _read_meta(con: Any) -> dict[str, int] | None:
     import duckdb
 
     try:
-        # fetchall, not fetchone: DuckDB refuses new work while a result is unfinished.
-        rows = con.execute("SELECT key, value FROM nbflow_meta "
-                           "WHERE key IN ('schema_version', 'change_counter')").fetchall()
+        # The whole table (a few rows: these two and the pool limits), filtered here: a filter
+        # costs DuckDB a third more on this query, which every reopen pays. fetchall, not
+        # fetchone: DuckDB refuses new work while a result is unfinished.
+        rows = con.execute("SELECT key, value FROM nbflow_meta").fetchall()
     except duckdb.CatalogException:
         return None
-    return {key: value for key, value in rows}
+    return {key: value for key, value in rows if key in ("schema_version", "change_counter")}
 
 
 def _apply_migration(con: Any, path: str, number: int, title: str, sql: str) -> None:

@@ -12,7 +12,8 @@ Listing keys or writing loads the index at once. A membership check does not wai
 while there is no index, it asks DuckDB for the one key (about a millisecond at a million
 keys) and a background thread loads the index in chunks of short reads, between the user's
 own reads and writes (a million keys take about half a second). A load that any write or
-invalidation overtook is thrown away.
+invalidation overtook is thrown away. A check that reopens the store leaves the rest of
+the opening (marking runs of dead processes) to that thread too, or to the next other use.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ class PartitionStore:
         # the last bump may have read keys that are no longer right, and is thrown away.
         self._generation = 0
         self._loading: set[str] = set()  # definitions a background thread is loading
+        self._finishing_open = False  # the background thread is to finish a quick reopen
         store.holder.on_change(self._forget)
         self._file = None if store.holder.in_memory else os.path.realpath(store.path)
         self._writes_seen = _writes_by_file.get(self._file, 0) if self._file else 0
@@ -167,16 +169,28 @@ class PartitionStore:
         return self._keys(con, name)
 
     def has(self, name: str, key: str) -> bool:
-        with self.store.holder.use() as con:
+        holder = self.store.holder
+        # A quick use: if the check reopens the file, the work of opening that answers nothing
+        # here (marking runs of dead processes) is done after it, in the background.
+        with holder.use(quick=True) as con:
             index = self._loaded(name)
             if index is not None:
-                return key in index
-            # No index yet (a new process, a reopen after another process wrote): ask for
-            # this key, and have the index loaded in the background for the next checks.
-            found = con.execute("SELECT 1 FROM partitions WHERE def_name = ? AND key = ? LIMIT 1",
-                                [name, key]).fetchall()
-            self._load_in_background(name)
-            return bool(found)
+                found = key in index
+            else:
+                # No index yet (a new process, a reopen after another process wrote): ask for
+                # this key, and have the index loaded in the background for the next checks.
+                found = bool(con.execute("SELECT 1 FROM partitions WHERE def_name = ? AND key = ? LIMIT 1",
+                                         [name, key]).fetchall())
+                self._load_in_background(name)
+            if holder.opening_deferred and not self._finishing_open:
+                self._finishing_open = True
+                _in_background(self._finish_opening)
+        return found
+
+    def _finish_opening(self) -> None:
+        self._finishing_open = False
+        if not _exiting:
+            self.store.holder.finish_opening()
 
     def _load_in_background(self, name: str) -> None:
         # Called with the holder's lock held (as are all changes of _index and _generation).

@@ -134,6 +134,59 @@ def test_caches_are_invalidated_only_by_other_writers(store_path, holders):
     assert len(changes) == 1
 
 
+
+def test_a_quick_use_leaves_the_work_of_opening_to_the_next_use(store_path, holders):
+    holder = holders(store_path)
+    opened: list[int] = []
+    holder.on_open(lambda con: opened.append(con.execute("SELECT 1").fetchall()[0][0]))
+
+    with holder.use(quick=True) as con:  # opens the file, the callback waits
+        assert con.execute("SELECT value FROM nbflow_meta WHERE key = 'schema_version'").fetchall()
+    assert opened == [] and holder.opening_deferred
+    with holder.use(quick=True):  # still waits
+        pass
+    assert opened == []
+    with holder.use():  # the next ordinary use runs it first, once
+        assert opened == [1]
+    with holder.use():
+        pass
+    assert opened == [1] and not holder.opening_deferred
+
+    holder.release()
+    with holder.use(quick=True):
+        pass
+    holder.finish_opening()  # what the background thread does after a quick reopen
+    assert opened == [1, 1] and not holder.opening_deferred
+
+    holder.release()
+    with holder.use(quick=True):
+        pass
+    holder.release()  # closed before anyone did it: it is done on the next open instead
+    assert not holder.opening_deferred
+    holder.finish_opening()  # the file is closed: nothing to do, and it is not reopened
+    assert opened == [1, 1] and not holder.is_open
+    with holder.use():
+        pass
+    assert opened == [1, 1, 1]
+
+
+def test_a_failing_open_callback_fails_the_use_that_runs_it(store_path, holders):
+    holder = holders(store_path)
+    calls: list[str] = []
+
+    def broken(con) -> None:
+        calls.append("broken")
+        raise RuntimeError("sweep failed")
+
+    holder.on_open(broken)
+    with holder.use(quick=True):
+        pass
+    with pytest.raises(RuntimeError, match="sweep failed"), holder.use():
+        pass
+    with holder.use():  # run once per open, as before
+        pass
+    assert calls == ["broken"]
+
 @pytest.mark.slow
 def test_a_script_that_ends_while_the_store_is_open_exits_quietly(store_path):
     code = (

@@ -114,3 +114,27 @@ def test_a_run_whose_pid_now_belongs_to_a_newer_process_is_interrupted(store_pat
     finally:
         newer.kill()
         newer.wait()
+
+
+def test_a_membership_check_that_reopens_the_store_still_marks_dead_runs(store_path):
+    inst = nf.Instance(store_path)
+    inst.add_dynamic_partitions("eps", ["a"])
+    first = _foreign_run(inst, heartbeat_age=history.HEARTBEAT_STALE + 60)
+    inst.close()
+
+    # The check answers before the runs are looked at; the background thread looks at them
+    # right after, with no other use of the store.
+    assert inst.has_dynamic_partition("eps", "a")
+    deadline = time.monotonic() + 10
+    while inst.store.holder.opening_deferred:
+        assert time.monotonic() < deadline, "the runs of dead processes were never looked at"
+        time.sleep(0.01)
+    assert inst.store.holder.is_open
+    assert inst.get_run(first).status == "INTERRUPTED"
+
+    # And a read right after the check looks at them first, whether or not the thread did.
+    second = _foreign_run(inst, heartbeat_age=history.HEARTBEAT_STALE + 60)
+    inst.close()
+    assert inst.has_dynamic_partition("eps", "a")
+    assert inst.get_run(second).status == "INTERRUPTED"
+    inst.close()
