@@ -172,6 +172,7 @@ class ConnectionHolder:
         self._on_change: list[Callable[[], None]] = []
         self._on_open: list[Callable[[Any], object]] = []
         self._deferred: list[Callable[[Any], object]] = []  # on_open callbacks still to run
+        self._on_quick_open: list[Callable[[], object]] = []
         self._tx_callbacks: list[tuple[Callable[[], object], Callable[[], object]]] = []
         self.opens = 0  # how often the file was (re)opened; for tests and diagnostics
         self.turn_waits: list[float] = []  # seconds waited for each turn; for the sharing bench
@@ -189,6 +190,9 @@ class ConnectionHolder:
         with self._held():
             if self._con is None:
                 self._open(self.lock_timeout if lock_timeout is None else lock_timeout)
+                if quick:
+                    for callback in self._on_quick_open:
+                        callback()
             if self._deferred and not quick:
                 self._run_deferred()
             self._busy += 1
@@ -267,6 +271,11 @@ class ConnectionHolder:
         """Run ``callback(connection)`` each time the file is (re)opened, before any use of it
         but a quick one (see :meth:`use`)."""
         self._on_open.append(callback)
+
+    def on_quick_open(self, callback: Callable[[], object]) -> None:
+        """Run ``callback()`` when a quick use opened the file, leaving the work of opening
+        to do: to have it done soon (:meth:`finish_opening`) rather than on the next use."""
+        self._on_quick_open.append(callback)
 
     @property
     def opening_deferred(self) -> bool:

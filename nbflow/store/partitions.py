@@ -133,8 +133,8 @@ class PartitionStore:
         # the last bump may have read keys that are no longer right, and is thrown away.
         self._generation = 0
         self._loading: set[str] = set()  # definitions a background thread is loading
-        self._finishing_open = False  # the background thread is to finish a quick reopen
         store.holder.on_change(self._forget)
+        store.holder.on_quick_open(self._finish_opening_later)
         self._file = None if store.holder.in_memory else os.path.realpath(store.path)
         self._writes_seen = _writes_by_file.get(self._file, 0) if self._file else 0
         self._watchers: list[Any] = []
@@ -169,26 +169,24 @@ class PartitionStore:
         return self._keys(con, name)
 
     def has(self, name: str, key: str) -> bool:
-        holder = self.store.holder
         # A quick use: if the check reopens the file, the work of opening that answers nothing
         # here (marking runs of dead processes) is done after it, in the background.
-        with holder.use(quick=True) as con:
+        with self.store.holder.use(quick=True) as con:
             index = self._loaded(name)
             if index is not None:
-                found = key in index
-            else:
-                # No index yet (a new process, a reopen after another process wrote): ask for
-                # this key, and have the index loaded in the background for the next checks.
-                found = bool(con.execute("SELECT 1 FROM partitions WHERE def_name = ? AND key = ? LIMIT 1",
-                                         [name, key]).fetchall())
-                self._load_in_background(name)
-            if holder.opening_deferred and not self._finishing_open:
-                self._finishing_open = True
-                _in_background(self._finish_opening)
-        return found
+                return key in index
+            # No index yet (a new process, a reopen after another process wrote): ask for
+            # this key, and have the index loaded in the background for the next checks.
+            found = con.execute("SELECT 1 FROM partitions WHERE def_name = ? AND key = ? LIMIT 1",
+                                [name, key]).fetchall()
+            self._load_in_background(name)
+            return bool(found)
+
+    def _finish_opening_later(self) -> None:
+        # Called by a quick use that opened the file, with the holder's lock held.
+        _in_background(self._finish_opening)
 
     def _finish_opening(self) -> None:
-        self._finishing_open = False
         if not _exiting:
             self.store.holder.finish_opening()
 

@@ -139,13 +139,16 @@ def test_a_quick_use_leaves_the_work_of_opening_to_the_next_use(store_path, hold
     holder = holders(store_path)
     opened: list[int] = []
     holder.on_open(lambda con: opened.append(con.execute("SELECT 1").fetchall()[0][0]))
+    quick_opens: list[bool] = []
+    holder.on_quick_open(lambda: quick_opens.append(holder.opening_deferred))
 
     with holder.use(quick=True) as con:  # opens the file, the callback waits
         assert con.execute("SELECT value FROM nbflow_meta WHERE key = 'schema_version'").fetchall()
     assert opened == [] and holder.opening_deferred
+    assert quick_opens == [True]  # told once, so the work can be done in the background
     with holder.use(quick=True):  # still waits
         pass
-    assert opened == []
+    assert opened == [] and quick_opens == [True]
     with holder.use():  # the next ordinary use runs it first, once
         assert opened == [1]
     with holder.use():
@@ -168,6 +171,7 @@ def test_a_quick_use_leaves_the_work_of_opening_to_the_next_use(store_path, hold
     with holder.use():
         pass
     assert opened == [1, 1, 1]
+    assert quick_opens == [True, True, True]  # not told of an ordinary open
 
 
 def test_a_failing_open_callback_fails_the_use_that_runs_it(store_path, holders):
