@@ -170,8 +170,10 @@ class PartitionStore:
 
     def has(self, name: str, key: str) -> bool:
         # A quick use: if the check reopens the file, the work of opening that answers nothing
-        # here (marking runs of dead processes) is done after it, in the background.
-        with self.store.holder.use(quick=True) as con:
+        # here (marking runs of dead processes) is done after it, in the background. Passed
+        # by position (lock_timeout=None, quick=True): as keywords, through the context
+        # manager, they cost a warm check (a dictionary lookup) 7 % more.
+        with self.store.holder.use(None, True) as con:
             index = self._loaded(name)
             if index is not None:
                 return key in index
