@@ -1,6 +1,6 @@
 """The fan-out of ``fanout.py`` side by side with pipefunc, in fresh processes.
 
-usage: python bench/vs_pipefunc.py [--n 100000 --n 1000000] [--rounds 5]
+usage: python bench/vs_pipefunc.py [--n 100000 --n 1000000] [--rounds 5] [--runs 2]
 
 emit N ints -> map(square) -> map(plus_one) -> collect -> total. nbflow runs it in process
 and persists every step and output to a fresh DuckDB file; pipefunc (``pip install
@@ -8,7 +8,10 @@ pipefunc``, a peer for measuring only) keeps results in memory (``storage="dict"
 parallel=False``). Each figure is one run timed inside a fresh process after imports and a
 warm-up run of the same job at 1,000 items; the systems alternate round by round. Printed
 per N: the medians, the ratio nbflow / pipefunc, and the peak RSS growth per item (the
-process's peak RSS after the run minus its RSS just before it, divided by N).
+process's peak RSS during the run minus its RSS just before it, divided by N; the peak is
+reset before each run through /proc/self/clear_refs). With ``--runs K`` each process times K
+runs of N one after another (as a kernel does) and the row adds the last run's figures as
+``*_again_*``: memory the allocators kept from the first run is reused by the next.
 """
 
 from __future__ import annotations
@@ -32,11 +35,42 @@ def _rss_kb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
 
 
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:  # "5": peak RSS := current RSS
+            refs.write("5")
+    except OSError:
+        pass  # not Linux: the peak is the process's since its start
+
+
 def _peak_kb() -> float:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
     return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def _nbflow(n: int) -> dict[str, Any]:
+def _timed_runs(run: Any, n: int, runs: int) -> dict[str, Any]:
+    """``runs`` timed runs of ``n`` items: the first one's figures, and the last one's as ``again_*``."""
+    found = []
+    for _ in range(runs):
+        before = _rss_kb()
+        _reset_peak()
+        seconds, ok = run(n)
+        found.append({"seconds": seconds, "ok": ok, "growth_kb": max(0.0, _peak_kb() - before),
+                      "rss_before_kb": before})
+    result = dict(found[0])
+    result["ok"] = all(f["ok"] for f in found)
+    if runs > 1:
+        result["again_seconds"], result["again_growth_kb"] = found[-1]["seconds"], found[-1]["growth_kb"]
+    return result
+
+
+def _nbflow(n: int, runs: int = 1) -> dict[str, Any]:
     from fanout import fanout_job  # the same job as fanout.py (this script's folder is on sys.path)
 
     import nbflow as nf
@@ -54,12 +88,11 @@ def _nbflow(n: int) -> dict[str, Any]:
         return seconds, ok
 
     run(WARM_N, "warm")
-    before = _rss_kb()
-    seconds, ok = run(n, "timed")
-    return {"seconds": seconds, "ok": ok, "growth_kb": max(0.0, _peak_kb() - before), "rss_before_kb": before}
+    timed = iter(range(runs))
+    return _timed_runs(lambda size: run(size, f"timed{next(timed)}"), n, runs)
 
 
-def _pipefunc(n: int) -> dict[str, Any]:
+def _pipefunc(n: int, runs: int = 1) -> dict[str, Any]:
     from pipefunc import Pipeline, pipefunc
 
     @pipefunc(output_name="items")
@@ -87,14 +120,12 @@ def _pipefunc(n: int) -> dict[str, Any]:
         return seconds, results["total"].output == sum(i * i + 1 for i in range(size))
 
     run(WARM_N)
-    before = _rss_kb()
-    seconds, ok = run(n)
-    return {"seconds": seconds, "ok": ok, "growth_kb": max(0.0, _peak_kb() - before), "rss_before_kb": before}
+    return _timed_runs(run, n, runs)
 
 
-def _measure(system: str, n: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--one", system, str(n)], capture_output=True,
-                         text=True, check=True)
+def _measure(system: str, n: int, runs: int) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, __file__, "--one", system, str(n), "--runs", str(runs)],
+                         capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -102,18 +133,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=1, help="timed runs per process (default 1)")
     parser.add_argument("--one", nargs=2, metavar=("SYSTEM", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         system, n = args.one[0], int(args.one[1])
-        print(json.dumps((_nbflow if system == "nbflow" else _pipefunc)(n)))
+        print(json.dumps((_nbflow if system == "nbflow" else _pipefunc)(n, args.runs)))
         return
     for n in args.n or [100_000, 1_000_000]:
         found: dict[str, list[dict[str, Any]]] = {"nbflow": [], "pipefunc": []}
         for r in range(args.rounds):
             order = ("nbflow", "pipefunc") if r % 2 == 0 else ("pipefunc", "nbflow")
             for system in order:
-                found[system].append(_measure(system, n))
+                found[system].append(_measure(system, n, args.runs))
         row: dict[str, Any] = {"bench": "vs_pipefunc", "n": n, "rounds": args.rounds}
         for system, runs in found.items():
             row[f"{system}_median_s"] = round(statistics.median(r["seconds"] for r in runs), 3)
@@ -121,7 +153,13 @@ def main() -> None:
             row[f"{system}_rss_before_mb"] = round(statistics.median(r["rss_before_kb"] for r in runs) / 1024, 1)
             row[f"{system}_runs_s"] = [round(r["seconds"], 3) for r in runs]
             row[f"{system}_ok"] = all(r["ok"] for r in runs)
+            if args.runs > 1:
+                row[f"{system}_again_median_s"] = round(statistics.median(r["again_seconds"] for r in runs), 3)
+                row[f"{system}_again_kb_per_item"] = round(
+                    statistics.median(r["again_growth_kb"] for r in runs) / n, 3)
         row["ratio"] = round(row["nbflow_median_s"] / row["pipefunc_median_s"], 2)
+        if args.runs > 1:
+            row["again_ratio"] = round(row["nbflow_again_median_s"] / row["pipefunc_again_median_s"], 2)
         print(json.dumps(row), flush=True)
 
 

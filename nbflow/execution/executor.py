@@ -33,6 +33,7 @@ from nbflow.execution.limits import Limits
 from nbflow.execution.plan import Plan
 from nbflow.execution.resume import Resume
 from nbflow.execution.reuse import InputValues, RerunReuse
+from nbflow.execution.run_values import RunValues
 from nbflow.execution.state import DONE as _DONE
 from nbflow.execution.state import PENDING as _PENDING
 from nbflow.execution.state import RUNNING as _RUNNING
@@ -65,7 +66,7 @@ class Outcome:
     """What a finished run produced, for the caller."""
 
     status: str
-    values: dict[tuple[str, str, str | None], Any]
+    values: RunValues
     keys: dict[DynSource, list[str]]
     failed: list[str] = field(default_factory=list)
     exceptions: dict[str, BaseException] = field(default_factory=dict)
@@ -108,7 +109,8 @@ class Executor:
         self.plan = topology if isinstance(topology, Plan) else Plan.build(job.nodes)
         self.nodes = job.nodes
         self.priority = _priorities(job.nodes)
-        self.values: dict[tuple[str, str, str | None], Any] = {}
+        self.key_index: dict[DynSource, dict[str, int]] = {}
+        self.values = RunValues(self.key_index, {n: node.scope for n, node in self.nodes.items()})
         self.inputs = InputValues(self.values, resume)
         self.reuse = RerunReuse(self, resume, self.inputs) if resume is not None else None
         self.shared: dict[str, dict[str, Any]] = {n: {} for n in self.nodes}
@@ -117,7 +119,6 @@ class Executor:
         self.state: dict[tuple[str, str | None], int] = {}
         self.pending_items: dict[tuple[str, str], int] = {}
         self.keys: dict[DynSource, list[str]] = {}
-        self.key_index: dict[DynSource, dict[str, int]] = {}
         self.source_status: dict[DynSource, str] = {}
         self.n_ok: dict[tuple[str, str], int] = {}
         # keys whose mapped step succeeded without producing an optional output
@@ -295,11 +296,11 @@ class Executor:
         else:
             index = self.key_index[node.scope][key]
             self.pending_items.pop((name, key), None)
-            values = self.values
+            drop = self.values.drop_at
             for upstream, out_name in self._released[name]:
                 # Stored already (the writer holds the record until it is written); kept in
                 # memory, a fan-out of a million items would hold every value to the end.
-                values.pop((upstream, out_name, key), None)
+                drop(upstream, out_name, key, index)
         task = StepTask(name, key, index, node.op, inputs, self.configs.get(name),
                         self.run_id, self.partition_key, self.run_config)
         task.priority = self.priority[name]
@@ -363,7 +364,7 @@ class Executor:
         index = len(keys)
         self.key_index.setdefault(source, {})[key] = index
         keys.append(key)
-        self.values[(source.node, source.output, key)] = value
+        self.values.put_at(source.node, source.output, key, index, value)
         self.sink.output(_new(OutputRecord, (source.node, source.node, key, index, source.output, value)))
         scope = self.plan.scope_nodes.get(source, ())
         pending, state, n_items = self.pending_items, self.state, self.plan.n_item_inputs
@@ -431,7 +432,11 @@ class Executor:
         # step's row and its outputs always land in one batch.
         for out_name in static_outs:
             if out_name in outputs:
-                value = values[(name, out_name, key)] = outputs[out_name]
+                value = outputs[out_name]
+                if index is None:
+                    values[(name, out_name, None)] = value
+                else:
+                    values.put_at(name, out_name, key, index, value)  # type: ignore[arg-type]
                 sink.output(_new(OutputRecord, (step_key, name, key, index, out_name, value)))
         for item in held:  # a retried fan-out's items, released now that its attempt succeeded
             self._add_key(DynSource(name, item.output_name), item.key, item.value)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from nbflow.definitions.compose import COLLECT, ITEM, VALUE, DynSource
 from nbflow.execution.events import ReusedStep
 from nbflow.execution.resume import KeptFrom, ParentView, Resume
+from nbflow.execution.run_values import RunValues
 from nbflow.execution.state import DONE, PENDING, CollectedInput, MissingInput, ParentInput
 from nbflow.execution.step import CANCELED, FAILURE, SKIPPED, SUCCESS
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 _FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
-Values = dict[tuple[str, str, "str | None"], Any]  # (node, output, mapping key) -> value
+Values = RunValues  # (node, output, mapping key) -> value
 
 
 class RunState(Protocol):
@@ -79,7 +80,10 @@ class InputValues:
                 missing = sum(1 for k in value.keys if (node, output, k) not in self.values)
                 if missing > _FEW:
                     self._load_parent_all(node, output)
-            return [self.value(node, output, k) for k in value.keys]
+            try:
+                return self.values.of_keys(node, output, value.keys)
+            except KeyError:  # some are the parent's (a rerun), loaded one by one or at once
+                return [self.value(node, output, k) for k in value.keys]
         if kind is ParentInput:
             return self.value(value.node, value.output, None)
         return value

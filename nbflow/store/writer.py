@@ -38,7 +38,8 @@ from nbflow.store.serialize import (
     table_kind,
 )
 
-FLUSH_ROWS = 50_000
+FLUSH_ROWS = 100_000  # buffered step rows the run's thread writes itself: a bound on memory
+WAKE_ROWS = 10_000  # buffered step rows that wake the flusher before its period is up
 FLUSH_SECONDS = 0.5
 IDLE_FLUSH_SECONDS = 0.25
 MIDRUN_TURN_WAIT = 2.0  # seconds a mid-run flush waits for its turn before leaving rows buffered
@@ -123,10 +124,18 @@ class RunWriter:
     def step(self, record: StepRecord) -> None:
         # Before buffering: a step's row and the outputs the executor sends right after it
         # must land in one batch. The flusher thread writes every FLUSH_SECONDS beside the run
-        # (DuckDB inserts without holding the interpreter, so on a second core); the run's own
-        # thread writes only when the flusher is late by a whole period, and to bound memory.
-        if len(self._steps) >= FLUSH_ROWS or (
-                time.monotonic() - self._last_flush >= 2 * FLUSH_SECONDS and not self._write_lock.locked()):
+        # (DuckDB inserts without holding the interpreter, so on a second core), and at once
+        # when WAKE_ROWS are buffered. The run's own thread writes only to bound memory
+        # (FLUSH_ROWS buffered: the flusher is far behind) or when the flusher has not run for
+        # two periods after its last write ended (a starved thread). A write in the run's
+        # thread stops the run while DuckDB works: at a million items those writes, made
+        # whenever a write took longer than a period, were a fifth of the run's time.
+        buffered = len(self._steps)
+        if buffered >= FLUSH_ROWS:
+            self.flush()
+        elif buffered == WAKE_ROWS:
+            self._wake_flusher.set()
+        elif time.monotonic() - self._last_flush >= 2 * FLUSH_SECONDS and not self._write_lock.locked():
             self.flush()
         self._steps.append(record)
 
@@ -171,6 +180,14 @@ class RunWriter:
         self._last_flush = time.monotonic()
         if not (steps or outputs or events or reused or final):
             return
+        try:
+            self._write_unwritten(steps, outputs, events, reused, final)
+        finally:
+            # From the end of the write: a long write does not make the flusher look late.
+            self._last_flush = time.monotonic()
+
+    def _write_unwritten(self, steps: list[StepRecord], outputs: list[OutputRecord],
+                         events: list[EventRecord], reused: list[ReusedStep], final: Final | None) -> None:
         waited_since, said_at = time.monotonic(), None
         while True:
             tried_at = time.monotonic()

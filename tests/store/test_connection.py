@@ -202,3 +202,17 @@ def test_a_script_that_ends_while_the_store_is_open_exits_quietly(store_path):
     done = subprocess.run([sys.executable, "-c", code, store_path], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0
     assert done.stderr == ""  # no "nanobind: leaked ... instances!" from a connection left open
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_duckdb_leaves_a_core_for_the_run(tmp_path, in_memory):
+    """The store's DuckDB uses one core fewer than the process may use (a run's executor
+    and writer threads need the other), and at least one."""
+    import os
+
+    import nbflow as nf
+
+    inst = nf.Instance.ephemeral() if in_memory else nf.Instance(str(tmp_path / "t.duckdb"))
+    threads = inst.sql("SELECT current_setting('threads') AS n")["n"][0]
+    assert int(threads) == max(1, len(os.sched_getaffinity(0)) - 1)
+    inst.close()

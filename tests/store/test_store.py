@@ -427,14 +427,28 @@ def test_a_wide_run_is_written_in_a_few_transactions(store_instance, transaction
     _check_wide_run(store_instance, run)
 
 
-def test_batches_go_out_when_enough_rows_wait(store_instance, transactions, monkeypatch):
-    monkeypatch.setattr(writer_module, "FLUSH_SECONDS", 3600.0)
+def test_batches_go_out_when_enough_rows_wait(store_instance, monkeypatch):
+    monkeypatch.setattr(writer_module, "FLUSH_SECONDS", 3600.0)  # never by time
     monkeypatch.setattr(writer_module, "FLUSH_ROWS", 500)
+    monkeypatch.setattr(writer_module, "WAKE_ROWS", 200)
+    batches: list[tuple[int, bool, float | None]] = []  # (step rows, final, lock_timeout)
+    real = writer_module.RunWriter._write_batch
+
+    def recording(self, steps, outputs, events, reused, final, lock_timeout):
+        batches.append((len(steps), final is not None, lock_timeout))
+        return real(self, steps, outputs, events, reused, final, lock_timeout)
+
+    monkeypatch.setattr(writer_module.RunWriter, "_write_batch", recording)
     run = store_wide.run(instance=store_instance)
-    # run row + a batch per 500 steps (2,001 steps: 4) + the final batch
-    assert len(transactions) == 1 + (N_KEYS + 1) // 500 + 1, transactions
+    midrun = [b for b in batches if not b[1]]
+    # 2,001 steps: the flusher is woken at 200 buffered, so rows go out during the run ...
+    assert midrun, batches
+    # ... and at 500 the run's thread writes them itself: no more wait in memory
+    assert all(rows <= 500 for rows, _, _ in batches), batches
+    assert sum(rows for rows, _, _ in batches) == N_KEYS + 1
     # mid-run batches wait briefly for their turn, only the final one as long as it takes
-    assert transactions.count(writer_module.MIDRUN_TURN_WAIT) == (N_KEYS + 1) // 500
+    assert all(timeout == writer_module.MIDRUN_TURN_WAIT for _, _, timeout in midrun), batches
+    assert batches[-1][1] and batches[-1][2] is None
     _check_wide_run(store_instance, run)
 
 

@@ -1,0 +1,149 @@
+"""The output values a run holds in memory, by ``(node, output, mapping key)``.
+
+A mapped output's values sit in a list by key index (the order the fan-out yielded its
+keys), not in a dict keyed by a tuple per value: a million collected items then cost a list
+slot each (8 bytes) instead of a key tuple and a dict entry (about 130 bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import repeat
+from operator import is_
+from typing import Any
+
+from nbflow.definitions.compose import DynSource
+
+Slot = tuple[str, str, "str | None"]  # (node, output, mapping key)
+
+
+class _Absent:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+_ABSENT: Any = _Absent()
+
+
+class RunValues:
+    """A mapping from ``(node, output, mapping key)`` to the value a run has in memory.
+
+    ``key_index`` is the executor's own ``{fan-out source: {mapping key: index}}``, shared, not
+    copied: a key gets its index there when its fan-out yields it. A mapped value whose key
+    has no index (yet) is kept by its slot instead, so any key can be stored.
+    """
+
+    __slots__ = ("_by_slot", "_columns", "_key_index", "_scopes")
+
+    def __init__(self, key_index: dict[DynSource, dict[str, int]],
+                 scopes: Mapping[str, DynSource | None]) -> None:
+        self._key_index = key_index
+        self._scopes = scopes  # mapped node -> its fan-out source
+        self._by_slot: dict[Slot, Any] = {}  # unmapped outputs, and keys without an index
+        # node -> output -> (its keys' indexes, its values by index)
+        self._columns: dict[str, dict[str, tuple[dict[str, int], list[Any]]]] = {}
+
+    def _column(self, node: str, output: str) -> tuple[dict[str, int], list[Any]]:
+        try:
+            return self._columns[node][output]
+        except KeyError:
+            source = self._scopes.get(node) or DynSource(node, output)
+            column: tuple[dict[str, int], list[Any]] = (self._key_index.setdefault(source, {}), [])
+            self._columns.setdefault(node, {})[output] = column
+            return column
+
+    # -- the executor's hot path: the caller knows the key's index --------------------------
+    def put_at(self, node: str, output: str, key: str, index: int, value: Any) -> None:
+        """Store the value of mapping key ``key``, whose index in its fan-out is ``index``."""
+        try:  # once per mapped output and step: the lookup inline, not through _column
+            column = self._columns[node][output][1]
+        except KeyError:
+            column = self._column(node, output)[1]
+        if index == len(column):
+            column.append(value)
+        else:
+            if index > len(column):
+                column.extend([_ABSENT] * (index - len(column)))
+                column.append(value)
+            else:
+                column[index] = value
+        if self._by_slot:
+            self._by_slot.pop((node, output, key), None)
+
+    def drop_at(self, node: str, output: str, key: str, index: int) -> None:
+        """Forget the value of mapping key ``key`` (index ``index``), if there is one."""
+        try:
+            column = self._columns[node][output][1]
+        except KeyError:
+            column = self._column(node, output)[1]
+        if index < len(column):
+            column[index] = _ABSENT
+        if self._by_slot:
+            self._by_slot.pop((node, output, key), None)
+
+    def __setitem__(self, slot: Slot, value: Any) -> None:
+        node, output, key = slot
+        if key is not None:
+            index_of, column = self._column(node, output)
+            index = index_of.get(key)
+            if index is not None:
+                if index >= len(column):
+                    column.extend([_ABSENT] * (index + 1 - len(column)))
+                column[index] = value
+                if self._by_slot:
+                    self._by_slot.pop(slot, None)
+                return
+        self._by_slot[slot] = value
+
+    def get(self, slot: Slot, default: Any = None) -> Any:
+        node, output, key = slot
+        if key is not None:
+            index_of, column = self._column(node, output)
+            index = index_of.get(key)
+            if index is not None and index < len(column):
+                value = column[index]
+                if value is not _ABSENT:
+                    return value
+        return self._by_slot.get(slot, default)
+
+    def __getitem__(self, slot: Slot) -> Any:
+        value = self.get(slot, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(slot)
+        return value
+
+    def __contains__(self, slot: object) -> bool:
+        return isinstance(slot, tuple) and len(slot) == 3 and self.get(slot, _ABSENT) is not _ABSENT
+
+    def pop(self, slot: Slot, default: Any = _ABSENT) -> Any:
+        value = self.get(slot, _ABSENT)
+        if value is _ABSENT:
+            if default is _ABSENT:
+                raise KeyError(slot)
+            return default
+        node, output, key = slot
+        if key is not None:
+            index_of, column = self._column(node, output)
+            index = index_of.get(key)
+            if index is not None and index < len(column):
+                column[index] = _ABSENT
+        self._by_slot.pop(slot, None)
+        return value
+
+    def of_keys(self, node: str, output: str, keys: list[str]) -> list[Any]:
+        """The values of ``keys`` in order; raises KeyError for the first key with none."""
+        index_of, column = self._column(node, output)
+        try:  # the common case: every key has an index and a value
+            found = [column[index_of[key]] for key in keys]
+        except (KeyError, IndexError):
+            found = [_ABSENT]
+        if any(map(is_, found, repeat(_ABSENT))):  # by identity: a value's __eq__ is never called
+            return [self[(node, output, key)] for key in keys]
+        return found
+
+    def __len__(self) -> int:
+        held = sum(1 for outputs in self._columns.values() for _, column in outputs.values()
+                   for value in column if value is not _ABSENT)
+        return held + len(self._by_slot)
