@@ -191,6 +191,9 @@ class ConnectionHolder:
         self._deferred: list[Callable[[Any], object]] = []  # on_open callbacks still to run
         self._on_quick_open: list[Callable[[], object]] = []
         self._tx_callbacks: list[tuple[Callable[[], object], Callable[[], object]]] = []
+        # nbflow_meta as read when the file was last opened; a writer that changes a value
+        # there updates it too (the partition store's count of deletes).
+        self.meta: dict[str, int] = {}
         self.opens = 0  # how often the file was (re)opened; for tests and diagnostics
         self.turn_waits: list[float] = []  # seconds waited for each turn; for the sharing bench
 
@@ -405,10 +408,10 @@ class ConnectionHolder:
         if created:
             _make_private(self.path)
         try:
-            counter = _migrate(con, self.path)
+            self.meta = _migrate(con, self.path)
             self._con = con
             self.opens += 1
-            self._check_counter(counter)
+            self._check_counter(self.meta.get("change_counter", 0))
         except BaseException as exc:
             self._con = None
             self._detach(con)
@@ -645,8 +648,8 @@ def _locked_message(path: str, detail: str, timeout: float) -> str:
     )
 
 
-def _migrate(con: Any, path: str) -> int:
-    """Bring the store's schema up to date; return its change counter.
+def _migrate(con: Any, path: str) -> dict[str, int]:
+    """Bring the store's schema up to date; return its ``nbflow_meta`` values.
 
     A store already at the latest version costs one query (schema version and change
     counter together): every reopen after an idle release pays it.
@@ -665,7 +668,7 @@ def _migrate(con: Any, path: str) -> int:
             f"(pip install -U nbflow), or point NBFLOW_HOME at another folder."
         )
     if version == LATEST and "change_counter" in meta:
-        return meta["change_counter"]
+        return meta
     con.execute("BEGIN TRANSACTION")
     try:
         for number, title, sql in MIGRATIONS:
@@ -680,21 +683,22 @@ def _migrate(con: Any, path: str) -> int:
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return (_read_meta(con) or {}).get("change_counter", 0)
+    return _read_meta(con) or {}
 
 
 def _read_meta(con: Any) -> dict[str, int] | None:
-    """The schema version and change counter, or None if there is no ``nbflow_meta`` table."""
+    """The ``nbflow_meta`` table (schema version, change counter, count of partition deletes,
+    pool limits), or None if there is none."""
     import duckdb
 
     try:
-        # The whole table (a few rows: these two and the pool limits), filtered here: a filter
-        # costs DuckDB a third more on this query, which every reopen pays. fetchall, not
+        # The whole table (a few rows), not a filtered read: a filter costs DuckDB a third
+        # more on this query, which every reopen pays. fetchall, not
         # fetchone: DuckDB refuses new work while a result is unfinished.
         rows = con.execute("SELECT key, value FROM nbflow_meta").fetchall()
     except duckdb.CatalogException:
         return None
-    return {key: value for key, value in rows if key in ("schema_version", "change_counter")}
+    return dict(rows)
 
 
 def _apply_migration(con: Any, path: str, number: int, title: str, sql: str) -> None:

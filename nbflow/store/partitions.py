@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, cast
 
 from nbflow._state import STATE
@@ -133,7 +134,12 @@ class PartitionStore:
         # the last bump may have read keys that are no longer right, and is thrown away.
         self._generation = 0
         self._loading: set[str] = set()  # definitions a background thread is loading
-        store.holder.on_change(self._forget)
+        # What the loaded indexes are known to hold: every row up to this seq, with this many
+        # deletes made in the store (None: not known, so another process's change drops them).
+        self._seq_seen: int | None = None
+        self._deletes_seen: int | None = None
+        self._behind = False  # another process changed the store since the indexes were right
+        store.holder.on_change(self._fall_behind)
         store.holder.on_quick_open(self._finish_opening_later)
         self._file = None if store.holder.in_memory else os.path.realpath(store.path)
         self._writes_seen = _writes_by_file.get(self._file, 0) if self._file else 0
@@ -142,25 +148,64 @@ class PartitionStore:
     def _forget(self) -> None:
         """Drop the index (it is reloaded from what the store holds) and any load under way."""
         self._generation += 1
+        self._seq_seen = self._deletes_seen = None
+        self._behind = False
         dropped, self._index = self._index, {}
         if sum(map(len, dropped.values())) > _LOAD_CHUNK:
             # Freeing a million keys takes 100 ms: not on the call that noticed the change.
             _in_background(lambda: _free_in_chunks(dropped))
 
-    def _loaded(self, name: str) -> dict[str, None] | None:
+    def _fall_behind(self) -> None:
+        """Another process changed the store (the file was just reopened): the indexes are
+        brought up to date before their next use, and a load under way is thrown away."""
+        self._generation += 1
+        self._behind = True
+
+    def _loaded(self, name: str, con: Any) -> dict[str, None] | None:
         """The index of ``name`` if it is loaded and still right, else None."""
         if self._file is not None and _writes_by_file.get(self._file, 0) != self._writes_seen:
             self._forget()  # another Instance of this process wrote to the same file
             self._writes_seen = _writes_by_file.get(self._file, 0)
+        if self._behind:
+            self._catch_up(con)
         return self._index.get(name)
 
+    def _catch_up(self, con: Any) -> None:
+        """Bring the loaded indexes up to date with another process's changes: add the keys
+        it added (the rows past the highest ``seq`` seen), unless it deleted any, which drops
+        them. Most changes are no partition change at all (a run in another kernel): then
+        this is one short read, where reloading a million keys took half a second."""
+        self._behind = False
+        deletes = self.store.holder.meta.get("partition_deletes")
+        if not self._index or self._seq_seen is None or deletes is None or deletes != self._deletes_seen:
+            self._forget()
+            return
+        # Filtered and ordered here: DuckDB's ORDER BY and a filter on the definitions cost a
+        # third more on this read, which the first check after another process wrote waits for.
+        rows = con.execute("SELECT def_name, key, seq FROM partitions WHERE seq > ?", [self._seq_seen]).fetchall()
+        rows.sort(key=itemgetter(2))
+        for def_name, key, _ in rows:
+            index = self._index.get(def_name)
+            if index is not None:
+                index[key] = None
+        if rows:
+            self._seq_seen = rows[-1][2]
+
+    def _loaded_now(self, con: Any, name: str, index: dict[str, None]) -> None:
+        """``index`` holds every key of ``name`` as of now (the caller holds the store)."""
+        self._index[name] = index
+        if self._seq_seen is None:  # the first index since the indexes were last right
+            self._seq_seen = con.execute("SELECT coalesce(max(seq), 0) FROM partitions").fetchall()[0][0]
+            self._deletes_seen = self.store.holder.meta.get("partition_deletes")
+
     def _keys(self, con: Any, name: str) -> dict[str, None]:
-        index = self._loaded(name)
+        index = self._loaded(name, con)
         if index is None:
             # Python lists, not Arrow: a process that never builds a DataFrame never imports
             # pyarrow and pandas (100 MB and a third of a second), and this is not slower.
             rows = con.execute("SELECT key FROM partitions WHERE def_name = ? ORDER BY seq", [name]).fetchall()
-            index = self._index[name] = dict.fromkeys([row[0] for row in rows])
+            index = dict.fromkeys([row[0] for row in rows])
+            self._loaded_now(con, name, index)
         return index
 
     # -- reads ---------------------------------------------------------------------------------
@@ -174,7 +219,7 @@ class PartitionStore:
         # by position (lock_timeout=None, quick=True): as keywords, through the context
         # manager, they cost a warm check (a dictionary lookup) 7 % more.
         with self.store.holder.use(None, True) as con:
-            index = self._loaded(name)
+            index = self._loaded(name, con)
             if index is not None:
                 return key in index
             # No index yet (a new process, a reopen after another process wrote): ask for
@@ -217,7 +262,7 @@ class PartitionStore:
                     index.update(dict.fromkeys([row[0] for row in rows]))
                     if len(rows) < _LOAD_CHUNK:
                         if name not in self._index:
-                            self._index[name] = index
+                            self._loaded_now(con, name, index)
                         return
                     after = rows[-1][1]
                 time.sleep(0)  # let a waiting thread have the store before the next chunk
@@ -330,7 +375,7 @@ class PartitionStore:
             with self.store.holder.transaction() as con:
                 yield con
         except BaseException as exc:
-            self._forget()  # reloaded from what the store really holds
+            self._rolled_back()
             if not _failed_to_write(exc):
                 raise
             from nbflow.errors import StoreError
@@ -397,6 +442,12 @@ class PartitionStore:
         con.execute(
             "DELETE FROM partitions WHERE def_name = $name AND key IN (SELECT key FROM _nbflow_gone_keys)",
             {"name": name})
+        # Counted, so another process's index drops the keys it holds (see _catch_up); this
+        # process's indexes are right, as they lose the keys below.
+        counted = con.execute("UPDATE nbflow_meta SET value = value + 1 WHERE key = 'partition_deletes' "
+                              "RETURNING value").fetchall()
+        if counted:
+            self.store.holder.meta["partition_deletes"] = self._deletes_seen = counted[0][0]
         con.execute(
             "INSERT INTO partition_events SELECT $name, key, 'delete', to_timestamp($now), $source, $sid "
             "FROM _nbflow_gone_keys", {"name": name, "now": time.time(), "source": source, "sid": source_id})
@@ -413,7 +464,13 @@ class PartitionStore:
         # it meanwhile, as the transaction holds the store. A rollback drops the index, so it
         # is reloaded from what the store really holds.
         self._generation += 1
-        self.store.holder.after_commit(self._committed, on_rollback=self._forget)
+        self.store.holder.after_commit(self._committed, on_rollback=self._rolled_back)
+
+    def _rolled_back(self) -> None:
+        # The index is reloaded from what the store really holds; the count of deletes this
+        # process wrote did not commit either, and is read again on the next open.
+        self.store.holder.meta.pop("partition_deletes", None)
+        self._forget()
 
     def watch(self, callback: Any) -> None:
         """Call ``callback()`` after each committed partition change in this process (held weakly:

@@ -165,6 +165,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE runs ADD COLUMN heartbeat DOUBLE;
         """,
     ),
+    (
+        7,
+        "a count of partition deletes, so a process can bring its index of keys up to date "
+        "after another process's adds instead of reloading it",
+        """
+        INSERT OR IGNORE INTO nbflow_meta VALUES ('partition_deletes', 0);
+        """,
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

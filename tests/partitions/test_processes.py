@@ -162,3 +162,82 @@ def test_the_first_check_after_another_process_deleted_the_key_answers_false(tmp
     assert list(_wait_for_index(inst, "shared_eps")) == ["b"]
     assert not inst.has_dynamic_partition("shared_eps", "a")
     inst.close()
+
+
+OTHER_WRITE = textwrap.dedent("""
+    import sys
+    import nbflow as nf
+    inst = nf.Instance(sys.argv[1])
+    inst.add_dynamic_partitions("other_def", ["x", "y"])  # a change, but not to shared_eps
+    inst.close()
+""")
+
+
+@pytest.mark.slow
+def test_an_index_follows_another_process_adds_without_reloading(tmp_path):
+    path = str(tmp_path / "follow.duckdb")
+    inst = nf.Instance(path)
+    inst.add_dynamic_partitions("shared_eps", ["z", "a", "m"])  # in no particular order
+    assert inst.get_dynamic_partitions("shared_eps") == ["z", "a", "m"]  # the index is loaded
+    index = inst.store.partitions._index["shared_eps"]
+    inst.close()
+
+    assert _child_edits(path, ["q", "b", "a"], []) == [["q", "b"], []]
+
+    # The reopen brings the index up to date with the other process's adds: the same index,
+    # not a reload, with the new keys in the order they were added.
+    assert inst.has_dynamic_partition("shared_eps", "b")
+    assert inst.store.partitions._index["shared_eps"] is index
+    assert inst.get_dynamic_partitions("shared_eps") == ["z", "a", "m", "q", "b"]
+    inst.close()
+
+    done = subprocess.run([sys.executable, "-c", OTHER_WRITE, path], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert not inst.has_dynamic_partition("shared_eps", "x")  # another definition's key
+    assert inst.store.partitions._index["shared_eps"] is index  # kept through that change too
+    assert inst.get_dynamic_partitions("other_def") == ["x", "y"]
+    inst.close()
+
+
+@pytest.mark.slow
+def test_a_delete_by_another_process_drops_the_index(tmp_path):
+    path = str(tmp_path / "dropped.duckdb")
+    inst = nf.Instance(path)
+    inst.add_dynamic_partitions("shared_eps", ["z", "a", "m"])
+    inst.delete_dynamic_partitions("shared_eps", ["m"])  # this process's own delete is counted too
+    assert inst.get_dynamic_partitions("shared_eps") == ["z", "a"]
+    index = inst.store.partitions._index["shared_eps"]
+    inst.close()
+
+    assert _child_edits(path, ["n"], []) == [["n"], []]  # adds only: followed
+    assert inst.get_dynamic_partitions("shared_eps") == ["z", "a", "n"]
+    assert inst.store.partitions._index["shared_eps"] is index
+    inst.close()
+
+    assert _child_edits(path, [], ["z"]) == [[], ["z"]]  # a delete: the index is dropped
+    assert not inst.has_dynamic_partition("shared_eps", "z")
+    assert inst.store.partitions._index.get("shared_eps") is not index
+    assert inst.get_dynamic_partitions("shared_eps") == ["a", "n"]
+    inst.close()
+
+
+def test_a_delete_that_does_not_commit_leaves_no_count_behind(tmp_path):
+    """A delete rolled back (a full disk, say) forgets the count it wrote, so the count this
+    process goes by is never one another process's delete could match."""
+    inst = nf.Instance(str(tmp_path / "rollback.duckdb"))
+    inst.add_dynamic_partitions("shared_eps", ["a", "b"])
+    holder = inst.store.holder
+    before = holder.meta["partition_deletes"]
+
+    with pytest.raises(RuntimeError, match="the disk is full"), holder.transaction() as con:
+        inst.store.partitions.delete("shared_eps", ["a"], con=con)
+        assert holder.meta["partition_deletes"] == before + 1
+        raise RuntimeError("the disk is full")
+
+    assert "partition_deletes" not in holder.meta  # read again on the next open
+    assert inst.get_dynamic_partitions("shared_eps") == ["a", "b"]
+    inst.close()
+    assert inst.has_dynamic_partition("shared_eps", "a")
+    assert holder.meta["partition_deletes"] == before
+    inst.close()

@@ -51,7 +51,7 @@ def test_a_new_file_gets_the_latest_schema(store_path):
     inst = Instance(store_path)
     assert inst.runs().empty
     inst.close()
-    assert _meta(store_path) == {"schema_version": LATEST, "change_counter": 0}
+    assert _meta(store_path) == {"schema_version": LATEST, "change_counter": 0, "partition_deletes": 0}
     assert {"main.runs", "main.steps", "main.outputs", "main.events", "main.nbflow_meta"} <= _tables(store_path)
 
 
@@ -89,7 +89,7 @@ def test_only_newer_migrations_run_on_an_older_store(store_path, monkeypatch):
     assert list(upgraded.sql("SELECT a FROM extra").a) == [7]
     assert list(upgraded.runs().run_id) == ["run-0001"]
     upgraded.close()
-    assert _meta(store_path) == {"schema_version": LATEST + 1, "change_counter": counter}
+    assert _meta(store_path) == {"schema_version": LATEST + 1, "change_counter": counter, "partition_deletes": 0}
 
 
 def test_a_failing_migration_leaves_the_store_as_it_was(store_path, monkeypatch):
