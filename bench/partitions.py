@@ -5,7 +5,7 @@ usage: python bench/partitions.py [N] [--checks C] [--delete D] [--rounds R]
 On a fresh file store: add N keys (default 1,000,000) in one ``add_dynamic_partitions``
 call; time single membership checks when the store is cold (medians of R rounds):
 ``first_check_after_write_ms`` right after another process added a key (the file is
-reopened and this process's index of the keys is dropped), ``first_check_new_process_ms``
+reopened and this process's index of the keys is brought up to date), ``first_check_new_process_ms``
 in a fresh process whose store is already open (``open_and_first_check_ms`` with the
 opening), ``check_after_idle_ms`` after the store was released for being idle and
 ``check_after_close_ms`` after ``instance.close()`` (and, at the end, on a second store
