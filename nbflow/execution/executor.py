@@ -433,10 +433,10 @@ class Executor:
         for out_name in static_outs:
             if out_name in outputs:
                 value = outputs[out_name]
-                if index is None:
-                    values[(name, out_name, None)] = value
+                if index is None or key is None:
+                    values[(name, out_name, key)] = value
                 else:
-                    values.put_at(name, out_name, key, index, value)  # type: ignore[arg-type]
+                    values.put_at(name, out_name, key, index, value)
                 sink.output(_new(OutputRecord, (step_key, name, key, index, out_name, value)))
         for item in held:  # a retried fan-out's items, released now that its attempt succeeded
             self._add_key(DynSource(name, item.output_name), item.key, item.value)
