@@ -29,16 +29,13 @@ if TYPE_CHECKING:
 
 _FEW = 64  # up to this many values of one output are loaded from a parent run one by one
 
-Values = RunValues  # (node, output, mapping key) -> value
-
-
 class RunState(Protocol):
     """What :class:`RerunReuse` reads and changes of a run: the executor implements it."""
 
     nodes: dict[str, Any]
     plan: Plan
     sink: EventSink
-    values: Values
+    values: RunValues
     state: dict[tuple[str, str | None], int]
     keys: dict[DynSource, list[str]]
     key_index: dict[DynSource, dict[str, int]]
@@ -66,7 +63,7 @@ def carried_words(status: str | None) -> str:
 class InputValues:
     """The values of a step's inputs: the run's own, else loaded from the parent of a rerun."""
 
-    def __init__(self, values: Values, resume: Resume | None) -> None:
+    def __init__(self, values: RunValues, resume: Resume | None) -> None:
         self.values, self.resume = values, resume
         self._parent_values: dict[tuple[str, str], dict[str, Any]] = {}
         self._parent_misses: dict[tuple[str, str], int] = {}

@@ -61,41 +61,31 @@ class RunValues:
             column = self._columns[node][output][1]
         except KeyError:
             column = self._column(node, output)[1]
-        if index == len(column):
+        if index == len(column):  # the common case: keys come in the order of their indexes
             column.append(value)
         else:
             if index > len(column):
-                column.extend([_ABSENT] * (index - len(column)))
-                column.append(value)
-            else:
-                column[index] = value
+                column.extend([_ABSENT] * (index - len(column) + 1))
+            column[index] = value
         if self._by_slot:
             self._by_slot.pop((node, output, key), None)
 
     def drop_at(self, node: str, output: str, key: str, index: int) -> None:
         """Forget the value of mapping key ``key`` (index ``index``), if there is one."""
-        try:
-            column = self._columns[node][output][1]
-        except KeyError:
-            column = self._column(node, output)[1]
+        column = self._column(node, output)[1]
         if index < len(column):
             column[index] = _ABSENT
         if self._by_slot:
             self._by_slot.pop((node, output, key), None)
 
+    # -- the mapping, for the rest ------------------------------------------------------------
     def __setitem__(self, slot: Slot, value: Any) -> None:
         node, output, key = slot
-        if key is not None:
-            index_of, column = self._column(node, output)
-            index = index_of.get(key)
-            if index is not None:
-                if index >= len(column):
-                    column.extend([_ABSENT] * (index + 1 - len(column)))
-                column[index] = value
-                if self._by_slot:
-                    self._by_slot.pop(slot, None)
-                return
-        self._by_slot[slot] = value
+        index = None if key is None else self._column(node, output)[0].get(key)
+        if index is None:
+            self._by_slot[slot] = value
+        else:
+            self.put_at(node, output, key, index, value)  # type: ignore[arg-type]
 
     def get(self, slot: Slot, default: Any = None) -> Any:
         node, output, key = slot
@@ -124,12 +114,11 @@ class RunValues:
                 raise KeyError(slot)
             return default
         node, output, key = slot
-        if key is not None:
-            index_of, column = self._column(node, output)
-            index = index_of.get(key)
-            if index is not None and index < len(column):
-                column[index] = _ABSENT
-        self._by_slot.pop(slot, None)
+        index = None if key is None else self._column(node, output)[0].get(key)
+        if index is None:
+            self._by_slot.pop(slot, None)
+        else:
+            self.drop_at(node, output, key, index)  # type: ignore[arg-type]
         return value
 
     def of_keys(self, node: str, output: str, keys: list[str]) -> list[Any]:
