@@ -14,6 +14,7 @@ import pytest
 
 import nbflow as nf
 from nbflow.store import connection
+from nbflow.store import partitions as partitions_module
 from nbflow.store.queries import partition_key_position
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -123,3 +124,28 @@ def test_membership_is_right_in_a_new_process(shuffled_store):
     answers = json.loads(done.stdout)
     assert [found for found, _ in answers] == [True] * len(present) + [False] * len(absent)
     assert not any(from_index for _, from_index in answers)
+
+
+def test_a_background_load_reads_the_keys_in_order_past_gaps_in_seq(tmp_path, monkeypatch):
+    """The load reads ranges of seq: ranges holding keys of other definitions only, or deleted
+    keys only, are skipped, and the keys come in the order given across adds."""
+    monkeypatch.setattr(partitions_module, "_LOAD_CHUNK", 4)
+    inst = nf.Instance(str(tmp_path / "gaps.duckdb"))
+    given: list[str] = []
+    for i in range(5):
+        inst.add_dynamic_partitions("other_eps", [f"other {i} {j}" for j in range(11)])
+        keys = [f"{i} {key}" for key in _shuffled(7, seed=i)]
+        inst.add_dynamic_partitions(NAME, keys)
+        given += keys
+    gone = given[3:12]
+    inst.delete_dynamic_partitions(NAME, gone)
+    given = [key for key in given if key not in gone]
+    partitions = inst.store.partitions
+    partitions._forget()
+    with inst.store.holder.use():  # the file is open, as when a check starts a load
+        partitions._background_load(NAME, partitions._generation)
+        partitions._background_load("empty_eps", partitions._generation)
+    assert list(partitions._index[NAME]) == given
+    assert partitions._index["empty_eps"] == {}
+    assert inst.get_dynamic_partitions("other_eps") == [f"other {i} {j}" for i in range(5) for j in range(11)]
+    inst.close()
