@@ -9,13 +9,15 @@ reopened and this process's index of the keys is brought up to date), ``first_ch
 in a fresh process whose store is already open (``open_and_first_check_ms`` with the
 opening), ``check_after_idle_ms`` after the store was released for being idle and
 ``check_after_close_ms`` after ``instance.close()`` (and, at the end, on a second store
-holding the same keys added in shuffled order, ``first_check_after_write_unordered_ms``);
+holding the same keys added in shuffled order, ``first_check_after_write_unordered_ms``,
+``first_check_new_process_unordered_ms`` and ``first_check_after_delete_unordered_ms``, after
+another process deleted a key, then ``index_load_after_delete_unordered_ms``);
 then list them cold (after ``instance.close()`` and dropping the in-memory index, so the
 file is reopened and the keys read back) and warm; C membership checks (half present, half
 absent) through ``instance.has_dynamic_partition`` and through ``key in definition``;
 delete D keys in one call; suggest the closest keys for four typos of one key (the
-"did you mean" of an unknown key's error). Prints one JSON line with the figures, peak RSS and checks that
-every answer was right. For scale (``../shared/reference/perf-anchors.md``): Dagster fails a
+"did you mean" of an unknown key's error). Prints one JSON line with the figures, the size of
+each store file at the end, peak RSS and checks that every answer was right. For scale (``../shared/reference/perf-anchors.md``): Dagster fails a
 single add above 250,000 keys and spends about 1.7 ms per membership check.
 """
 
@@ -100,6 +102,7 @@ def main() -> None:
             and cold_checks.pop("ok")
         )
         inst.close()
+        file_mb = _file_mb(inst.path)
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         unordered = _unordered_checks(folder, keys, args.rounds)
         ok = ok and unordered.pop("ok")
@@ -111,7 +114,7 @@ def main() -> None:
             "has_us": round(has_us, 2), "in_definition_us": round(in_us, 2), "checks": checks,
             "delete_s": round(delete_s, 4), "deleted": len(deleted.deleted),
             "suggest_s": [round(t, 3) for t in suggest_s], "suggested_right": suggested_right,
-            "peak_rss_mb": round(rss_mb, 1), "ok": bool(ok), "python": sys.version.split()[0],
+            "file_mb": file_mb, "peak_rss_mb": round(rss_mb, 1), "ok": bool(ok), "python": sys.version.split()[0],
         }))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -157,13 +160,7 @@ def _cold_checks(inst: nf.Instance, name: str, keys: list[str], rounds: int) -> 
     inst.delete_dynamic_partitions(name, [f"from child {r}" for r in range(rounds)])
     inst.close()
     for r in range(rounds):
-        out = _in_child(inst.path, f"""
-inst.get_dynamic_partitions('warm-up')  # the store is open
-start = time.perf_counter()
-found = inst.has_dynamic_partition({name!r}, {keys[r * 3]!r})
-print(json.dumps([found, 1e3 * (time.perf_counter() - start)]))
-""")
-        found, ms = json.loads(out.splitlines()[-1])
+        found, ms = _first_check_in_child(inst.path, name, keys[r * 3])
         if found is not True:
             wrong.append("first check in a new process")
         times.setdefault("first_check_new_process_ms", []).append(ms)
@@ -184,10 +181,13 @@ print(json.dumps([found, 1e3 * (time.perf_counter() - start)]))
 
 
 def _unordered_checks(folder: str, keys: list[str], rounds: int) -> dict[str, float | bool]:
-    """The first check after another process wrote, on a store whose keys were added in no
-    particular order (the same keys shuffled), for one of the last keys added: DuckDB cannot
-    skip parts of the table by their range of keys, as it can for ``keys``, which were
-    added in sorted order."""
+    """First checks on a second store holding the same keys added in no particular order (shuffled,
+    in one call), for one of the last keys given: after another process added a key (the index
+    is brought up to date), in a fresh process whose store is already open, and after another
+    process deleted a key (which drops the index, so the check is asked of DuckDB), and how long
+the index then takes to be loaded again in the background (to within 50 ms). Each add
+    stores its rows sorted by key, so DuckDB skips all but a few parts of the table by their
+    range of keys, as it does for ``keys``, which are sorted already."""
     import random
     import statistics
 
@@ -196,22 +196,69 @@ def _unordered_checks(folder: str, keys: list[str], rounds: int) -> dict[str, fl
     inst = nf.instance(os.path.join(folder, "unordered.duckdb"))
     name = "bench_unordered"
     inst.add_dynamic_partitions(name, shuffled)
-    times, ok = [], True
+    times: dict[str, list[float]] = {}
+    wrong: list[str] = []
+
+    def check(label: str, key: str, expected: bool = True) -> None:
+        start = time.perf_counter()
+        found = inst.has_dynamic_partition(name, key)
+        times.setdefault(label, []).append(1e3 * (time.perf_counter() - start))
+        if found is not expected:
+            wrong.append(f"{label}: {key!r} found={found}")
+
+    def index_loaded() -> None:  # the background load ends before the next round
+        deadline = time.monotonic() + 60
+        while name not in inst.store.partitions._index and time.monotonic() < deadline:
+            time.sleep(0.05)
+            inst.has_dynamic_partition(name, shuffled[-1])
+
+    def one_of_the_last(r: int) -> str:
+        return shuffled[-1 - (r * 7919) % 100_000]
+
     for r in range(rounds):
         inst.close()
         _in_child(inst.path, f"inst.add_dynamic_partitions({name!r}, ['from child {r}'])")
-        start = time.perf_counter()
-        # A key among the last added: DuckDB stops at the first match, and the table is
-        # read in the order the keys were added.
-        found = inst.has_dynamic_partition(name, shuffled[-1 - (r * 7919) % 100_000])
-        times.append(1e3 * (time.perf_counter() - start))
-        ok = ok and found is True
-        deadline = time.monotonic() + 60
-        while name not in inst.store.partitions._index and time.monotonic() < deadline:
-            time.sleep(0.05)  # the background load ends before the next round
-            inst.has_dynamic_partition(name, shuffled[0])
+        check("first_check_after_write_unordered_ms", one_of_the_last(r))
+        index_loaded()
     inst.close()
-    return {"first_check_after_write_unordered_ms": round(statistics.median(times), 2), "ok": ok}
+    for r in range(rounds):
+        found, ms = _first_check_in_child(inst.path, name, one_of_the_last(r + rounds))
+        times.setdefault("first_check_new_process_unordered_ms", []).append(ms)
+        if found is not True:
+            wrong.append("unordered: first check in a new process")
+    for r in range(rounds):
+        inst.close()
+        _in_child(inst.path, f"inst.delete_dynamic_partitions({name!r}, [{shuffled[r]!r}])")
+        check("first_check_after_delete_unordered_ms", one_of_the_last(r + 2 * rounds))
+        start = time.perf_counter()
+        check("check_of_the_deleted_key", shuffled[r], expected=False)
+        index_loaded()  # the delete dropped the index: loaded again in the background
+        times.setdefault("index_load_after_delete_unordered_ms", []).append(1e3 * (time.perf_counter() - start))
+    inst.close()
+    times.pop("check_of_the_deleted_key")
+    if wrong:
+        print("wrong:", *wrong, sep="\n  ", file=sys.stderr)
+    return {**{k: round(statistics.median(v), 2) for k, v in times.items()},
+            "unordered_file_mb": _file_mb(inst.path), "ok": not wrong}
+
+
+def _file_mb(path: str) -> float:
+    """The size of a closed store file (with its write-ahead log, if any is left), in MB."""
+    wal = path + ".wal"
+    return round((os.path.getsize(path) + (os.path.getsize(wal) if os.path.exists(wal) else 0)) / 2**20, 1)
+
+
+def _first_check_in_child(path: str, name: str, key: str) -> tuple[bool, float]:
+    """Whether a fresh process whose store is already open finds ``key``, and how long (ms)
+    its first check took."""
+    out = _in_child(path, f"""
+inst.get_dynamic_partitions('warm-up')  # the store is open
+start = time.perf_counter()
+found = inst.has_dynamic_partition({name!r}, {key!r})
+print(json.dumps([found, 1e3 * (time.perf_counter() - start)]))
+""")
+    found, ms = json.loads(out.splitlines()[-1])
+    return found, ms
 
 
 def _in_child(path: str, code: str) -> str:
