@@ -33,6 +33,8 @@ from typing import Any, cast
 from nbflow._state import STATE
 
 _LOAD_CHUNK = 20_000  # values of seq per read of a background load: each holds the store for a few ms
+# Adds of more keys than DuckDB processes at a time (a vector) store them sorted (see _add).
+_ONE_VECTOR = 2048
 
 # How many partition writes this process's PartitionStores made, per store file. DuckDB shares
 # one database between the connections a process opens on a file, so two Instance objects on
@@ -422,24 +424,33 @@ class PartitionStore:
         for key in new:  # every way of adding keys ends here: none gets past the key rules
             validate_key(key, "partition key")
         now = time.time()
-        _keys_table(con, "_nbflow_new_keys", new, numbered=True)
+        sort = len(new) > _ONE_VECTOR
+        _keys_table(con, "_nbflow_new_keys", new, numbered=sort)
         # A key that comes back after a delete starts as missing, unless asked to restore
         # what was materialized for it before (valid_from in the past).
         valid_from = "'-infinity'::TIMESTAMPTZ" if restore_outputs else "to_timestamp($now)"
-        # The rows are stored sorted by key: DuckDB keeps each row group's smallest and largest
-        # key (its zonemap), so looking up one key without the index (the first check of a new
-        # process) skips all but a few row groups whatever order the keys came in; keys added
-        # shuffled were scanned whole (40-60 ms at a million). ``seq`` still follows the order
-        # given: the n values taken from the sequence are numbered smallest first and the
-        # i-th goes to the i-th key, as the calls of nextval need not follow the order of the
-        # rows (DuckDB may evaluate them in several threads).
-        con.execute(
-            "INSERT INTO partitions "
-            "WITH taken AS (SELECT nextval('partition_seq') AS seq FROM range($n)), "
-            "numbered AS (SELECT seq, row_number() OVER (ORDER BY seq) - 1 AS pos FROM taken) "
-            f"SELECT $name, k.key, numbered.seq, to_timestamp($now), {valid_from} "
-            "FROM _nbflow_new_keys k JOIN numbered USING (pos) ORDER BY k.key",
-            {"name": name, "now": now, "n": len(new)})
+        if sort:
+            # The rows are stored sorted by key: DuckDB keeps each row group's smallest and
+            # largest key (its zonemap), so looking up one key without the index (the first
+            # check of a new process) skips all but a few row groups whatever order the keys
+            # came in; a million keys added shuffled were scanned whole (30-60 ms). ``seq``
+            # still follows the order given: the n values taken from the sequence are numbered
+            # smallest first and the i-th goes to the i-th key, as the calls of nextval need
+            # not follow the order of the rows (DuckDB may evaluate them in several threads).
+            con.execute(
+                "INSERT INTO partitions "
+                "WITH taken AS (SELECT nextval('partition_seq') AS seq FROM range($n)), "
+                "numbered AS (SELECT seq, row_number() OVER (ORDER BY seq) - 1 AS pos FROM taken) "
+                f"SELECT $name, k.key, numbered.seq, to_timestamp($now), {valid_from} "
+                "FROM _nbflow_new_keys k JOIN numbered USING (pos) ORDER BY k.key",
+                {"name": name, "now": now, "n": len(new)})
+        else:
+            # One vector of rows is one call of nextval, in one thread, through the rows in
+            # order. Sorting would not let a check skip anything (such an add shares its row
+            # group with others) and costs 1-2 ms.
+            con.execute(
+                "INSERT INTO partitions SELECT $name, key, nextval('partition_seq'), to_timestamp($now), "
+                f"{valid_from} FROM _nbflow_new_keys", {"name": name, "now": now})
         con.execute(
             "INSERT INTO partition_events SELECT $name, key, 'add', to_timestamp($now), $source, $sid "
             "FROM _nbflow_new_keys", {"name": name, "now": now, "source": source, "sid": source_id})

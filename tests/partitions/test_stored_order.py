@@ -1,5 +1,6 @@
-"""Each add stores its keys sorted (so DuckDB can skip most of the table when a new process
-asks for one key), while every listing keeps the order the keys were given in."""
+"""Each add of more than 2,048 keys stores them sorted (so DuckDB can skip most of the table
+when a new process asks for one key), while every listing keeps the order the keys were given
+in."""
 
 from __future__ import annotations
 
@@ -27,15 +28,16 @@ def _shuffled(n: int, seed: int) -> list[str]:
     return keys
 
 
-@pytest.fixture(scope="module", params=[3_000, pytest.param(300_000, marks=pytest.mark.slow)],
-                ids=["3k", "300k"])
+@pytest.fixture(scope="module", params=[9_000, pytest.param(300_000, marks=pytest.mark.slow)],
+                ids=["9k", "300k"])
 def shuffled_store(request, tmp_path_factory):
     """A store file holding ``n`` shuffled keys given in two adds (the second repeats some
-    keys of the first), added by a DuckDB with 4 threads; and the keys in the order given.
-    300k keys fill several of DuckDB's row groups (122,880 rows each), which its threads
-    take in parallel."""
+    keys of the first), then 50 more in a small add, added by a DuckDB with 4 threads; and
+    the keys of each add in the order given. 300k keys fill several of DuckDB's row groups
+    (122,880 rows each), which its threads take in parallel."""
     n = request.param
     first, second = _shuffled(n, seed=1)[: n * 2 // 3], _shuffled(n, seed=1)[n * 2 // 3:]
+    small = [f"late {i:02d}" for i in random.Random(5).sample(range(50), 50)]
     path = str(tmp_path_factory.mktemp("shuffled") / "store.duckdb")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(connection.DUCKDB_CONFIG, "threads", 4)
@@ -45,14 +47,15 @@ def shuffled_store(request, tmp_path_factory):
         again = first[::500]
         result = inst.add_dynamic_partitions(NAME, second + again)
         assert result.added == second and result.existing == again
+        assert inst.add_dynamic_partitions(NAME, small).added == small
         inst.add_dynamic_partitions("other_eps", ["only elsewhere", first[0]])
         inst.close()
-    return path, first, second
+    return path, first, second, small
 
 
 def test_shuffled_keys_are_listed_in_the_order_given(shuffled_store):
-    path, first, second = shuffled_store
-    given = first + second
+    path, first, second, small = shuffled_store
+    given = first + second + small
     assert given != sorted(given)
     inst = nf.Instance(path)
     try:
@@ -65,7 +68,7 @@ def test_shuffled_keys_are_listed_in_the_order_given(shuffled_store):
         assert partitions.page(NAME, "|7", False, 0, 10**7) == (matching, len(matching))
         assert inst.select_dynamic_partitions(NAME, regex=r"\|7$") == matching
         assert partition_key_position(inst.store, NAME, second[0], None, False) == len(first)
-        assert partition_key_position(inst.store, NAME, second[-1], "|", False) == len(given) - 1
+        assert partition_key_position(inst.store, NAME, second[-1], "|", False) == len(first) + len(second) - 1
 
         episodes = nf.DynamicPartitionsDefinition(NAME)
 
@@ -83,14 +86,14 @@ def test_shuffled_keys_are_listed_in_the_order_given(shuffled_store):
         inst.close()
 
 
-def test_each_add_stores_its_rows_sorted_by_key(shuffled_store):
-    path, first, second = shuffled_store
+def test_each_large_add_stores_its_rows_sorted_by_key(shuffled_store):
+    path, first, second, small = shuffled_store
     inst = nf.Instance(path)
     try:
         stored = inst.sql("SELECT key FROM partitions WHERE def_name = ? ORDER BY rowid", [NAME]).key.tolist()
-        assert stored == sorted(first) + sorted(second)
+        assert stored == sorted(first) + sorted(second) + small  # a small add as given
         seqs = inst.sql("SELECT seq FROM partitions WHERE def_name = ? ORDER BY seq", [NAME]).seq.tolist()
-        assert len(set(seqs)) == len(first) + len(second)
+        assert len(set(seqs)) == len(stored)
     finally:
         inst.close()
 
@@ -110,14 +113,14 @@ CHECKS = textwrap.dedent("""
 
 
 def test_membership_is_right_in_a_new_process(shuffled_store):
-    path, first, second = shuffled_store
-    given = first + second
+    path, first, second, small = shuffled_store
+    given = first + second + small
     ordered = sorted(given)
-    present = [ordered[0], ordered[-1], given[0], given[-1], first[-1], second[0],
+    present = [ordered[0], ordered[-1], given[0], given[-1], first[-1], second[0], second[-1], small[0],
                *random.Random(2).sample(given, 200)]
     absent = [ordered[0][:-1], ordered[-1] + "x", "ep", "ep 9999999|0", "a", "zzz", "only elsewhere",
               *(k + " " for k in random.Random(3).sample(given, 100)),
-              *(k.replace("|", "/") for k in random.Random(4).sample(given, 100))]
+              *(k.replace("|", "/") for k in random.Random(4).sample(first + second, 100))]
     done = subprocess.run([sys.executable, "-c", CHECKS, path, json.dumps(present + absent), NAME],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
