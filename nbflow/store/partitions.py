@@ -9,10 +9,10 @@ this process on the same file, and is only trusted while this process holds the 
 file, so membership checks cost a dictionary lookup.
 
 Listing keys or writing loads the index at once. A membership check does not wait for it:
-while there is no index, it asks DuckDB for the one key (about a millisecond at a million
-keys: each add stores its keys sorted, see ``_add``) and a background thread loads the
-index in chunks of short reads, between the user's own reads and writes (a million keys
-take about half a second). A load that any write or invalidation overtook is thrown away.
+while there is no index, it asks DuckDB for the one key (a few milliseconds at a million
+keys: each large add stores its keys sorted, see ``_add``) and a background thread loads
+the index in chunks of short reads, between the user's own reads and writes (a million keys
+take about a second). A load that any write or invalidation overtook is thrown away.
 A check that reopens the store leaves the rest of the opening (marking runs of dead
 processes) to that thread too, or to the next other use.
 """
