@@ -1,6 +1,6 @@
 """The fan-out of ``fanout.py`` side by side with pipefunc, in fresh processes.
 
-usage: python bench/vs_pipefunc.py [--n 100000 --n 1000000] [--rounds 5] [--runs 2]
+usage: python bench/vs_pipefunc.py [--n 100000 --n 1000000] [--rounds 5] [--runs 2] [--no-warm-up]
 
 emit N ints -> map(square) -> map(plus_one) -> collect -> total. nbflow runs it in process
 and persists every step and output to a fresh DuckDB file; pipefunc (``pip install
@@ -11,7 +11,9 @@ per N: the medians, the ratio nbflow / pipefunc, and the peak RSS growth per ite
 process's peak RSS during the run minus its RSS just before it, divided by N; the peak is
 reset before each run through /proc/self/clear_refs). With ``--runs K`` each process times K
 runs of N one after another (as a kernel does) and the row adds the last run's figures as
-``*_again_*``: memory the allocators kept from the first run is reused by the next.
+``*_again_*``: memory the allocators kept from the first run is reused by the next. With
+``--no-warm-up`` the first timed run is the process's first (a fresh kernel's): what it
+imports and sets up on first use counts in its time and memory.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def _timed_runs(run: Any, n: int, runs: int) -> dict[str, Any]:
     return result
 
 
-def _nbflow(n: int, runs: int = 1) -> dict[str, Any]:
+def _nbflow(n: int, runs: int = 1, warm_up: bool = True) -> dict[str, Any]:
     from fanout import fanout_job  # the same job as fanout.py (this script's folder is on sys.path)
 
     import nbflow as nf
@@ -87,12 +89,13 @@ def _nbflow(n: int, runs: int = 1) -> dict[str, Any]:
         inst.close()
         return seconds, ok
 
-    run(WARM_N, "warm")
+    if warm_up:
+        run(WARM_N, "warm")
     timed = iter(range(runs))
     return _timed_runs(lambda size: run(size, f"timed{next(timed)}"), n, runs)
 
 
-def _pipefunc(n: int, runs: int = 1) -> dict[str, Any]:
+def _pipefunc(n: int, runs: int = 1, warm_up: bool = True) -> dict[str, Any]:
     from pipefunc import Pipeline, pipefunc
 
     @pipefunc(output_name="items")
@@ -119,13 +122,15 @@ def _pipefunc(n: int, runs: int = 1) -> dict[str, Any]:
         seconds = time.perf_counter() - start
         return seconds, results["total"].output == sum(i * i + 1 for i in range(size))
 
-    run(WARM_N)
+    if warm_up:
+        run(WARM_N)
     return _timed_runs(run, n, runs)
 
 
-def _measure(system: str, n: int, runs: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--one", system, str(n), "--runs", str(runs)],
-                         capture_output=True, text=True, check=True)
+def _measure(system: str, n: int, runs: int, warm_up: bool) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--one", system, str(n), "--runs", str(runs)]
+    out = subprocess.run(command + ([] if warm_up else ["--no-warm-up"]), capture_output=True, text=True,
+                         check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
@@ -134,19 +139,21 @@ def main() -> None:
     parser.add_argument("--n", type=int, action="append")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--runs", type=int, default=1, help="timed runs per process (default 1)")
+    parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                        help="time the first run of each process (no warm-up run before it)")
     parser.add_argument("--one", nargs=2, metavar=("SYSTEM", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         system, n = args.one[0], int(args.one[1])
-        print(json.dumps((_nbflow if system == "nbflow" else _pipefunc)(n, args.runs)))
+        print(json.dumps((_nbflow if system == "nbflow" else _pipefunc)(n, args.runs, args.warm_up)))
         return
     for n in args.n or [100_000, 1_000_000]:
         found: dict[str, list[dict[str, Any]]] = {"nbflow": [], "pipefunc": []}
         for r in range(args.rounds):
             order = ("nbflow", "pipefunc") if r % 2 == 0 else ("pipefunc", "nbflow")
             for system in order:
-                found[system].append(_measure(system, n, args.runs))
-        row: dict[str, Any] = {"bench": "vs_pipefunc", "n": n, "rounds": args.rounds}
+                found[system].append(_measure(system, n, args.runs, args.warm_up))
+        row: dict[str, Any] = {"bench": "vs_pipefunc", "n": n, "rounds": args.rounds, "warm_up": args.warm_up}
         for system, runs in found.items():
             row[f"{system}_median_s"] = round(statistics.median(r["seconds"] for r in runs), 3)
             row[f"{system}_kb_per_item"] = round(statistics.median(r["growth_kb"] for r in runs) / n, 3)

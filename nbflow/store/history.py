@@ -19,6 +19,7 @@ from nbflow._liveness import process_alive
 from nbflow._state import STATE
 from nbflow.definitions.compose import DynSource
 from nbflow.definitions.status import Status
+from nbflow.store.columns import registered, string_columns
 from nbflow.store.serialize import frame_table
 
 INTERRUPTED = Status.INTERRUPTED.value
@@ -99,13 +100,8 @@ def _copy_rows(con: Any, child: str, parent: str, kept: str, params: dict[str, A
     )
 
 
-def _pairs_table(pairs: list[tuple[str, str]]) -> Any:
-    import pyarrow as pa
-
-    return pa.table({
-        "op": pa.array([p[0] for p in pairs], pa.string()),
-        "mapping_key": pa.array([p[1] for p in pairs], pa.string()),
-    })
+def _pairs_table(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    return string_columns(op=[p[0] for p in pairs], mapping_key=[p[1] for p in pairs])
 
 
 def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nodes: dict[str, Any]) -> None:
@@ -113,15 +109,12 @@ def copy_reused(con: Any, child: str, parent: str, executed: dict[str, Any], nod
     whole = [n for n, keys in executed.items() if keys is None]
     pairs = [(n, k) for n, keys in executed.items() if keys is not None for k in keys]
     # A fan-out that runs again yields new items: none of its old ones may be copied.
-    con.register("_nbflow_rerun_keys", _pairs_table(pairs))
-    try:
+    with registered(con, "_nbflow_rerun_keys", _pairs_table(pairs)):
         kept = ("NOT list_contains($whole, p.op) AND NOT EXISTS (SELECT 1 FROM _nbflow_rerun_keys e "
                 "WHERE e.op = p.op AND e.mapping_key = p.mapping_key)")
         # Steps that succeeded are reused; mapped steps that did not are carried as they were.
         _copy_rows(con, child, parent, kept, {"whole": whole or [""]},
                    steps_also="(p.status = 'SUCCESS' OR p.mapping_key IS NOT NULL)")
-    finally:
-        con.unregister("_nbflow_rerun_keys")
 
 
 def copy_reused_keys(con: Any, child: str, parent: str, steps: Sequence[tuple[str, str, str]]) -> None:
@@ -131,13 +124,10 @@ def copy_reused_keys(con: Any, child: str, parent: str, steps: Sequence[tuple[st
     for step in steps:
         by_run.setdefault(step[2] if len(step) > 2 else parent, []).append((step[0], step[1]))
     for source, pairs in by_run.items():
-        con.register("_nbflow_reused_keys", _pairs_table(pairs))
-        try:
+        with registered(con, "_nbflow_reused_keys", _pairs_table(pairs)):
             kept = ("EXISTS (SELECT 1 FROM _nbflow_reused_keys e WHERE e.op = p.op "
                     "AND e.mapping_key = p.mapping_key)")
             _copy_rows(con, child, source, kept, {})
-        finally:
-            con.unregister("_nbflow_reused_keys")
 
 
 # Runs executing in this process, whatever Store object (Instance) started them: a second

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from nbflow.definitions.status import Status
+from nbflow.store.columns import registered, string_columns
 from nbflow.store.serialize import config_to_json, safe_json, safe_text
 
 STATE_COLUMNS = ("cursor", "status", "reason", "failures", "pid", "hostname", "started_at",
@@ -234,29 +235,24 @@ class SensorStore:
         return launch, skipped
 
     def _queue(self, con: Any, tick: TickRecord) -> None:
-        import pyarrow as pa
-
         if not tick.runs:
             return
-        runs = pa.table({
-            "run_id": [r.run_id for r in tick.runs],
-            "job_name": [r.job_name for r in tick.runs],
-            "tags": [safe_json(r.tags) for r in tick.runs],
-            "run_config": [config_to_json(r.run_config) for r in tick.runs],
-            "partition_key": pa.array([r.partition_key for r in tick.runs], pa.string()),
-            "partitions_def": pa.array([r.partitions_def for r in tick.runs], pa.string()),
-            "run_key": pa.array([r.run_key for r in tick.runs], pa.string()),
-        })
-        con.register("_nbflow_queued", runs)
-        try:
+        runs = string_columns(
+            run_id=[r.run_id for r in tick.runs],
+            job_name=[r.job_name for r in tick.runs],
+            tags=[safe_json(r.tags) for r in tick.runs],
+            run_config=[config_to_json(r.run_config) for r in tick.runs],
+            partition_key=[r.partition_key for r in tick.runs],
+            partitions_def=[r.partitions_def for r in tick.runs],
+            run_key=[r.run_key for r in tick.runs],
+        )
+        with registered(con, "_nbflow_queued", runs):
             con.execute(
                 "INSERT INTO runs (run_id, job_name, status, tags, run_config, partition_key, root_run_id, "
                 "start_time, partitions_def) SELECT run_id, job_name, 'QUEUED', tags, run_config, "
                 "partition_key, run_id, to_timestamp(?), partitions_def FROM _nbflow_queued", [tick.start])
             con.execute("INSERT INTO sensor_run_keys SELECT ?, run_key, run_id, now() FROM _nbflow_queued "
                         "WHERE run_key IS NOT NULL", [tick.sensor])
-        finally:
-            con.unregister("_nbflow_queued")
 
     def _insert_tick(self, con: Any, tick: TickRecord) -> None:
         con.execute(
