@@ -14,21 +14,23 @@ from typing import Any, cast
 
 from nbflow import hooks
 from nbflow.errors import NbflowError
-from nbflow.partitions.keys import validate_key, validate_name
+from nbflow.partitions.keys import validate_keys, validate_name
 
 
 class PartitionsError(NbflowError, ValueError):
     """A partitions definition or request is malformed (see the message)."""
 
 
-def _key_list(keys: Any, what: str) -> list[str]:
+def _key_list(keys: Any, what: str, validate: bool = True) -> list[str]:
+    """``keys`` as a list, each checked by the key rules unless ``validate`` is False (for
+    callers that hand them on to ``PartitionStore.add``, which checks every key it is given)."""
     if isinstance(keys, str):
         raise PartitionsError(
             f"{what} takes a list of partition keys, not the str {keys!r}: pass [{keys!r}]."
         )
     if not isinstance(keys, Iterable):
         raise PartitionsError(f"{what} takes a list of partition keys, got {keys!r}.")
-    return [validate_key(k, "partition key") for k in keys]
+    return validate_keys(list(keys), "partition key") if validate else list(keys)
 
 
 @dataclass(frozen=True)

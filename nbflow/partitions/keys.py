@@ -12,10 +12,32 @@ original value; nbflow does not.
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from nbflow.errors import InvalidKeyError
 
 MAX_KEY_LENGTH = 255
+
+
+def validate_keys(keys: list[Any], what: str = "key") -> list[str]:
+    """Return ``keys`` if every one is a valid key (see :func:`validate_key`), else raise
+    :class:`InvalidKeyError` for the first that is not.
+
+    The common case is checked in C: the keys joined by a printable character are printable
+    only if each one is, and their lengths are read in one pass. A million keys take about
+    0.2 s, two thirds of checking them one by one.
+    """
+    try:
+        fine = "_".join(keys).isprintable()
+    except TypeError:  # not a str: validate_key says which one, and how to fix it
+        fine = False
+    if fine and keys:
+        lengths = list(map(len, keys))
+        fine = min(lengths) > 0 and max(lengths) <= MAX_KEY_LENGTH
+    if not fine:
+        for key in keys:
+            validate_key(key, what)
+    return keys
 
 
 def _first_bad_char(key: str) -> str | None:

@@ -132,7 +132,7 @@ class Instance:
         """Add keys (idempotent; duplicates in the call collapse); returns which were new."""
         from nbflow.partitions.dynamic import _key_list
 
-        keys = _key_list(partition_keys, "add_dynamic_partitions")
+        keys = _key_list(partition_keys, "add_dynamic_partitions", validate=False)  # the store checks them
         return self.store.partitions.add(partitions_def_name, keys, source, source_id, restore_outputs)
 
     def delete_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> DeleteResult:

@@ -31,6 +31,7 @@ from operator import itemgetter
 from typing import Any, cast
 
 from nbflow._state import STATE
+from nbflow.store.columns import registered
 
 _LOAD_CHUNK = 20_000  # values of seq per read of a background load: each holds the store for a few ms
 # Adds of more keys than DuckDB processes at a time (a vector) store them sorted (see _add).
@@ -413,16 +414,20 @@ class PartitionStore:
 
     def _add(self, con: Any, name: str, keys: list[str], source: str, source_id: str | None,
              restore_outputs: bool) -> AddResult:
-        from nbflow.partitions.keys import validate_key
+        from nbflow.partitions.keys import validate_keys
 
+        # Every way of adding keys ends here, so they are checked here (before anything else:
+        # a key that is no str may not even be hashable).
+        validate_keys(keys, "partition key")
         index = self._keys(con, name)
         wanted = list(dict.fromkeys(keys))
-        new = [k for k in wanted if k not in index]
-        result = AddResult(new, [k for k in wanted if k in index])
+        if index:
+            new = [k for k in wanted if k not in index]
+            result = AddResult(new, [k for k in wanted if k in index])
+        else:  # the first add of a definition: every key is new
+            new, result = wanted, AddResult(wanted, [])
         if not new:
             return result
-        for key in new:  # every way of adding keys ends here: none gets past the key rules
-            validate_key(key, "partition key")
         now = time.time()
         sort = len(new) > _ONE_VECTOR
         _keys_table(con, "_nbflow_new_keys", new, numbered=sort)
@@ -437,12 +442,14 @@ class PartitionStore:
             # still follows the order given: the n values taken from the sequence are numbered
             # smallest first and the i-th goes to the i-th key, as the calls of nextval need
             # not follow the order of the rows (DuckDB may evaluate them in several threads).
+            # Keys given in order are already sorted: ordering by position is cheaper.
+            order = "k.pos" if _in_order(new) else "k.key"
             con.execute(
                 "INSERT INTO partitions "
                 "WITH taken AS (SELECT nextval('partition_seq') AS seq FROM range($n)), "
                 "numbered AS (SELECT seq, row_number() OVER (ORDER BY seq) - 1 AS pos FROM taken) "
                 f"SELECT $name, k.key, numbered.seq, to_timestamp($now), {valid_from} "
-                "FROM _nbflow_new_keys k JOIN numbered USING (pos) ORDER BY k.key",
+                f"FROM _nbflow_new_keys k JOIN numbered USING (pos) ORDER BY {order}",
                 {"name": name, "now": now, "n": len(new)})
         else:
             # One vector of rows is one call of nextval, in one thread, through the rows in
@@ -545,15 +552,30 @@ def _keys_table(con: Any, table: str, keys: list[str], numbered: bool = False) -
     ``numbered``, ``table(key, pos)``, ``pos`` being the key's place in ``keys`` from 0 (the
     rowid is no such number: inside a transaction its rows' rowids start at a large offset).
 
-    The list goes to DuckDB as one parameter: as fast as an Arrow table, without importing
-    pyarrow (and with it pandas) into a process that only adds or deletes keys. It is
-    created inside the caller's transaction: if a statement fails, the rollback drops it.
+    Up to a vector of keys goes to DuckDB as one list parameter, so a process that adds or
+    deletes a few keys imports nothing for it; more go as NumPy columns, which DuckDB reads
+    faster (a million keys: 0.4-0.6 s as a list). Neither imports pyarrow (nor pandas with
+    it). The table is created inside the caller's transaction: if a statement fails, the
+    rollback drops it.
     """
-    if numbered:  # generate_subscripts goes through the list alongside unnest
-        query = "SELECT unnest(k) AS key, generate_subscripts(k, 1) - 1 AS pos FROM (SELECT $keys::VARCHAR[] AS k)"
-    else:
-        query = "SELECT unnest($keys::VARCHAR[]) AS key"
-    con.execute(f"CREATE TEMP TABLE {table} AS {query}", {"keys": keys})
+    if len(keys) <= _ONE_VECTOR and not numbered:
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT unnest($keys::VARCHAR[]) AS key", {"keys": keys})
+        return
+    import numpy as np
+
+    view = f"{table}_given"
+    with registered(con, view, {"key": np.array(keys, dtype=object), "pos": np.arange(len(keys))}):
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT key::VARCHAR AS key{', pos' if numbered else ''} "
+                    f"FROM {view}")
+
+
+def _in_order(keys: list[str]) -> bool:
+    """Whether ``keys`` (distinct) are in increasing order: Python compares str by code point,
+    as DuckDB compares VARCHAR by UTF-8 byte, so the two orders agree."""
+    import operator
+    from itertools import islice
+
+    return all(map(operator.lt, keys, islice(keys, 1, None)))
 
 
 def _free_in_chunks(indexes: dict[str, dict[str, None]]) -> None:

@@ -238,6 +238,7 @@ BAD_KEYS = [
                    r"encodable as UTF-8\."),
     (7, r"A partition key must be a str, but got 7 of type int\. Convert it with str\(\.\.\.\) first\."),
     (None, r"A partition key must be a str, but got None of type NoneType"),
+    (["a"], r"A partition key must be a str, but got \['a'\] of type list"),  # not even hashable
 ]
 
 

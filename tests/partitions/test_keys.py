@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nbflow as nf
-from nbflow.partitions.keys import MAX_KEY_LENGTH, validate_key
+from nbflow.partitions.keys import MAX_KEY_LENGTH, validate_key, validate_keys
 
 CONTROL = [chr(c) for c in range(0x20)] + ["\x7f"] + [chr(c) for c in range(0x80, 0xA0)]
 
@@ -42,3 +42,24 @@ def test_messages_name_the_kind_of_key_and_the_rule():
 def test_invalid_key_error_is_a_value_error():
     with pytest.raises(ValueError):
         validate_key("")
+
+
+def _first_error(keys):
+    for key in keys:
+        try:
+            validate_key(key, "partition key")
+        except nf.InvalidKeyError as exc:
+            return str(exc)
+    return None
+
+
+@given(st.lists(st.one_of(st.text(max_size=8), st.just("x" * 256), st.just("y" * 255), st.integers(),
+                          st.none(), st.lists(st.text(max_size=2), max_size=1)), max_size=12))
+def test_checking_keys_together_agrees_with_checking_each(keys):
+    expected = _first_error(keys)
+    if expected is None:
+        assert validate_keys(keys, "partition key") is keys
+    else:
+        with pytest.raises(nf.InvalidKeyError) as raised:
+            validate_keys(keys, "partition key")
+        assert str(raised.value) == expected  # the first bad key, with validate_key's message

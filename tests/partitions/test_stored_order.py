@@ -23,7 +23,8 @@ NAME = "shuffled_eps"
 
 
 def _shuffled(n: int, seed: int) -> list[str]:
-    keys = [f"ep {i:07d}|{i % 13}" for i in range(n)]
+    # Characters of 1 to 4 bytes in UTF-8: DuckDB's order of the keys must agree with Python's.
+    keys = [f"ep {'zé€😀'[i % 4]} {i:07d}|{i % 13}" for i in range(n)]
     random.Random(seed).shuffle(keys)
     return keys
 
@@ -82,6 +83,21 @@ def test_shuffled_keys_are_listed_in_the_order_given(shuffled_store):
 
         status = episodes.status(stored_order_job, instance=inst)
         assert status.key.tolist() == given
+    finally:
+        inst.close()
+
+
+def test_a_large_add_given_in_order_is_stored_and_listed_in_that_order(tmp_path):
+    given = sorted(_shuffled(5_000, seed=3))
+    inst = nf.Instance(str(tmp_path / "in_order.duckdb"))
+    try:
+        inst.add_dynamic_partitions(NAME, ["first"])
+        inst.add_dynamic_partitions(NAME, given)
+        rows = inst.sql("SELECT key, seq FROM partitions WHERE def_name = ? ORDER BY rowid", [NAME])
+        assert rows.key.tolist() == ["first", *given]
+        assert rows.seq.is_monotonic_increasing and rows.seq.is_unique
+        inst.close()
+        assert inst.get_dynamic_partitions(NAME) == ["first", *given]
     finally:
         inst.close()
 
