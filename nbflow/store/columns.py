@@ -1,38 +1,18 @@
-"""Rows handed to DuckDB as NumPy columns.
+"""Keys and small tables handed to DuckDB as NumPy columns.
 
-DuckDB scans a registered dict of NumPy arrays directly, as fast as an Arrow table for the
-large batches of a run. Arrow would import pyarrow, and pyarrow's conversion of Python lists
-imports pandas too: about 90 MB and 0.2 s for a process that never makes a DataFrame.
+DuckDB reads a registered dict of NumPy arrays directly. An Arrow table would import
+pyarrow, whose conversion of Python lists imports pandas too: about 90 MB and 0.2 s for a
+process that only reruns steps, ticks a sensor or adds partition keys. DuckDB reads arrays of
+Python objects holding the interpreter lock for each chunk, so a run's large batches, which
+the writer inserts beside the running steps, still go in as Arrow (see
+``RunWriter._insert``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-
-from nbflow.store.serialize import safe_text
-
-
-def rows_to_columns(rows: Sequence[tuple[Any, ...]], columns: Sequence[tuple[str, str]],
-                    text_at: int | None = None) -> dict[str, Any]:
-    """A dict of one NumPy array per column of ``rows`` (tuples of the same length).
-
-    ``columns`` are ``(name, kind)`` pairs in the order of the rows' fields. A ``float64``
-    column becomes a float array, where None is NaN and DuckDB reads NaN as NULL (these
-    columns are times); every other column stays an array of the Python objects, whose SQL
-    type DuckDB infers from their Python types. Free text at field ``text_at`` that UTF-8
-    cannot hold (lone surrogates) is stored with backslash escapes.
-    """
-    import numpy as np
-
-    fields = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
-    arrays: dict[str, Any] = {}
-    for at, ((name, kind), values) in enumerate(zip(columns, fields, strict=True)):
-        if at == text_at:
-            values = tuple(safe_text(text) for text in values)
-        arrays[name] = np.array(values, dtype=np.float64 if kind == "float64" else object)
-    return arrays
 
 
 def string_columns(**columns: list[str | None]) -> dict[str, Any]:

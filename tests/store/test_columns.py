@@ -1,0 +1,78 @@
+"""Keys and small tables go to DuckDB as NumPy columns: a process that reruns steps, ticks a
+sensor or adds many partition keys never imports pyarrow, nor pandas with it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+import nbflow as nf
+from nbflow.store.columns import registered, string_columns
+
+
+def test_string_columns_are_read_as_a_view_with_nulls():
+    inst = nf.Instance.ephemeral()
+    with inst.store.holder.use() as con:
+        columns = string_columns(op=["a", "b", None], mapping_key=["k 1", None, "ké"])
+        assert all(isinstance(column, np.ndarray) for column in columns.values())
+        with registered(con, "_test_view", columns):
+            rows = con.execute("SELECT op, mapping_key FROM _test_view").fetchall()
+        assert rows == [("a", "k 1"), ("b", None), (None, "ké")]
+        assert "_test_view" not in {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+
+
+def test_reruns_ticks_and_large_adds_import_neither_pyarrow_nor_pandas(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        import nbflow as nf
+
+        @nf.op(out=nf.DynamicOut())
+        def emit():
+            for i in range(4):
+                yield nf.DynamicOutput(i, mapping_key=f"k{{i}}")
+
+        failing = {{2}}
+
+        @nf.op
+        def check(x):
+            if x in failing:
+                raise ValueError("fails the first time")
+            return x
+
+        @nf.op
+        def total(xs):
+            return sum(xs)
+
+        @nf.job
+        def rerun_job():
+            total(emit().map(check).collect())
+
+        inst = nf.Instance({str(tmp_path / "store.duckdb")!r})
+        first = rerun_job.run(instance=inst, raise_on_error=False)
+        assert first.status == "FAILURE"
+        failing.clear()
+        second = first.rerun(failed=True)
+        assert second.status == "SUCCESS" and second.output("total") == 6
+
+        @nf.sensor(job=rerun_job)
+        def ticking(context):
+            return nf.SensorResult(run_requests=[nf.RunRequest(run_key=f"r{{i}}") for i in range(3)],
+                                   dynamic_partitions_requests=[
+                                       nf.AddDynamicPartitionsRequest("ticked", ["a", "b"])])
+
+        tick = ticking.tick(instance=inst)
+        assert tick.status == "SUCCESS", tick.error
+        assert len(tick.run_ids) == 3
+
+        keys = [f"key {{i:05d}}" for i in range(10_000)][::-1]
+        inst.add_dynamic_partitions("many", keys)
+        inst.delete_dynamic_partitions("many", keys[:5_000])
+        assert inst.get_dynamic_partitions("many") == keys[5_000:]
+        print(sorted(m for m in ("pyarrow", "pandas") if m in sys.modules))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
