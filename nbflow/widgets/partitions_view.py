@@ -70,6 +70,7 @@ class PartitionsView(View):
         self.instance = _instance(instance)
         self.name = partitions_def.name
         self._lock = threading.RLock()
+        self._filter_sent = float("-inf")  # when the filter applied last was sent (see _do_filter)
         self.instance.store.partitions.watch(self._changed)
         self.refresh()
 
@@ -101,10 +102,17 @@ class PartitionsView(View):
         self.refresh()
 
     # -- what the buttons do ------------------------------------------------------------------------
-    def _do_filter(self, text: str = "", regex: bool = False) -> None:
+    def _do_filter(self, text: str = "", regex: bool = False, sent: float | None = None) -> None:
         # Under the lock: a refresh going on in another thread (a key added by another kernel)
         # read the old filter, and must not land its rows after the ones for the new filter.
         with self._lock:
+            # ``sent``: when the front end sent it. Typing a pattern and then ticking "regex"
+            # sends two filters at once; should the kernel handle them out of order (on two
+            # threads), the older one must not replace the newer.
+            if sent is not None:
+                if sent <= self._filter_sent:
+                    return
+                self._filter_sent = sent
             self.filter_text, self.filter_regex, self.page, self.highlight = text, bool(regex), 0, []
             self.message = ""  # what an earlier action said is about another list
             self.refresh()

@@ -76,6 +76,17 @@ def test_filters_text_and_regex(episodes, instance):
     assert view.rows == []
 
 
+def test_an_older_filter_never_replaces_a_newer_one(episodes, instance):
+    view = PartitionsView(episodes, instance=instance)
+    click(view, "filter", text=r"^ep-00[12]$", regex=True, sent=1_700_000_000_002)
+    click(view, "filter", text=r"^ep-00[12]$", regex=False, sent=1_700_000_000_001)  # handled late
+    assert (view.filter_regex, view.matched, keys(view)) == (True, 2, ["ep-001", "ep-002"])
+    click(view, "filter", text="", regex=False, sent=1_700_000_000_003)
+    assert view.matched == view.count
+    click(view, "filter", text="EP-01", regex=False)  # unstamped (older front ends): applied
+    assert view.matched == 10
+
+
 def test_adding_keys_validates_every_line_first(episodes, instance):
     view = PartitionsView(episodes, instance=instance)
     click(view, "add", text="ep-new\nbad\tkey\n\n" + "x" * 300)

@@ -23,12 +23,15 @@ function render({ model, el }) {
   // two filters (the box's change on blur, then the tick); the answer to the first must not
   // untick the box.
   let pendingFilter = null;
+  let sent = 0;
   const filterKey = (regex, text) => `${regex}:${text}`;
   const applyFilter = () => {
     const wanted = filterKey(regexBox.checked, filterBox.value);
     if (wanted !== (pendingFilter ?? filterKey(model.get("filter_regex"), model.get("filter_text")))) {
       pendingFilter = wanted;
-      send("filter", { text: filterBox.value, regex: regexBox.checked });
+      // Stamped, so the kernel never lets an older filter replace a newer one.
+      sent = Math.max(Date.now(), sent + 1);
+      send("filter", { text: filterBox.value, regex: regexBox.checked, sent });
     }
   };
   const filterBox = h("input", { class: "nbflow-parts-filter", type: "search", placeholder: "filter keys…",
