@@ -10,12 +10,12 @@ the writer inserts beside the running steps, still go in as Arrow (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 
-def string_columns(**columns: list[str | None]) -> dict[str, Any]:
+def string_columns(**columns: Sequence[str | None]) -> dict[str, Any]:
     """A dict of NumPy object arrays, one per keyword, for :func:`registered`."""
     import numpy as np
 
@@ -23,8 +23,9 @@ def string_columns(**columns: list[str | None]) -> dict[str, Any]:
 
 
 @contextmanager
-def registered(con: Any, view: str, columns: dict[str, Any]) -> Iterator[None]:
-    """``columns`` readable as the view ``view`` on ``con`` inside the block."""
+def registered(con: Any, view: str, columns: Any) -> Iterator[None]:
+    """``columns`` (a dict of NumPy arrays, or an Arrow table) readable as the view ``view``
+    on ``con`` inside the block."""
     con.register(view, columns)
     try:
         yield

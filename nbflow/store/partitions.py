@@ -31,7 +31,7 @@ from operator import itemgetter
 from typing import Any, cast
 
 from nbflow._state import STATE
-from nbflow.store.columns import registered
+from nbflow.store.columns import registered, string_columns
 
 _LOAD_CHUNK = 20_000  # values of seq per read of a background load: each holds the store for a few ms
 # Adds of more keys than DuckDB processes at a time (a vector) store them sorted (see _add).
@@ -561,10 +561,13 @@ def _keys_table(con: Any, table: str, keys: list[str], numbered: bool = False) -
     if len(keys) <= _ONE_VECTOR and not numbered:
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT unnest($keys::VARCHAR[]) AS key", {"keys": keys})
         return
-    import numpy as np
+    columns = string_columns(key=keys)
+    if numbered:
+        import numpy as np
 
+        columns["pos"] = np.arange(len(keys))
     view = f"{table}_given"
-    with registered(con, view, {"key": np.array(keys, dtype=object), "pos": np.arange(len(keys))}):
+    with registered(con, view, columns):
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT key::VARCHAR AS key{', pos' if numbered else ''} "
                     f"FROM {view}")
 

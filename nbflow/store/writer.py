@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history, value_files
+from nbflow.store.columns import registered
 from nbflow.store.connection import ConnectionHolder, deferred_interrupts
 from nbflow.store.serialize import (
     CHUNKED,
@@ -415,11 +416,8 @@ class RunWriter:
 
     def _insert_arrow(self, con: Any, table: Any, target: str, columns: tuple[str, str]) -> None:
         view = f"_nbflow_batch_{target}"
-        con.register(view, table)
-        try:
+        with registered(con, view, table):
             con.execute(f"INSERT INTO {target} ({columns[0]}) SELECT {columns[1]} FROM {view}", [self.run_id])
-        finally:
-            con.unregister(view)
 
 
 # Batches of at most this many rows go in as list parameters (see ``RunWriter._insert``).
