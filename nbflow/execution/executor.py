@@ -47,6 +47,7 @@ from nbflow.execution.step import (
     ItemReport,
     StepTask,
 )
+from nbflow.execution.switching import prompt_switching
 
 # Young objects the collector lets pile up during a run before it scans them. Most of what a
 # run allocates is freed at once; what survives a while -- the writer's buffered records --
@@ -146,24 +147,25 @@ class Executor:
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], _GC_THRESHOLD), *thresholds[1:])
         error: str | None = None
-        try:
-            self.backend.start()
-            status = self._loop()
-            if status != CANCELED:
-                error = f"Steps failed: {self.outcome_failed}" if status == FAILURE else None
-                # Before the back end shuts down: its idle workers waking up to stop would
-                # compete with the run's last write.
-                self.sink.run_finished(status, time.time(), error)
-                self.sink.flush()
-        except KeyboardInterrupt:
-            self._cancel(self.cancel_reason or "the run was interrupted")
-            if not self.cancel_requested.is_set():
-                raise  # Ctrl-C (or an op's own KeyboardInterrupt): the caller sees it
-            status = CANCELED  # the interrupt a cancel sent into a running in-process step
-        finally:
-            gc.set_threshold(*thresholds)
-            capture.uninstall()
-            self.backend.shutdown()
+        with prompt_switching():  # threads beside the run get the interpreter promptly
+            try:
+                self.backend.start()
+                status = self._loop()
+                if status != CANCELED:
+                    error = f"Steps failed: {self.outcome_failed}" if status == FAILURE else None
+                    # Before the back end shuts down: its idle workers waking up to stop would
+                    # compete with the run's last write.
+                    self.sink.run_finished(status, time.time(), error)
+                    self.sink.flush()
+            except KeyboardInterrupt:
+                self._cancel(self.cancel_reason or "the run was interrupted")
+                if not self.cancel_requested.is_set():
+                    raise  # Ctrl-C (or an op's own KeyboardInterrupt): the caller sees it
+                status = CANCELED  # the interrupt a cancel sent into a running in-process step
+            finally:
+                gc.set_threshold(*thresholds)
+                capture.uninstall()
+                self.backend.shutdown()
         if status == CANCELED:
             error = self.cancel_reason
         return Outcome(status, self.values, self.keys, self.outcome_failed, self.exceptions, error)
