@@ -1,11 +1,11 @@
-"""Keys and small tables handed to DuckDB as NumPy columns.
+"""Rows, keys and small tables handed to DuckDB as NumPy columns.
 
 DuckDB reads a registered dict of NumPy arrays directly. An Arrow table would import
-pyarrow, whose conversion of Python lists imports pandas too: about 90 MB and 0.2 s for a
-process that only reruns steps, ticks a sensor or adds partition keys. DuckDB reads arrays of
-Python objects holding the interpreter lock for each chunk, so a run's large batches, which
-the writer inserts beside the running steps, still go in as Arrow (see
-``RunWriter._insert``).
+pyarrow, whose conversion of Python lists imports pandas too: about 75 MB and 0.2 s for a
+fresh process's first large run, rerun, sensor tick or partition add. DuckDB reads an array
+of Python objects taking the interpreter for each chunk; during a run the switch interval is
+short (:mod:`~nbflow.execution.switching`), so the writer's thread gets it back at once and
+a run's batches go in as fast as Arrow tables did (figures: ``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,33 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+
+
+def rows_to_columns(rows: Sequence[tuple[Any, ...]], columns: Sequence[tuple[str, str]],
+                    text_at: int | None = None) -> dict[str, Any]:
+    """A dict of one NumPy array per column of ``rows`` (tuples of the same length).
+
+    ``columns`` are ``(name, kind)`` pairs in the order of the rows' fields. Numbers go in as
+    float arrays, where None is NaN and DuckDB reads NaN as NULL: DuckDB reads them without
+    the interpreter (the columns are times, counts and positions, exact as doubles; the
+    INSERT casts them back). Text and bytes stay arrays of the Python objects. Free text at
+    field ``text_at`` that UTF-8 cannot hold (lone surrogates) is stored with backslash
+    escapes.
+    """
+    import numpy as np
+
+    from nbflow.store.serialize import safe_text
+
+    fields = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    arrays: dict[str, Any] = {}
+    for at, ((name, kind), values) in enumerate(zip(columns, fields, strict=True)):
+        if at == text_at:
+            values = tuple(safe_text(text) for text in values)
+        arrays[name] = np.array(values, dtype=np.float64 if kind in _NUMBERS else object)
+    return arrays
+
+
+_NUMBERS = frozenset({"float64", "int64", "int32"})
 
 
 def string_columns(**columns: Sequence[str | None]) -> dict[str, Any]:

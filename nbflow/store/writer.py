@@ -1,7 +1,8 @@
 """The store's event sink: buffers what a run produces and writes it in batches.
 
 A batch is one transaction with one ``INSERT ... SELECT`` per table over its columns
-(lists for a small batch, an Arrow table for a large one), never a statement per step. A flusher thread writes what is buffered every half
+(lists for a small batch, NumPy arrays for a large one), never a statement per step. A
+flusher thread writes what is buffered every half
 second, whatever the run is doing (a long step, a pool of workers), so a finished step is
 on disk within a second; a 100,000-step run still costs a handful of statements.
 
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history, value_files
-from nbflow.store.columns import registered
+from nbflow.store.columns import registered, rows_to_columns
 from nbflow.store.connection import ConnectionHolder, deferred_interrupts
 from nbflow.store.serialize import (
     CHUNKED,
@@ -399,13 +400,15 @@ class RunWriter:
         """One ``INSERT ... SELECT`` of ``rows`` into ``target``.
 
         A batch of up to :data:`_LIST_BATCH_ROWS` rows (a short run, the batches of a slow one)
-        goes in as one list parameter per column, unnested by DuckDB, so a run that makes no
-        DataFrame never imports pyarrow, nor pandas with it (a third of a second and about
-        100 MB for a fresh process). A larger one goes through an Arrow table, which DuckDB
-        takes in faster (at 100,000 items lists cost 30 % more in all).
+        goes in as one list parameter per column, unnested by DuckDB, so a short run does not
+        even import NumPy. A larger one goes in as NumPy columns, which DuckDB takes in faster
+        (at 100,000 items lists cost 30 % more in all) and which import neither pyarrow nor
+        pandas (see :mod:`~nbflow.store.columns`).
         """
         if len(rows) > _LIST_BATCH_ROWS:
-            self._insert_arrow(con, _rows_table(rows, spec, text_at), target, columns)
+            view = f"_nbflow_batch_{target}"
+            with registered(con, view, rows_to_columns(rows, spec, text_at)):
+                con.execute(f"INSERT INTO {target} ({columns[0]}) SELECT {columns[1]} FROM {view}", [self.run_id])
             return
         lists = [list(column) for column in zip(*rows, strict=True)]
         if text_at is not None:  # free text UTF-8 cannot hold (lone surrogates): backslash escapes
@@ -414,17 +417,12 @@ class RunWriter:
         con.execute(f"INSERT INTO {target} ({columns[0]}) SELECT {columns[1]} FROM (SELECT {unnested})",
                     [self.run_id, *lists])
 
-    def _insert_arrow(self, con: Any, table: Any, target: str, columns: tuple[str, str]) -> None:
-        view = f"_nbflow_batch_{target}"
-        with registered(con, view, table):
-            con.execute(f"INSERT INTO {target} ({columns[0]}) SELECT {columns[1]} FROM {view}", [self.run_id])
-
 
 # Batches of at most this many rows go in as list parameters (see ``RunWriter._insert``).
 _LIST_BATCH_ROWS = 2_000
 _SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "float64": "DOUBLE", "binary": "BLOB"}
 
-# The columns of each batch: (name, Arrow type name), in the order of the records' fields.
+# The columns of each batch: (name, kind), in the order of the records' fields.
 _STEP_COLUMNS = (
     ("step_key", "string"), ("op", "string"), ("mapping_key", "string"), ("key_index", "int64"),
     ("status", "string"), ("attempts", "int32"), ("start_time", "float64"), ("end_time", "float64"),
@@ -437,23 +435,6 @@ _OUTPUT_COLUMNS = (
 )
 _EVENT_COLUMNS = (("ts", "float64"), ("step_key", "string"), ("kind", "string"), ("level", "string"),
                   ("message", "string"))
-
-
-def _rows_table(rows: Sequence[tuple[Any, ...]], columns: tuple[tuple[str, str], ...],
-                text_at: int | None = None) -> Any:
-    """An Arrow table of ``rows`` (tuples), converted in one pass as a struct array -- a third of
-    the time of transposing them into columns first. Free text at field ``text_at`` that UTF-8
-    cannot hold (lone surrogates) is stored with backslash escapes."""
-    import pyarrow as pa
-
-    struct = pa.struct([(name, getattr(pa, kind)()) for name, kind in columns])
-    try:
-        array = pa.array(rows, struct)
-    except UnicodeEncodeError:
-        if text_at is None:
-            raise
-        array = pa.array([(*r[:text_at], safe_text(r[text_at]), *r[text_at + 1:]) for r in rows], struct)
-    return pa.Table.from_struct_array(array)
 
 
 def _is_default_index(frame: Any) -> bool:

@@ -1,5 +1,6 @@
-"""Batches go in as list parameters when small and as Arrow tables when large: both store the
-same rows, and a small run never imports pyarrow or pandas."""
+"""Batches go in as list parameters when small and as NumPy columns when large: both store the
+same rows, and a run that makes no DataFrame imports neither pyarrow nor pandas (a small one
+not even NumPy)."""
 
 from __future__ import annotations
 
@@ -53,18 +54,27 @@ def test_both_ways_of_inserting_a_batch_store_the_same_rows(monkeypatch, tmp_pat
     assert "no \\udcfe for 3" in run.steps().query("mapping_key == 'k3'").error.iloc[0]
 
 
-def test_a_small_run_imports_neither_pyarrow_nor_pandas(tmp_path):
+@pytest.mark.parametrize("items, batch_rows, expected", [
+    (3, None, "[]"),
+    (3_000, 0, "['numpy']"),  # every batch as NumPy columns
+])
+def test_a_run_without_frames_imports_neither_pyarrow_nor_pandas(tmp_path, items, batch_rows, expected):
     script = textwrap.dedent(f"""
         import sys
         import nbflow as nf
+        from nbflow.store import writer
+
+        if {batch_rows!r} is not None:
+            writer._LIST_BATCH_ROWS = {batch_rows!r}
 
         @nf.op(out=nf.DynamicOut())
         def emit():
-            for i in range(3):
+            for i in range({items}):
                 yield nf.DynamicOutput(i, mapping_key=str(i))
 
         @nf.op
         def square(x):
+            print("odd \\udcff text")  # free text UTF-8 cannot hold, in every batch of events
             return x * x
 
         @nf.op
@@ -75,10 +85,18 @@ def test_a_small_run_imports_neither_pyarrow_nor_pandas(tmp_path):
         def small():
             total(emit().map(square).collect())
 
-        run = small.run(instance=nf.Instance({str(tmp_path / "small.duckdb")!r}))
-        assert run.output("total") == 5
-        print(sorted(m for m in ("pyarrow", "pandas") if m in sys.modules))
+        inst = nf.Instance({str(tmp_path / "small.duckdb")!r})
+        run = small.run(instance=inst)
+        assert run.output("total") == sum(i * i for i in range({items}))
+        with inst.store.holder.use() as con:
+            steps = con.execute("SELECT count(*), count(key_index), max(key_index) FROM steps WHERE run_id = ?",
+                                [run.run_id]).fetchall()
+            escaped = con.execute("SELECT count(*) FROM events WHERE run_id = ? AND contains(message, '\\\\udcff')",
+                                  [run.run_id]).fetchall()
+        assert steps[0] == ({items} + 2, {items}, {items} - 1) and escaped[0][0] >= {items}, (steps, escaped)
+        print(sorted(m for m in ("pyarrow", "pandas", "numpy") if m in sys.modules))
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, errors="replace",
+                          timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert done.stdout.strip().splitlines()[-1] == expected
