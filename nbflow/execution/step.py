@@ -120,7 +120,7 @@ def _call_op(task: StepTask) -> Any:
     return op.fn(**task.inputs)
 
 
-def _on_yielded(task: StepTask, item: Any, seen: dict[str, set[str]], outputs: dict[str, Any],
+def _on_yielded(task: StepTask, item: Any, seen: dict[str, set[str]] | None, outputs: dict[str, Any],
                 ) -> ItemReport | None:
     """An item a generator op yielded: an item report for a DynamicOutput, else None."""
     op = task.op
@@ -175,7 +175,7 @@ def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, Non
     try:
         result = _call_op(task)
         if op.is_generator:
-            seen: dict[str, set[str]] = {}
+            seen = _seen_keys(op)
             iterator = iter(result)
             while True:
                 try:
@@ -213,7 +213,7 @@ async def execute_step_async(task: StepTask, emit: Callable[[ItemReport | DoneRe
     try:
         result = _call_op(task)
         if op.is_generator:
-            seen: dict[str, set[str]] = {}
+            seen = _seen_keys(op)
             async for item in result:
                 report = _on_yielded(task, item, seen, outputs)
                 if report is not None:
@@ -229,21 +229,29 @@ async def execute_step_async(task: StepTask, emit: Callable[[ItemReport | DoneRe
     emit(DoneReport(task, SUCCESS, outputs, logs, start, time.time()))
 
 
-def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set[str]]) -> None:
+def _seen_keys(op: Any) -> dict[str, set[str]] | None:
+    """Where a generator op's mapping keys are gathered to refuse a duplicate; None where
+    the op's body refuses them itself (see ``definitions.op``): a second set of a million
+    keys is 40 MB."""
+    return None if hasattr(op.fn, "__nbflow_body__") else {}
+
+
+def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set[str]] | None) -> None:
     out = op.outs.get(item.output_name)
     if out is None or not out.is_dynamic:
         raise StepFailure(
             f"op '{op.name}' yielded DynamicOutput for output '{item.output_name}', which is not "
             f"a DynamicOut of this op (its outputs: {list(op.outs)})."
         )
-    keys = seen.setdefault(item.output_name, set())
-    if item.mapping_key in keys:
-        raise DuplicateMappingKeyError(
-            f"op '{op.name}' yielded the mapping key {item.mapping_key!r} twice"
-            + (f" (output '{item.output_name}')" if item.output_name != DEFAULT_OUTPUT else "")
-            + ". Mapping keys must be unique within one step."
-        )
-    keys.add(item.mapping_key)
+    if seen is not None:
+        keys = seen.setdefault(item.output_name, set())
+        if item.mapping_key in keys:
+            raise DuplicateMappingKeyError(
+                f"op '{op.name}' yielded the mapping key {item.mapping_key!r} twice"
+                + (f" (output '{item.output_name}')" if item.output_name != DEFAULT_OUTPUT else "")
+                + ". Mapping keys must be unique within one step."
+            )
+        keys.add(item.mapping_key)
     check_storable(op.name, item.output_name, item.value)
     if out.dagster_type is not None:
         _check_type(op, "output", item.output_name, item.value, out.dagster_type)

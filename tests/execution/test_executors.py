@@ -208,6 +208,27 @@ def test_async_ops_run_concurrently_on_the_in_process_executor(instance):
     assert logs.message.tolist() == ["fetched 3"]  # each async step keeps its own output
 
 
+def test_an_async_fanout_yielding_a_mapping_key_twice_fails_its_step(instance):
+    @nf.op(out=nf.DynamicOut())
+    async def emit():
+        for key in ("a", "b", "a"):
+            yield nf.DynamicOutput(key, mapping_key=key)
+
+    @nf.op
+    def shout(x):
+        return x.upper()
+
+    @nf.job
+    def twice():
+        emit().map(shout)
+
+    run = twice.run(instance=instance, raise_on_error=False)
+    assert run.status == "FAILURE"
+    error = run.steps().query("step_key == 'emit'").error.iloc[0]
+    assert "op 'emit' yielded the mapping key 'a' twice. Mapping keys must be unique within one step." in error
+    assert sorted(run.steps().query("op == 'shout'").mapping_key) == ["a", "b"]  # the items before it ran
+
+
 # -- background runs, cancel, interrupt -----------------------------------------------------------
 def _gate_job(folder: Path, n: int = 6, slow_key: str = "k3"):
     emit = _fan(n)
