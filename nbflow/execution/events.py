@@ -3,7 +3,7 @@
 The store implements the sink with batched writes; tests can use :class:`MemorySink`.
 Records are named tuples (:class:`StepRecord`, :class:`OutputRecord`, :class:`EventRecord`,
 :class:`ReusedStep`): read them by field name; they are still tuples, so a batch of them
-becomes an Arrow table in one conversion. On the hot path the executor builds the per-step
+splits into columns with one ``zip``. On the hot path the executor builds the per-step
 kinds with ``tuple.__new__(StepRecord, (...))``, which skips the keyword-handling
 constructor of a named tuple.
 """

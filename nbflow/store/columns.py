@@ -10,31 +10,33 @@ a run's batches go in as fast as Arrow tables did (figures: ``bench/README.md``)
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 
-def rows_to_columns(rows: Sequence[tuple[Any, ...]], columns: Sequence[tuple[str, str]],
-                    text_at: int | None = None) -> dict[str, Any]:
-    """A dict of one NumPy array per column of ``rows`` (tuples of the same length).
+def numpy_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, str]],
+                  text_at: int | None = None) -> dict[str, Any]:
+    """A dict of one NumPy array per column, for :func:`registered`.
 
-    ``columns`` are ``(name, kind)`` pairs in the order of the rows' fields. Numbers go in as
-    float arrays, where None is NaN and DuckDB reads NaN as NULL: DuckDB reads them without
-    the interpreter (the columns are times, counts and positions, exact as doubles; the
-    INSERT casts them back). Text and bytes stay arrays of the Python objects. Free text at
-    field ``text_at`` that UTF-8 cannot hold (lone surrogates) is stored with backslash
+    ``columns`` are read one at a time, in the order of ``spec``'s ``(name, kind)`` pairs
+    (``zip(*rows)`` turns rows into them without holding every column at once). Numbers go
+    in as float arrays, where None is NaN and DuckDB reads NaN as NULL: DuckDB reads them
+    without the interpreter (the columns are times, counts and positions, exact as doubles;
+    the INSERT casts them back). Text and bytes stay arrays of the Python objects. Free text
+    at column ``text_at`` that UTF-8 cannot hold (lone surrogates) is stored with backslash
     escapes.
     """
     import numpy as np
 
     from nbflow.store.serialize import safe_text
 
-    fields = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
     arrays: dict[str, Any] = {}
-    for at, ((name, kind), values) in enumerate(zip(columns, fields, strict=True)):
+    found = iter(columns)
+    for at, (name, kind) in enumerate(spec):
+        values = next(found, ())  # no rows: zip(*rows) gives no columns
         if at == text_at:
-            values = tuple(safe_text(text) for text in values)
+            values = [safe_text(text) for text in values]
         arrays[name] = np.array(values, dtype=np.float64 if kind in _NUMBERS else object)
     return arrays
 
@@ -50,9 +52,9 @@ def string_columns(**columns: Sequence[str | None]) -> dict[str, Any]:
 
 
 @contextmanager
-def registered(con: Any, view: str, columns: Any) -> Iterator[None]:
-    """``columns`` (a dict of NumPy arrays, or an Arrow table) readable as the view ``view``
-    on ``con`` inside the block."""
+def registered(con: Any, view: str, columns: dict[str, Any]) -> Iterator[None]:
+    """``columns`` (a dict of NumPy arrays) readable as the view ``view`` on ``con`` inside
+    the block."""
     con.register(view, columns)
     try:
         yield

@@ -259,7 +259,7 @@ def _same_key(key: Any, other: dict[Any, Any]) -> bool:
 
 # -- large values: pickled in chunks ------------------------------------------------------------
 # A BLOB of several hundred MB costs DuckDB about five times its size to insert, on top of the
-# pickle and the batch's Arrow column. A value that is large by itself (bytes, str, an array)
+# pickle and the batch's column. A value that is large by itself (bytes, str, an array)
 # is instead pickled straight into a table of fixed-size chunks, one chunk at a time, and
 # unpickled from them one chunk at a time.
 CHUNKED = "chunked"

@@ -78,15 +78,15 @@ def test_reruns_ticks_and_large_adds_import_neither_pyarrow_nor_pandas(tmp_path)
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_rows_to_columns_keep_nulls_whole_numbers_bytes_and_odd_text():
-    from nbflow.store.columns import rows_to_columns
+def test_numpy_columns_keep_nulls_whole_numbers_bytes_and_odd_text():
+    from nbflow.store.columns import numpy_columns
 
     inst = nf.Instance.ephemeral()
     spec = (("name", "string"), ("position", "int64"), ("took", "float64"), ("blob", "binary"))
     rows = [("k\udcff", 2**53 - 1, 0.25, b"\x00\xff"), (None, None, None, None), ("é", 0, 1e300, b"")]
-    columns = rows_to_columns(rows, spec, text_at=0)
+    columns = numpy_columns(zip(*rows, strict=True), spec, text_at=0)
     assert columns["position"].dtype == np.float64  # read by DuckDB without the interpreter
     with inst.store.holder.use() as con, registered(con, "_test_rows", columns):
         back = con.execute("SELECT name, position::BIGINT, took, blob FROM _test_rows").fetchall()
     assert back == [("k\\udcff", 2**53 - 1, 0.25, b"\x00\xff"), (None, None, None, None), ("é", 0, 1e300, b"")]
-    assert rows_to_columns([], spec)["name"].shape == (0,)
+    assert numpy_columns(zip(), spec)["name"].shape == (0,)
