@@ -1,6 +1,7 @@
 """The fan-out of ``fanout.py`` side by side with pipefunc, in fresh processes.
 
 usage: python bench/vs_pipefunc.py [--n 100000 --n 1000000] [--rounds 5] [--runs 2] [--no-warm-up]
+                                  [--busy 1]
 
 emit N ints -> map(square) -> map(plus_one) -> collect -> total. nbflow runs it in process
 and persists every step and output to a fresh DuckDB file; pipefunc (``pip install
@@ -13,12 +14,14 @@ reset before each run through /proc/self/clear_refs). With ``--runs K`` each pro
 runs of N one after another (as a kernel does) and the row adds the last run's figures as
 ``*_again_*``: memory the allocators kept from the first run is reused by the next. With
 ``--no-warm-up`` the first timed run is the process's first (a fresh kernel's): what it
-imports and sets up on first use counts in its time and memory.
+imports and sets up on first use counts in its time and memory. With ``--busy K``, K other
+processes spin in pure Python for the whole measurement: another job taking K cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -134,6 +137,18 @@ def _measure(system: str, n: int, runs: int, warm_up: bool) -> dict[str, Any]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+@contextlib.contextmanager
+def _busy(processes: int) -> Any:
+    """``processes`` other processes spinning in Python inside the block."""
+    spinning = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for process in spinning:
+            process.kill()
+            process.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, action="append")
@@ -141,19 +156,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="timed runs per process (default 1)")
     parser.add_argument("--no-warm-up", dest="warm_up", action="store_false",
                         help="time the first run of each process (no warm-up run before it)")
+    parser.add_argument("--busy", type=int, default=0, help="other processes spinning meanwhile (default 0)")
     parser.add_argument("--one", nargs=2, metavar=("SYSTEM", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         system, n = args.one[0], int(args.one[1])
         print(json.dumps((_nbflow if system == "nbflow" else _pipefunc)(n, args.runs, args.warm_up)))
         return
+    with _busy(args.busy):
+        _compare(args)
+
+
+def _compare(args: argparse.Namespace) -> None:
     for n in args.n or [100_000, 1_000_000]:
         found: dict[str, list[dict[str, Any]]] = {"nbflow": [], "pipefunc": []}
         for r in range(args.rounds):
             order = ("nbflow", "pipefunc") if r % 2 == 0 else ("pipefunc", "nbflow")
             for system in order:
                 found[system].append(_measure(system, n, args.runs, args.warm_up))
-        row: dict[str, Any] = {"bench": "vs_pipefunc", "n": n, "rounds": args.rounds, "warm_up": args.warm_up}
+        row: dict[str, Any] = {"bench": "vs_pipefunc", "n": n, "rounds": args.rounds, "warm_up": args.warm_up,
+                               "busy": args.busy}
         for system, runs in found.items():
             row[f"{system}_median_s"] = round(statistics.median(r["seconds"] for r in runs), 3)
             row[f"{system}_kb_per_item"] = round(statistics.median(r["growth_kb"] for r in runs) / n, 3)
