@@ -54,7 +54,11 @@ class Execution:
             self.error = exc
         finally:
             LIVE.pop(self.prepared.run_id, None)
-            self.run._outcome = self.outcome
+            # The run handle keeps this execution; once it ended, this execution lets go of
+            # the handle, so a handle the user drops frees the run's values at once instead
+            # of at the next full garbage collection.
+            run, self.run = self.run, None
+            run._outcome = self.outcome
             self.done.set()
 
     @property

@@ -81,3 +81,19 @@ def test_dropped_values_are_read_from_the_store(instance):
     assert result.output_for_node("kv_square") == {"k0": 0, "k1": 1, "k2": 4, "k3": 9}
     assert result.output_for_node("kv_emit") == {"k0": 0, "k1": 1, "k2": 2, "k3": 3}
     assert result.output_for_node("kv_total") == 18
+
+
+def test_a_dropped_run_handle_frees_its_values_without_the_garbage_collector(instance):
+    import gc
+    import weakref
+
+    run = chain.run(instance=instance)
+    assert run.output("kv_total") == sum(i * i + 1 for i in range(4))
+    outcome = weakref.ref(run._outcome)  # what the handle keeps in memory: the run's values
+    assert outcome() is not None
+    gc.disable()
+    try:
+        del run
+        assert outcome() is None, "the run's values are only freed by the garbage collector"
+    finally:
+        gc.enable()
