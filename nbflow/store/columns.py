@@ -14,6 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+_NUMBERS = frozenset({"float64", "int64", "int32"})  # the kinds that go in as float arrays
+
 
 def numpy_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, str]],
                   text_at: int | None = None) -> dict[str, Any]:
@@ -29,19 +31,16 @@ def numpy_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, st
     """
     import numpy as np
 
-    from nbflow.store.serialize import safe_text
+    from nbflow.store.serialize import safe_texts
 
     arrays: dict[str, Any] = {}
     found = iter(columns)
     for at, (name, kind) in enumerate(spec):
         values = next(found, ())  # no rows: zip(*rows) gives no columns
         if at == text_at:
-            values = [safe_text(text) for text in values]
+            values = safe_texts(values)
         arrays[name] = np.array(values, dtype=np.float64 if kind in _NUMBERS else object)
     return arrays
-
-
-_NUMBERS = frozenset({"float64", "int64", "int32"})
 
 
 def string_columns(**columns: Sequence[str | None]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring_ascii as _json_string  # what json.dumps uses for a str
 from typing import Any
 
@@ -112,6 +112,20 @@ def safe_text(text: str | None) -> str | None:
     except UnicodeEncodeError:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def safe_texts(texts: Sequence[str | None]) -> Sequence[str | None]:
+    """:func:`safe_text` of each of ``texts``; ``texts`` themselves when none needs it, which
+    one join and one check in C find out (a batch of 100,000 step errors, nearly all None,
+    is not walked in Python)."""
+    joined = "".join(filter(None, texts))
+    if joined.isascii():
+        return texts
+    try:
+        joined.encode("utf-8")
+    except UnicodeEncodeError:
+        return [safe_text(text) for text in texts]
+    return texts
 
 
 def safe_json(value: Any, **dumps: Any) -> str:

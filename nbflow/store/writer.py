@@ -2,9 +2,9 @@
 
 A batch is one transaction with one ``INSERT ... SELECT`` per table over its columns
 (lists for a small batch, NumPy arrays for a large one), never a statement per step. A
-flusher thread writes what is buffered every half
-second, whatever the run is doing (a long step, a pool of workers), so a finished step is
-on disk within a second; a 100,000-step run still costs a handful of statements.
+flusher thread writes what is buffered every half second, whatever the run is doing (a long
+step, a pool of workers), so a finished step is on disk within a second; a 100,000-step run
+still costs a handful of statements.
 
 The executor holds :attr:`RunWriter.lock` while it records what one report produced, so a
 step's row and its outputs always land in the same batch. Rows are swapped out of the
@@ -37,7 +37,7 @@ from nbflow.store.serialize import (
     frame_table,
     is_large,
     pickle_in_chunks,
-    safe_text,
+    safe_texts,
     scalar_json,
     table_kind,
 )
@@ -417,7 +417,7 @@ class RunWriter:
             return
         lists = [list(column) for column in columns]
         if text_at is not None:  # free text UTF-8 cannot hold (lone surrogates): backslash escapes
-            lists[text_at] = [safe_text(text) for text in lists[text_at]]
+            lists[text_at] = list(safe_texts(lists[text_at]))
         unnested = ", ".join(f"unnest(?::{_SQL_TYPES[kind]}[]) AS {name}" for name, kind in spec)
         con.execute(f"INSERT INTO {target} ({names[0]}) SELECT {names[1]} FROM (SELECT {unnested})",
                     [self.run_id, *lists])

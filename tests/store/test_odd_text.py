@@ -5,7 +5,7 @@ the text with backslash escapes, and an output value keeps the text exactly."""
 from __future__ import annotations
 
 import nbflow as nf
-from nbflow.store.serialize import safe_json, safe_text
+from nbflow.store.serialize import safe_json, safe_text, safe_texts
 
 NAME = b"caf\xe9.txt".decode("utf-8", "surrogateescape")  # 'caf\udce9.txt'
 ESCAPED = "caf\\udce9.txt"
@@ -54,3 +54,11 @@ def test_safe_text_and_json_leave_good_text_alone():
     assert safe_text("naïve 😀") == "naïve 😀"
     assert safe_text(None) is None
     assert safe_json({"e": "😀", "n": [1, NAME]}) == '{"e": "\\ud83d\\ude00", "n": [1, "caf\\\\udce9.txt"]}'
+
+
+def test_safe_texts_escape_only_when_a_text_needs_it():
+    clean = (None, "plain", "naïve 😀", "", None)
+    assert safe_texts(clean) is clean  # nothing to escape: the column itself, not walked
+    odd = (None, "ok", NAME, "naïve")
+    assert safe_texts(odd) == [None, "ok", "caf\\udce9.txt", "naïve"]
+    assert safe_texts(()) == ()
