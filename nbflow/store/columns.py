@@ -43,6 +43,43 @@ def numpy_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, st
     return arrays
 
 
+def varying_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, str]],
+                    text_at: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`numpy_columns`, except that a text or bytes column holding one value in every
+    row comes back on its own, as ``{name: value}`` in the order of ``spec``.
+
+    DuckDB reads an array of Python objects holding the interpreter, a value at a time: in a
+    run's batch most such columns hold one value (a status, an output's name, no error), and
+    are better given once, as a query parameter. At least one column stays an array: the
+    arrays are what say how many rows there are.
+    """
+    import numpy as np
+
+    from nbflow.store.serialize import safe_texts
+
+    arrays: dict[str, Any] = {}
+    constants: dict[str, Any] = {}
+    found = iter(columns)
+    for at, (name, kind) in enumerate(spec):
+        values = next(found, ())
+        if kind not in _NUMBERS and (arrays or at < len(spec) - 1) and _one_value(values):
+            constants[name] = values[0] if at != text_at else safe_texts(values[:1])[0]
+            continue
+        if at == text_at:
+            values = safe_texts(values)
+        arrays[name] = np.array(values, dtype=np.float64 if kind in _NUMBERS else object)
+    return arrays, constants
+
+
+def _one_value(values: Sequence[Any]) -> bool:
+    """Whether ``values`` hold one value, in C: the last one first, which is different in
+    nearly every column that is not all one value."""
+    if not values:
+        return False
+    first = values[0]
+    return bool(values[-1] == first) and values.count(first) == len(values)
+
+
 def string_columns(**columns: Sequence[str | None]) -> dict[str, Any]:
     """A dict of NumPy object arrays, one per keyword, for :func:`registered`."""
     import numpy as np

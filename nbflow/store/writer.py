@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history, value_files
-from nbflow.store.columns import numpy_columns, registered
+from nbflow.store.columns import registered, varying_columns
 from nbflow.store.connection import ConnectionHolder, deferred_interrupts
 from nbflow.store.serialize import (
     CHUNKED,
@@ -408,12 +408,16 @@ class RunWriter:
         goes in as one list parameter per column, unnested by DuckDB, so a short run does not
         even import NumPy. A larger one goes in as NumPy columns, which DuckDB takes in faster
         (at 100,000 items lists cost 30 % more in all) and which import neither pyarrow nor
-        pandas (see :mod:`~nbflow.store.columns`).
+        pandas; its columns of one value as parameters (see :mod:`~nbflow.store.columns`).
         """
         if count > _LIST_BATCH_ROWS:
             view = f"_nbflow_batch_{target}"
-            with registered(con, view, numpy_columns(columns, spec, text_at)):
-                con.execute(f"INSERT INTO {target} ({names[0]}) SELECT {names[1]} FROM {view}", [self.run_id])
+            arrays, constants = varying_columns(columns, spec, text_at)
+            # a column of one value is selected as a parameter, in the place of its array
+            inner = ", ".join(name if name in arrays else f"?::{_SQL_TYPES[kind]} AS {name}" for name, kind in spec)
+            with registered(con, view, arrays):
+                con.execute(f"INSERT INTO {target} ({names[0]}) SELECT {names[1]} FROM (SELECT {inner} FROM {view})",
+                            [self.run_id, *constants.values()])
             return
         lists = [list(column) for column in columns]
         if text_at is not None:  # free text UTF-8 cannot hold (lone surrogates): backslash escapes

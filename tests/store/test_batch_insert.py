@@ -100,3 +100,41 @@ def test_a_run_without_frames_imports_neither_pyarrow_nor_pandas(tmp_path, items
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == expected
+
+
+def test_columns_of_one_value_in_a_large_batch_are_stored_as_given(monkeypatch, tmp_path):
+    """Text columns that hold one value in a batch go in as parameters (here the outputs', all
+    of the fan-out's): the rows stored are the same as from lists."""
+    @nf.op(out=nf.DynamicOut())
+    def emit():
+        for i in range(4):
+            yield nf.DynamicOutput(i, mapping_key=f"k{i}")
+
+    @nf.op
+    def refuse(x: int):
+        raise ValueError("no \udcfe here")
+
+    @nf.job
+    def refusing():
+        emit().map(refuse)
+
+    given: list[dict] = []
+
+    def spied(columns, spec, text_at=None):
+        arrays, constants = varying_columns(columns, spec, text_at)
+        given.append(constants)
+        return arrays, constants
+
+    from nbflow.store.columns import varying_columns
+
+    inst = nf.Instance(str(tmp_path / "one_value.duckdb"))
+    monkeypatch.setattr(writer, "_LIST_BATCH_ROWS", 10**9)
+    as_lists = refusing.run(instance=inst, raise_on_error=False)
+    monkeypatch.setattr(writer, "_LIST_BATCH_ROWS", 0)
+    monkeypatch.setattr(writer, "varying_columns", spied)
+    as_columns = refusing.run(instance=inst, raise_on_error=False)
+    assert _stored(inst, as_lists.run_id) == _stored(inst, as_columns.run_id)
+    assert {"step_key": "emit", "op": "emit", "output_name": "result", "kind": "json", "blob_value": None,
+            "table_name": None, "type_name": "int"} in given
+    errors = as_columns.steps().query("op == 'refuse'").error
+    assert len(errors) == 4 and all("no \\udcfe here" in error for error in errors)

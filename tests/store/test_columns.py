@@ -90,3 +90,22 @@ def test_numpy_columns_keep_nulls_whole_numbers_bytes_and_odd_text():
         back = con.execute("SELECT name, position::BIGINT, took, blob FROM _test_rows").fetchall()
     assert back == [("k\\udcff", 2**53 - 1, 0.25, b"\x00\xff"), (None, None, None, None), ("é", 0, 1e300, b"")]
     assert numpy_columns(zip(), spec)["name"].shape == (0,)
+
+
+def test_text_columns_of_one_value_come_back_as_parameters():
+    from nbflow.store.columns import varying_columns
+
+    spec = (("key", "string"), ("status", "string"), ("position", "int64"), ("error", "string"),
+            ("blob", "binary"))
+    rows = [(f"k{i}", "SUCCESS", 7, "bad \udcff", None) for i in range(3)]
+    arrays, constants = varying_columns(zip(*rows, strict=True), spec, text_at=3)
+    assert list(arrays) == ["key", "position"]  # numbers stay arrays: DuckDB reads them without the GIL
+    assert constants == {"status": "SUCCESS", "error": "bad \\udcff", "blob": None}
+
+
+def test_a_batch_of_one_value_in_every_column_keeps_an_array_for_its_row_count():
+    from nbflow.store.columns import varying_columns
+
+    spec = (("op", "string"), ("status", "string"))
+    arrays, constants = varying_columns(zip(*[("square", "SUCCESS")] * 3, strict=True), spec)
+    assert constants == {"op": "square"} and arrays["status"].tolist() == ["SUCCESS"] * 3
