@@ -20,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Generator
 
+from nbflow import capture
 from nbflow.execution.aio import AsyncSteps
 from nbflow.execution.step import DoneReport, ItemReport, StepTask, execute_step, run_step
 
@@ -118,11 +119,13 @@ class InProcessBackend(Backend):
         ready = _drain(self._reports, None, wait=False) if self._reports.qsize() else []
         self._runner = threading.get_ident()
         deadline = time.monotonic() + BATCH_SECONDS
+        capturing: list[capture.LogChunk] = []  # the sync steps' capture buffer, set once per poll
+        outside = capture.set_buffer(capturing)
         try:
             for _ in range(min(len(steps), BATCH_STEPS)):
                 entry = self._current = steps.popleft()
                 if entry[1] is None:
-                    ready.append(run_step(entry[0]))
+                    ready.append(run_step(entry[0], capturing))
                 else:
                     report = next(entry[1])
                     if type(report) is ItemReport:
@@ -137,6 +140,8 @@ class InProcessBackend(Backend):
             # at the next poll (the interrupted step stays current, so a cancel records it).
             self._interrupted = exc
             return ready
+        finally:
+            capture.set_buffer(outside)
         self._current = None
         return ready
 

@@ -142,24 +142,39 @@ def _failed(task: StepTask, exc: Exception, logs: list[capture.LogChunk], start:
     return DoneReport(task, FAILURE, {}, logs, start, time.time(), error, exc)
 
 
-def run_step(task: StepTask) -> DoneReport:
+def run_step(task: StepTask, capturing: list[capture.LogChunk] | None = None) -> DoneReport:
     """Run one attempt of ``task``, an op that is not a generator; return its done report.
 
     What :func:`execute_step` does for such an op, without a generator: back ends call it
     for the steps of a fan-out, where a generator per step is a good part of the work.
+    ``capturing`` is the capture buffer a back end made current for a row of steps it runs
+    one after another (setting it for each step was 4 % of a large fan-out's time): what
+    this step printed or logged is taken out of it.
     """
     op = task.op
-    logs: list[capture.LogChunk] = []
+    own = capturing is None
+    logs: list[capture.LogChunk] = [] if capturing is None else capturing
     start = time.time()
-    prev = capture.set_buffer(logs)
+    prev = capture.set_buffer(logs) if own else None
     try:
         outputs = _static_outputs(op, _call_op(task))
         _check_outputs(op, outputs)
     except Exception as exc:  # the user's error: report it, the run goes on
+        if own:
+            capture.set_buffer(prev)
+        return _failed(task, exc, logs if own else _taken(logs), start)
+    if own:
         capture.set_buffer(prev)
-        return _failed(task, exc, logs, start)
-    capture.set_buffer(prev)
-    return DoneReport(task, SUCCESS, outputs, logs, start, time.time())
+    return DoneReport(task, SUCCESS, outputs, logs if own else _taken(logs), start, time.time())
+
+
+def _taken(capturing: list[capture.LogChunk]) -> list[capture.LogChunk]:
+    """What a step left in a buffer shared by a row of steps; the buffer is empty again."""
+    if not capturing:
+        return []
+    taken = capturing.copy()
+    capturing.clear()
+    return taken
 
 
 def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, None]:

@@ -162,6 +162,41 @@ def test_print_logging_and_context_log_are_captured_per_step(instance, capsys):
     assert "print from x" in capsys.readouterr().out  # still shown in the notebook
 
 
+def test_steps_run_in_one_poll_each_keep_their_own_logs(instance):
+    """In-process steps run one after another share a capture buffer: what each printed is
+    taken out of it for that step alone, a failing step's too."""
+    @nf.op(out=nf.DynamicOut())
+    def emit():
+        for i in range(6):
+            yield nf.DynamicOutput(i, mapping_key=f"k{i}")
+
+    @nf.op
+    def first(x):
+        print(f"first {x}")
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    @nf.op
+    def second(x):
+        print(f"second {x}")
+        print(f"second again {x}")
+        return x
+
+    @nf.job
+    def chatty():
+        emit().map(first).map(second)
+
+    run = chatty.run(instance=instance, raise_on_error=False)
+    logs = run.logs()
+    by_step = {key: group.message.tolist() for key, group in logs.groupby("step_key")}
+    assert by_step == {
+        **{f"first[k{i}]": [f"first {i}"] for i in range(6)},
+        **{f"second[k{i}]": [f"second {i}", f"second again {i}"] for i in range(6) if i != 2},
+    }
+    assert run.steps().set_index("step_key").status["first[k2]"] == "FAILURE"
+
+
 def test_keyboard_interrupt_cancels_the_run_and_keeps_finished_work(instance):
     @nf.op(out=nf.DynamicOut())
     def emit():
