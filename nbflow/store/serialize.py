@@ -94,6 +94,28 @@ def scalar_json(value: Any) -> tuple[str, str] | None:
     return None
 
 
+def scalar_json_column(values: Sequence[Any]) -> tuple[list[str], str] | None:
+    """``(json_texts, type_name)`` of ``values`` that are all ints, all finite floats or all
+    strs shorter than :data:`LARGE_BYTES` -- :func:`scalar_json` of each, in C loops (the
+    outputs of a fan-out's batch are mostly of one such type); None for any other mix."""
+    if not values:
+        return None
+    cls = type(values[0])
+    if cls not in _COLUMN_ENCODERS or list(map(type, values)).count(cls) != len(values):
+        return None
+    if cls is str and max(map(len, values)) >= LARGE_BYTES:
+        return None
+    if cls is float and not all(map(math.isfinite, values)):
+        return None
+    try:
+        return list(map(_COLUMN_ENCODERS[cls], values)), cls.__name__
+    except ValueError:  # an int past the digits limit of int-to-text conversion
+        return None
+
+
+_COLUMN_ENCODERS: dict[type, Callable[[Any], str]] = {int: int.__repr__, float: float.__repr__, str: _json_string}
+
+
 def decode(kind: str, text: str | None, blob: bytes | None) -> Any:
     if kind == JSON:
         return json.loads(text)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ import errno
 import itertools
 import json
 import logging
+import operator
 import sys
 import threading
 import time
@@ -39,6 +40,7 @@ from nbflow.store.serialize import (
     pickle_in_chunks,
     safe_texts,
     scalar_json,
+    scalar_json_column,
     table_kind,
 )
 
@@ -295,23 +297,27 @@ class RunWriter:
         a ``json.dumps`` call each. Columns, not a row per output: a batch of 100,000 outputs
         holds 4 MB of them instead of 14 MB of tuples while it is written."""
         count = len(outputs)
+        values = list(map(_VALUE_OF, outputs))
+        one_type = scalar_json_column(values)
+        if one_type is not None:  # a batch of ints, floats or strs alone: encoded in C loops
+            return [[JSON] * count, one_type[0], [None] * count, [None] * count, [one_type[1]] * count]
         kinds: list[Any] = [JSON] * count
         texts: list[Any] = [None] * count
         types: list[Any] = [None] * count
         blobs: list[Any] = [None] * count
         tables: list[Any] = [None] * count
         others: list[int] = []  # positions of values that are no plain scalar
-        for at, record in enumerate(outputs):
-            found = scalar_json(record[5])
+        for at, value in enumerate(values):
+            found = scalar_json(value)
             if found is None:
                 others.append(at)
             else:
                 texts[at], types[at] = found
         if others:
-            plain = not any(table_kind(outputs[i][5]) or is_large(outputs[i][5]) for i in others)
+            plain = not any(table_kind(values[i]) or is_large(values[i]) for i in others)
             with nullcontext() if plain else self.store.holder.use(lock_timeout) as con:
                 for i in others:
-                    value = outputs[i][5]
+                    value = values[i]
                     kinds[i], texts[i], blobs[i], tables[i], types[i] = (
                         _plain(value) if plain else self._encode(con, value))
         return [kinds, texts, blobs, tables, types]
@@ -427,6 +433,7 @@ class RunWriter:
                     [self.run_id, *lists])
 
 
+_VALUE_OF = operator.itemgetter(5)  # an OutputRecord's value
 # Batches of at most this many rows go in as list parameters (see ``RunWriter._insert``).
 _LIST_BATCH_ROWS = 2_000
 _SQL_TYPES = {"string": "VARCHAR", "int64": "BIGINT", "int32": "INTEGER", "float64": "DOUBLE", "binary": "BLOB"}

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nbflow.store.serialize import JSON, PICKLE, UNSTORED, decode, encode, table_kind
+from nbflow.store.serialize import JSON, PICKLE, UNSTORED, decode, encode, scalar_json_column, table_kind
 
 
 class Point:
@@ -161,3 +161,22 @@ def test_json_able_values_round_trip_exactly(value):
     kind, back, _ = round_trip(value)
     assert kind == JSON
     assert same(back, value)
+
+
+@given(st.one_of(st.lists(st.integers(), min_size=1), st.lists(st.text(), min_size=1),
+                 st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1)))
+def test_a_column_of_one_scalar_type_encodes_as_each_value_would(values):
+    texts, type_name = scalar_json_column(values)
+    assert [(JSON, text, None, type_name) for text in texts] == [encode(v) for v in values]
+
+
+@pytest.mark.parametrize("values", [
+    [1, "1"],  # two types
+    [1, True],  # a bool is not an int here
+    [1.5, math.inf],  # not JSON
+    [10**5000],  # past the digits limit of int-to-text conversion
+    [None, None],
+    [],
+])
+def test_a_column_of_anything_else_is_left_to_each_value(values):
+    assert scalar_json_column(values) is None
