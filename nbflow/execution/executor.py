@@ -33,7 +33,7 @@ from nbflow.execution.limits import Limits
 from nbflow.execution.plan import Plan
 from nbflow.execution.resume import Resume
 from nbflow.execution.reuse import InputValues, RerunReuse
-from nbflow.execution.run_values import RunValues
+from nbflow.execution.run_values import ABSENT, RunValues
 from nbflow.execution.state import DONE as _DONE
 from nbflow.execution.state import PENDING as _PENDING
 from nbflow.execution.state import RUNNING as _RUNNING
@@ -282,21 +282,21 @@ class Executor:
     def _submit(self, name: str, key: str | None) -> None:
         node = self.nodes[name]
         shared = self.shared[name]
+        # An item input comes from the same fan-out as the step: its value is at the step's index.
+        index = None if key is None else self.key_index[node.scope][key]
         try:
             materialize = self.inputs.materialize
             inputs = {in_name: materialize(v) for in_name, v in shared.items()} if shared else {}
-            value = self.inputs.value
+            at, value = self.values.at, self.inputs.value
             for in_name, upstream, out_name in self._item_inputs[name]:
-                inputs[in_name] = value(upstream, out_name, key)
+                found = at(upstream, out_name, index)
+                inputs[in_name] = value(upstream, out_name, key) if found is ABSENT else found
             for in_name in self._default_inputs[name]:
                 inputs[in_name] = node.op.ins[in_name].default_value
         except MissingInput as missing:
             self._input_missing(name, key, missing)
             return
-        if key is None:
-            index = None
-        else:
-            index = self.key_index[node.scope][key]
+        if key is not None:
             self.pending_items.pop((name, key), None)
             drop = self.values.drop_at
             for upstream, out_name in self._released[name]:
@@ -359,12 +359,17 @@ class Executor:
             # so a retry cannot yield a key twice.
             self.held.setdefault(task.node, []).append(report)
             return
-        self._add_key(DynSource(task.node, report.output_name), report.key, report.value)
+        self._add_key(_new(DynSource, (task.node, report.output_name)), report.key, report.value)
 
     def _add_key(self, source: DynSource, key: str, value: Any) -> None:
-        keys = self.keys.setdefault(source, [])
+        keys = self.keys.get(source)
+        if keys is None:
+            keys = self.keys[source] = []
         index = len(keys)
-        self.key_index.setdefault(source, {})[key] = index
+        index_of = self.key_index.get(source)
+        if index_of is None:
+            index_of = self.key_index[source] = {}
+        index_of[key] = index
         keys.append(key)
         self.values.put_at(source.node, source.output, key, index, value)
         self.sink.output(_new(OutputRecord, (source.node, source.node, key, index, source.output, value)))

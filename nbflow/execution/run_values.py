@@ -25,6 +25,7 @@ class _Absent:
 
 
 _ABSENT: Any = _Absent()
+ABSENT: Any = _ABSENT  # what RunValues.at gives for an index without a value
 
 
 class RunValues:
@@ -69,6 +70,15 @@ class RunValues:
             column[index] = value
         if self._by_slot:
             self._by_slot.pop((node, output, key), None)
+
+    def at(self, node: str, output: str, index: int | None) -> Any:
+        """The value at ``index`` of a mapped output, or :data:`ABSENT`: a key with a value
+        elsewhere (by its slot, or a parent run's) is looked up through ``self[slot]``."""
+        try:
+            column = self._columns[node][output][1]
+        except KeyError:
+            return _ABSENT
+        return column[index] if index is not None and index < len(column) else _ABSENT
 
     def drop_at(self, node: str, output: str, key: str, index: int) -> None:
         """Forget the value of mapping key ``key`` (index ``index``), if there is one."""

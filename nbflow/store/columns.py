@@ -62,6 +62,9 @@ def varying_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, 
     found = iter(columns)
     for at, (name, kind) in enumerate(spec):
         values = next(found, ())
+        if hasattr(values, "dtype"):  # an array already, such as a text column given as integers
+            arrays[name] = values
+            continue
         if kind not in _NUMBERS and (arrays or at < len(spec) - 1) and _one_value(values):
             constants[name] = values[0] if at != text_at else safe_texts(values[:1])[0]
             continue
@@ -76,6 +79,20 @@ def _array(np: Any, values: Sequence[Any], kind: str) -> Any:
         return np.array(values, dtype=np.float64)
     # fromiter: np.array looks into every object for nested sequences (47 ns a None, 8 here)
     return np.fromiter(values, dtype=object, count=len(values))
+
+
+def int_column(values: Sequence[Any]) -> Any:
+    """``values`` as an int64 array when they are all ints (not bools) that fit in one, else
+    None. DuckDB turns such an array into decimal text (JSON) without the interpreter, where a
+    column of texts would take ``int.__repr__`` and the interpreter for each value."""
+    import numpy as np
+
+    if not values or list(map(type, values)).count(int) != len(values):
+        return None
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return None
 
 
 def _one_value(values: Sequence[Any]) -> bool:

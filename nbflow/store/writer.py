@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, cast
 
 from nbflow.errors import StoreLockedError
 from nbflow.store import history, value_files
-from nbflow.store.columns import registered, varying_columns
+from nbflow.store.columns import int_column, registered, varying_columns
 from nbflow.store.connection import ConnectionHolder, deferred_interrupts
 from nbflow.store.serialize import (
     CHUNKED,
@@ -298,6 +298,9 @@ class RunWriter:
         holds 4 MB of them instead of 14 MB of tuples while it is written."""
         count = len(outputs)
         values = list(map(_VALUE_OF, outputs))
+        numbers = int_column(values) if count > _LIST_BATCH_ROWS else None
+        if numbers is not None:  # a large batch of ints: DuckDB writes their text
+            return [[JSON] * count, numbers, [None] * count, [None] * count, ["int"] * count]
         one_type = scalar_json_column(values)
         if one_type is not None:  # a batch of ints, floats or strs alone: encoded in C loops
             return [[JSON] * count, one_type[0], [None] * count, [None] * count, [one_type[1]] * count]
@@ -420,7 +423,7 @@ class RunWriter:
             view = f"_nbflow_batch_{target}"
             arrays, constants = varying_columns(columns, spec, text_at)
             # a column of one value is selected as a parameter, in the place of its array
-            inner = ", ".join(name if name in arrays else f"?::{_SQL_TYPES[kind]} AS {name}" for name, kind in spec)
+            inner = ", ".join(_selected(name, kind, arrays) for name, kind in spec)
             with registered(con, view, arrays):
                 con.execute(f"INSERT INTO {target} ({names[0]}) SELECT {names[1]} FROM (SELECT {inner} FROM {view})",
                             [self.run_id, *constants.values()])
@@ -431,6 +434,16 @@ class RunWriter:
         unnested = ", ".join(f"unnest(?::{_SQL_TYPES[kind]}[]) AS {name}" for name, kind in spec)
         con.execute(f"INSERT INTO {target} ({names[0]}) SELECT {names[1]} FROM (SELECT {unnested})",
                     [self.run_id, *lists])
+
+
+def _selected(name: str, kind: str, arrays: dict[str, Any]) -> str:
+    """How the inner SELECT of a large batch gives column ``name``: its array, a text column's
+    integers as their text, or a parameter (a column of one value)."""
+    if name not in arrays:
+        return f"?::{_SQL_TYPES[kind]} AS {name}"
+    if kind == "string" and arrays[name].dtype.kind == "i":
+        return f"CAST({name} AS VARCHAR) AS {name}"
+    return name
 
 
 _VALUE_OF = operator.itemgetter(5)  # an OutputRecord's value

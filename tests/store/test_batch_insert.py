@@ -138,3 +138,30 @@ def test_columns_of_one_value_in_a_large_batch_are_stored_as_given(monkeypatch, 
             "table_name": None, "type_name": "int"} in given
     errors = as_columns.steps().query("op == 'refuse'").error
     assert len(errors) == 4 and all("no \\udcfe here" in error for error in errors)
+
+
+@pytest.mark.parametrize("numbers", [
+    [0, -1, 2**63 - 1, -(2**63), 7],  # int64 arrays, written as text by DuckDB
+    [1, 2**63, -5],  # past int64: texts made in Python
+])
+def test_a_batch_of_ints_stores_the_same_json_either_way(monkeypatch, tmp_path, numbers):
+    @nf.op(out=nf.DynamicOut())
+    def emit():
+        for i, number in enumerate(numbers):
+            yield nf.DynamicOutput(number, mapping_key=f"k{i}")
+
+    @nf.job
+    def ints():
+        emit()
+
+    inst = nf.Instance(str(tmp_path / "ints.duckdb"))
+    monkeypatch.setattr(writer, "_LIST_BATCH_ROWS", 10**9)
+    as_lists = ints.run(instance=inst)
+    monkeypatch.setattr(writer, "_LIST_BATCH_ROWS", 0)
+    as_columns = ints.run(instance=inst)
+    assert _stored(inst, as_lists.run_id) == _stored(inst, as_columns.run_id)
+    with inst.store.holder.use() as con:
+        texts = con.execute("SELECT json_value FROM outputs WHERE run_id = ? ORDER BY key_index",
+                            [as_columns.run_id]).fetchall()
+    assert [text for (text,) in texts] == [str(number) for number in numbers]
+    assert [as_columns.output("emit", key=f"k{i}") for i in range(len(numbers))] == numbers

@@ -109,3 +109,13 @@ def test_a_batch_of_one_value_in_every_column_keeps_an_array_for_its_row_count()
     spec = (("op", "string"), ("status", "string"))
     arrays, constants = varying_columns(zip(*[("square", "SUCCESS")] * 3, strict=True), spec)
     assert constants == {"op": "square"} and arrays["status"].tolist() == ["SUCCESS"] * 3
+
+
+def test_ints_that_fit_in_int64_become_an_int64_array():
+    from nbflow.store.columns import int_column
+
+    assert int_column([3, -(2**63), 2**63 - 1]).tolist() == [3, -(2**63), 2**63 - 1]
+    assert int_column([1, True]) is None  # a bool's JSON is true, not 1
+    assert int_column([1, 2**63]) is None
+    assert int_column([1, 1.0]) is None
+    assert int_column([]) is None
