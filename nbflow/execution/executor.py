@@ -296,7 +296,7 @@ class Executor:
         except MissingInput as missing:
             self._input_missing(name, key, missing)
             return
-        if key is not None:
+        if key is not None and index is not None:
             self.pending_items.pop((name, key), None)
             drop = self.values.drop_at
             for upstream, out_name in self._released[name]:
