@@ -85,6 +85,10 @@ class InProcessBackend(Backend):
         self._async = AsyncSteps(max_concurrent, self._reports.put)
         self._runner: int | None = None  # the thread advancing steps
         self._interrupted: BaseException | None = None  # raised at the next poll
+        # The capture buffer current while a poll advances steps; each step takes out what it
+        # printed. One list for the back end's life: a fan-out step resumed in a later poll
+        # finds the same one.
+        self._capturing: list[capture.LogChunk] = []
 
     def can_submit(self) -> bool:
         return True
@@ -98,7 +102,7 @@ class InProcessBackend(Backend):
         if getattr(op, "is_async", False):  # what is_async(task) asks, without a call per step
             self._async.submit(task)
         elif op.is_generator:
-            self._queue.append((task, execute_step(task)))
+            self._queue.append((task, execute_step(task, self._capturing)))
         else:  # run by run_step when its turn comes: no generator per step
             self._queue.append((task, None))
 
@@ -119,7 +123,8 @@ class InProcessBackend(Backend):
         ready = _drain(self._reports, None, wait=False) if self._reports.qsize() else []
         self._runner = threading.get_ident()
         deadline = time.monotonic() + BATCH_SECONDS
-        capturing: list[capture.LogChunk] = []  # the sync steps' capture buffer, set once per poll
+        capturing = self._capturing
+        capturing.clear()  # what an interrupted step printed before it was stopped
         outside = capture.set_buffer(capturing)
         try:
             for _ in range(min(len(steps), BATCH_STEPS)):

@@ -177,40 +177,64 @@ def _taken(capturing: list[capture.LogChunk]) -> list[capture.LogChunk]:
     return taken
 
 
-def execute_step(task: StepTask) -> Generator[ItemReport | DoneReport, None, None]:
-    """Run one attempt of ``task``; yield item reports, then a done report."""
+def execute_step(task: StepTask, capturing: list[capture.LogChunk] | None = None,
+                 ) -> Generator[ItemReport | DoneReport, None, None]:
+    """Run one attempt of ``task``; yield item reports, then a done report.
+
+    ``capturing`` is as for :func:`run_step`: a buffer the back end makes current whenever it
+    advances this step. What the step printed is moved from it into the step's logs at each
+    item, instead of making the step's own buffer current and back again for every item.
+    """
     op = task.op
     if not op.is_generator:
-        yield run_step(task)
+        yield run_step(task, capturing)
         return
+    own = capturing is None
     logs: list[capture.LogChunk] = []
     start = time.time()
     outputs: dict[str, Any] = {}
-    prev = capture.set_buffer(logs)
+    prev = capture.set_buffer(logs) if own else None
     try:
-        result = _call_op(task)
-        if op.is_generator:
-            seen = _seen_keys(op)
-            iterator = iter(result)
-            while True:
-                try:
-                    item = next(iterator)
-                except StopIteration:
-                    break
-                report = _on_yielded(task, item, seen, outputs)
-                if report is not None:
-                    capture.set_buffer(prev)
-                    yield report
-                    prev = capture.set_buffer(logs)
-        else:
-            outputs = _static_outputs(op, result)
+        seen = _seen_keys(op)
+        iterator = iter(_call_op(task))
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                break
+            report = _on_yielded(task, item, seen, outputs)
+            if report is None:
+                continue
+            if own:
+                capture.set_buffer(prev)
+                yield report
+                prev = capture.set_buffer(logs)
+            else:
+                _move(capturing, logs)
+                yield report
         _check_outputs(op, outputs)
     except Exception as exc:  # the user's error: report it, the run goes on
-        capture.set_buffer(prev)
+        _leave(own, prev, capturing, logs)
         yield _failed(task, exc, logs, start)
         return
-    capture.set_buffer(prev)
+    _leave(own, prev, capturing, logs)
     yield DoneReport(task, SUCCESS, outputs, logs, start, time.time())
+
+
+def _move(capturing: list[capture.LogChunk] | None, logs: list[capture.LogChunk]) -> None:
+    if capturing:
+        logs.extend(capturing)
+        capturing.clear()
+
+
+def _leave(own: bool, prev: list[capture.LogChunk] | None, capturing: list[capture.LogChunk] | None,
+           logs: list[capture.LogChunk]) -> None:
+    """A generator step is done: its own buffer is no longer current, or what it printed since
+    its last item is taken out of the shared one."""
+    if own:
+        capture.set_buffer(prev)
+    else:
+        _move(capturing, logs)
 
 
 async def execute_step_async(task: StepTask, emit: Callable[[ItemReport | DoneReport], None]) -> None:

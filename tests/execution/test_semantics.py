@@ -164,11 +164,13 @@ def test_print_logging_and_context_log_are_captured_per_step(instance, capsys):
 
 def test_steps_run_in_one_poll_each_keep_their_own_logs(instance):
     """In-process steps run one after another share a capture buffer: what each printed is
-    taken out of it for that step alone, a failing step's too."""
+    taken out of it for that step alone, a failing step's and a fan-out's too."""
     @nf.op(out=nf.DynamicOut())
     def emit():
         for i in range(6):
+            print(f"emit {i}")
             yield nf.DynamicOutput(i, mapping_key=f"k{i}")
+        print("emit done")
 
     @nf.op
     def first(x):
@@ -191,6 +193,7 @@ def test_steps_run_in_one_poll_each_keep_their_own_logs(instance):
     logs = run.logs()
     by_step = {key: group.message.tolist() for key, group in logs.groupby("step_key")}
     assert by_step == {
+        "emit": [*(f"emit {i}" for i in range(6)), "emit done"],  # resumed in six polls
         **{f"first[k{i}]": [f"first {i}"] for i in range(6)},
         **{f"second[k{i}]": [f"second {i}", f"second again {i}"] for i in range(6) if i != 2},
     }
