@@ -8,7 +8,8 @@ and persists every step and output to a fresh DuckDB file; pipefunc (``pip insta
 pipefunc``, a peer for measuring only) keeps results in memory (``storage="dict",
 parallel=False``). Each figure is one run timed inside a fresh process after imports and a
 warm-up run of the same job at 1,000 items; the systems alternate round by round. Printed
-per N: the medians, the ratio nbflow / pipefunc, and the peak RSS growth per item (the
+per N: this machine's Python floor (``python_floor_ms``: see ``_python_floor_ms``), the
+medians, the ratio nbflow / pipefunc, and the peak RSS growth per item (the
 process's peak RSS during the run minus its RSS just before it, divided by N; the peak is
 reset before each run through /proc/self/clear_refs). With ``--runs K`` each process times K
 runs of N one after another (as a kernel does) and the row adds the last run's figures as
@@ -167,7 +168,29 @@ def main() -> None:
         _compare(args)
 
 
+def _python_floor_ms(n: int = 100_000) -> float:
+    """This machine's speed at plain Python: a generator of ``n`` ints, a function per item,
+    the results in a list, summed (the best of runs for half a second). The "Python floor" of
+    ``../shared/reference/perf-anchors.md`` is this work, 6.0 ms on the machine its figures
+    (and the targets set from them) come from: a figure measured here scales by that ratio."""
+
+    def items() -> Any:
+        yield from range(n)
+
+    def square(x: int) -> int:
+        return x * x
+
+    best, spent = float("inf"), 0.0
+    while spent < 0.5:
+        start = time.perf_counter()
+        sum([square(x) for x in items()])
+        took = time.perf_counter() - start
+        best, spent = min(best, took), spent + took
+    return round(best * 1000, 2)
+
+
 def _compare(args: argparse.Namespace) -> None:
+    floor_ms = _python_floor_ms()
     for n in args.n or [100_000, 1_000_000]:
         found: dict[str, list[dict[str, Any]]] = {"nbflow": [], "pipefunc": []}
         for r in range(args.rounds):
@@ -175,7 +198,7 @@ def _compare(args: argparse.Namespace) -> None:
             for system in order:
                 found[system].append(_measure(system, n, args.runs, args.warm_up))
         row: dict[str, Any] = {"bench": "vs_pipefunc", "n": n, "rounds": args.rounds, "warm_up": args.warm_up,
-                               "busy": args.busy}
+                               "busy": args.busy, "python_floor_ms": floor_ms}
         for system, runs in found.items():
             row[f"{system}_median_s"] = round(statistics.median(r["seconds"] for r in runs), 3)
             row[f"{system}_kb_per_item"] = round(statistics.median(r["growth_kb"] for r in runs) / n, 3)
