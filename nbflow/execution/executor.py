@@ -138,6 +138,10 @@ class Executor:
                              for n, node in self.nodes.items()}
         self._default_inputs = {n: [i for i, b in node.inputs.items() if b.kind == DEFAULT]
                                 for n, node in self.nodes.items()}
+        # What _submit reads of a node on every step, behind one lookup.
+        self._to_submit = {n: (node, self.shared[n], self._item_inputs[n], self._default_inputs[n],
+                               self._released[n], self.priority[n], self.configs.get(n))
+                           for n, node in self.nodes.items()}
 
     # -- driving ---------------------------------------------------------------------------
     def execute(self) -> Outcome:
@@ -280,18 +284,17 @@ class Executor:
 
     # -- submitting ------------------------------------------------------------------------
     def _submit(self, name: str, key: str | None) -> None:
-        node = self.nodes[name]
-        shared = self.shared[name]
+        node, shared, item_inputs, default_inputs, released, priority, config = self._to_submit[name]
         # An item input comes from the same fan-out as the step: its value is at the step's index.
         index = None if key is None else self.key_index[node.scope][key]
         try:
             materialize = self.inputs.materialize
             inputs = {in_name: materialize(v) for in_name, v in shared.items()} if shared else {}
             at, value = self.values.at, self.inputs.value
-            for in_name, upstream, out_name in self._item_inputs[name]:
+            for in_name, upstream, out_name in item_inputs:
                 found = at(upstream, out_name, index)
                 inputs[in_name] = value(upstream, out_name, key) if found is ABSENT else found
-            for in_name in self._default_inputs[name]:
+            for in_name in default_inputs:
                 inputs[in_name] = node.op.ins[in_name].default_value
         except MissingInput as missing:
             self._input_missing(name, key, missing)
@@ -299,13 +302,13 @@ class Executor:
         if key is not None and index is not None:
             self.pending_items.pop((name, key), None)
             drop = self.values.drop_at
-            for upstream, out_name in self._released[name]:
+            for upstream, out_name in released:
                 # Stored already (the writer holds the record until it is written); kept in
                 # memory, a fan-out of a million items would hold every value to the end.
                 drop(upstream, out_name, key, index)
-        task = StepTask(name, key, index, node.op, inputs, self.configs.get(name),
-                        self.run_id, self.partition_key, self.run_config)
-        task.priority = self.priority[name]
+        task = StepTask(name, key, index, node.op, inputs, config, self.run_id, self.partition_key,
+                        self.run_config)
+        task.priority = priority
         self._submit_task(task)
 
     def _submit_task(self, task: StepTask) -> None:
@@ -456,10 +459,15 @@ class Executor:
                 for consumer, in_name in self.plan.value_consumers.get((name, out_name), ()):
                     self._resolve_shared(consumer, in_name, value)
             else:
-                for consumer, _ in self.plan.item_consumers.get((name, out_name), ()):
+                slot = (name, out_name)
+                for consumer, _ in self.plan.item_consumers.get(slot, ()):
                     self._resolve_item(consumer, key)
-                self.n_ok[(name, out_name)] = self.n_ok.get((name, out_name), 0) + 1
-                self._check_collect(name, out_name)
+                n_ok = self.n_ok
+                n_ok[slot] = n_ok.get(slot, 0) + 1
+                # What _check_collect looks at first, asked here: until the fan-out is done,
+                # on every mapped step, there is nothing to collect.
+                if self.source_status.get(self.nodes[name].scope) == SUCCESS:
+                    self._check_collect(name, out_name)
         if key is not None:
             return  # a mapped node is no fan-out of its own
         for source in self.plan.sources.get(name, ()):
