@@ -18,7 +18,7 @@ from nbflow.definitions.op import DEFAULT_OUTPUT, DynamicOutput, Output
 from nbflow.definitions.status import Status
 from nbflow.errors import DuplicateMappingKeyError, NbflowError
 from nbflow.execution.context import OpExecutionContext
-from nbflow.execution.values import check_storable
+from nbflow.execution.values import PLAIN_TYPES, check_storable
 
 # Plain strings of the same values, for the per-step path: an enum member hashes through
 # Python code, and these are dictionary keys and list items once per step.
@@ -291,7 +291,8 @@ def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set[str]] | Non
                 + ". Mapping keys must be unique within one step."
             )
         keys.add(item.mapping_key)
-    check_storable(op.name, item.output_name, item.value)
+    if type(item.value) not in PLAIN_TYPES:  # the common case without a call
+        check_storable(op.name, item.output_name, item.value)
     if out.dagster_type is not None:
         _check_type(op, "output", item.output_name, item.value, out.dagster_type)
 
@@ -320,6 +321,7 @@ def _check_outputs(op: Any, outputs: dict[str, Any]) -> None:
                     f"Output(value, output_name={name!r}) or declare it Out(is_required=False)."
                 )
             continue
-        check_storable(op.name, name, outputs[name])
+        if type(outputs[name]) not in PLAIN_TYPES:
+            check_storable(op.name, name, outputs[name])
         if out.dagster_type is not None:
             _check_type(op, "output", name, outputs[name], out.dagster_type)

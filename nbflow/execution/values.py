@@ -70,6 +70,7 @@ def unstorable_reason(value: Any, depth: int = 2) -> str | None:
 
 
 _PLAIN = frozenset({int, float, str, bool, type(None), bytes, complex})
+PLAIN_TYPES = _PLAIN  # values of these types hold nothing live: callers may skip check_storable
 
 
 def _find_live(value: Any, depth: int) -> tuple[str, str] | None:
