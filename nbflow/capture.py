@@ -14,6 +14,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, TextIO, TypeAlias
 
 # The current step's buffer is a context variable, not a thread-local: each thread starts
@@ -137,7 +138,7 @@ def uninstall() -> None:
         _held_back.active = False  # an interrupted run must not keep later runs' output held back
 
 
-def join_chunks(buf: list[LogChunk]) -> list[LogChunk]:
+def join_chunks(buf: Sequence[LogChunk]) -> list[LogChunk]:
     """Merge consecutive stream chunks (``print`` writes text and newline apart) into lines."""
     merged: list[LogChunk] = []
     pending: dict[str, list[Any]] = {}  # stream -> [time of its first chunk, texts...]

@@ -21,6 +21,7 @@ import heapq
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -379,8 +380,9 @@ class Executor:
         scope = self.plan.scope_nodes.get(source, ())
         pending, state, n_items = self.pending_items, self.state, self.plan.n_item_inputs
         for name in scope:
-            pending[(name, key)] = n_items[name]
-            state[(name, key)] = _PENDING
+            slot = (name, key)
+            pending[slot] = n_items[name]
+            state[slot] = _PENDING
         if self.doomed:
             for name in scope:
                 if name in self.doomed and state[(name, key)] == _PENDING:
@@ -388,7 +390,7 @@ class Executor:
         if self.reuse is not None and self.resume is not None and self.resume.memo is not None \
                 and source.node in self.resume.executed:
             self.reuse.reuse_unchanged_key(source, key, value)
-        for consumer, _ in self.plan.item_consumers.get((source.node, source.output), ()):
+        for consumer, _ in self.plan.item_consumers.get(source, ()):  # a DynSource is its (node, output)
             self._resolve_item(consumer, key)
 
     def _on_done(self, report: DoneReport) -> None:
@@ -605,7 +607,7 @@ class Executor:
         self.sink.step(StepRecord(step_key, name, key, index, status, attempts, start, end, error,
                         self.code_versions.get(name)))
 
-    def _store_logs(self, step_key: str, logs: list[capture.LogChunk]) -> None:
+    def _store_logs(self, step_key: str, logs: Sequence[capture.LogChunk]) -> None:
         if logs:
             for ts, kind, level, text in capture.join_chunks(logs):
                 self.sink.event(EventRecord(ts, step_key, kind, level, text))

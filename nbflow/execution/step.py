@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from nbflow import capture
@@ -68,7 +68,7 @@ class DoneReport:
 
     __slots__ = ("end", "error", "exception", "logs", "outputs", "start", "status", "task")
 
-    def __init__(self, task: StepTask, status: str, outputs: dict[str, Any], logs: list[capture.LogChunk], start: float,
+    def __init__(self, task: StepTask, status: str, outputs: dict[str, Any], logs: Sequence[capture.LogChunk], start: float,
                  end: float, error: str | None = None, exception: BaseException | None = None) -> None:
         self.task, self.status, self.outputs, self.logs = task, status, outputs, logs
         self.start, self.end, self.error, self.exception = start, end, error, exception
@@ -137,7 +137,7 @@ def _on_yielded(task: StepTask, item: Any, seen: dict[str, set[str]] | None, out
     )
 
 
-def _failed(task: StepTask, exc: Exception, logs: list[capture.LogChunk], start: float) -> DoneReport:
+def _failed(task: StepTask, exc: Exception, logs: Sequence[capture.LogChunk], start: float) -> DoneReport:
     error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     return DoneReport(task, FAILURE, {}, logs, start, time.time(), error, exc)
 
@@ -168,10 +168,10 @@ def run_step(task: StepTask, capturing: list[capture.LogChunk] | None = None) ->
     return DoneReport(task, SUCCESS, outputs, logs if own else _taken(logs), start, time.time())
 
 
-def _taken(capturing: list[capture.LogChunk]) -> list[capture.LogChunk]:
+def _taken(capturing: list[capture.LogChunk]) -> Sequence[capture.LogChunk]:
     """What a step left in a buffer shared by a row of steps; the buffer is empty again."""
     if not capturing:
-        return []
+        return ()  # most steps print nothing: no list made and freed for each
     taken = capturing.copy()
     capturing.clear()
     return taken
