@@ -69,12 +69,12 @@ def unstorable_reason(value: Any, depth: int = 2) -> str | None:
     return None if found is None else f"{found[0]}; return {found[1]} instead"
 
 
-_PLAIN = frozenset({int, float, str, bool, type(None), bytes, complex})
-PLAIN_TYPES = _PLAIN  # values of these types hold nothing live: callers may skip check_storable
+# Values of these types hold nothing live: callers on a hot path may skip check_storable.
+PLAIN_TYPES = frozenset({int, float, str, bool, type(None), bytes, complex})
 
 
 def _find_live(value: Any, depth: int) -> tuple[str, str] | None:
-    if type(value) in _PLAIN:  # the common case, checked first: one set lookup per output
+    if type(value) in PLAIN_TYPES:  # the common case, checked first: one set lookup per output
         return None
     found = _what_to_return(value)
     if found is not None:

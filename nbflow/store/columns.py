@@ -17,41 +17,23 @@ from typing import Any
 _NUMBERS = frozenset({"float64", "int64", "int32"})  # the kinds that go in as float arrays
 
 
-def numpy_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, str]],
-                  text_at: int | None = None) -> dict[str, Any]:
-    """A dict of one NumPy array per column, for :func:`registered`.
-
-    ``columns`` are read one at a time, in the order of ``spec``'s ``(name, kind)`` pairs
-    (``zip(*rows)`` turns rows into them without holding every column at once). Numbers go
-    in as float arrays, where None is NaN and DuckDB reads NaN as NULL: DuckDB reads them
-    without the interpreter (the columns are times, counts and positions, exact as doubles;
-    the INSERT casts them back). Text and bytes stay arrays of the Python objects. Free text
-    at column ``text_at`` that UTF-8 cannot hold (lone surrogates) is stored with backslash
-    escapes.
-    """
-    import numpy as np
-
-    from nbflow.store.serialize import safe_texts
-
-    arrays: dict[str, Any] = {}
-    found = iter(columns)
-    for at, (name, kind) in enumerate(spec):
-        values = next(found, ())  # no rows: zip(*rows) gives no columns
-        if at == text_at:
-            values = safe_texts(values)
-        arrays[name] = np.array(values, dtype=np.float64 if kind in _NUMBERS else object)
-    return arrays
-
-
 def varying_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, str]],
                     text_at: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`numpy_columns`, except that a text or bytes column holding one value in every
-    row comes back on its own, as ``{name: value}`` in the order of ``spec``.
+    """``(arrays, constants)``: a dict of one NumPy array per column, for :func:`registered`,
+    and the text or bytes columns that hold one value in every row, as ``{name: value}`` in
+    the order of ``spec``.
 
-    DuckDB reads an array of Python objects holding the interpreter, a value at a time: in a
-    run's batch most such columns hold one value (a status, an output's name, no error), and
-    are better given once, as a query parameter. At least one column stays an array: the
-    arrays are what say how many rows there are.
+    ``columns`` are read one at a time, in the order of ``spec``'s ``(name, kind)`` pairs
+    (``zip(*rows)`` turns rows into them without holding every column at once); one given
+    as an array already (a text column as integers) is kept as it is. Numbers go in as float
+    arrays, where None is NaN and DuckDB reads NaN as NULL: DuckDB reads them without the
+    interpreter (the columns are times, counts and positions, exact as doubles; the INSERT
+    casts them back). Text and bytes stay arrays of the Python objects, which DuckDB reads
+    holding the interpreter, a value at a time: in a run's batch most such columns hold one
+    value (a status, an output's name, no error) and are better given once, as a query
+    parameter. At least one column stays an array: the arrays say how many rows there are.
+    Free text at column ``text_at`` that UTF-8 cannot hold (lone surrogates) is stored with
+    backslash escapes.
     """
     import numpy as np
 
@@ -61,7 +43,7 @@ def varying_columns(columns: Iterable[Sequence[Any]], spec: Sequence[tuple[str, 
     constants: dict[str, Any] = {}
     found = iter(columns)
     for at, (name, kind) in enumerate(spec):
-        values = next(found, ())
+        values = next(found, ())  # no rows: zip(*rows) gives no columns
         if hasattr(values, "dtype"):  # an array already, such as a text column given as integers
             arrays[name] = values
             continue

@@ -78,8 +78,13 @@ def test_reruns_ticks_and_large_adds_import_neither_pyarrow_nor_pandas(tmp_path)
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_numpy_columns_keep_nulls_whole_numbers_bytes_and_odd_text():
-    from nbflow.store.columns import numpy_columns
+def test_varying_columns_keep_nulls_whole_numbers_bytes_and_odd_text():
+    from nbflow.store.columns import varying_columns
+
+    def numpy_columns(columns, spec, text_at=None):
+        arrays, constants = varying_columns(columns, spec, text_at)
+        assert not constants  # every column here varies
+        return arrays
 
     inst = nf.Instance.ephemeral()
     spec = (("name", "string"), ("position", "int64"), ("took", "float64"), ("blob", "binary"))
