@@ -111,8 +111,8 @@ class Executor:
         self.plan = topology if isinstance(topology, Plan) else Plan.build(job.nodes)
         self.nodes = job.nodes
         self.priority = _priorities(job.nodes)
-        self.key_index: dict[DynSource, dict[str, int]] = {}
-        self.values = RunValues(self.key_index, {n: node.scope for n, node in self.nodes.items()})
+        self.keys: dict[DynSource, list[str]] = {}  # a key's index is its position here
+        self.values = RunValues(self.keys, {n: node.scope for n, node in self.nodes.items()})
         self.inputs = InputValues(self.values, resume)
         self.reuse = RerunReuse(self, resume, self.inputs) if resume is not None else None
         self.shared: dict[str, dict[str, Any]] = {n: {} for n in self.nodes}
@@ -120,7 +120,6 @@ class Executor:
         self.doomed: dict[str, str] = {}  # mapped node -> why every key of it is skipped
         self.state: dict[tuple[str, str | None], int] = {}
         self.pending_items: dict[tuple[str, str], int] = {}
-        self.keys: dict[DynSource, list[str]] = {}
         self.source_status: dict[DynSource, str] = {}
         self.n_ok: dict[tuple[str, str], int] = {}
         # keys whose mapped step succeeded without producing an optional output
@@ -284,10 +283,13 @@ class Executor:
         self._record(task.node, task.key, CANCELED, now, now, why, task.retry_number + 1)
 
     # -- submitting ------------------------------------------------------------------------
-    def _submit(self, name: str, key: str | None) -> None:
+    def _submit(self, name: str, key: str | None, index: int | None = None) -> None:
+        """Submit step ``name[key]``; ``index`` is the key's index in its fan-out, looked up if
+        not given (the hot path knows it)."""
         node, shared, item_inputs, default_inputs, released, priority, config = self._to_submit[name]
         # An item input comes from the same fan-out as the step: its value is at the step's index.
-        index = None if key is None else self.key_index[node.scope][key]
+        if index is None and key is not None:
+            index = self.values.index_of(node.scope, key)
         try:
             materialize = self.inputs.materialize
             inputs = {in_name: materialize(v) for in_name, v in shared.items()} if shared else {}
@@ -370,10 +372,6 @@ class Executor:
         if keys is None:
             keys = self.keys[source] = []
         index = len(keys)
-        index_of = self.key_index.get(source)
-        if index_of is None:
-            index_of = self.key_index[source] = {}
-        index_of[key] = index
         keys.append(key)
         self.values.put_at(source.node, source.output, key, index, value)
         self.sink.output(_new(OutputRecord, (source.node, source.node, key, index, source.output, value)))
@@ -391,7 +389,7 @@ class Executor:
                 and source.node in self.resume.executed:
             self.reuse.reuse_unchanged_key(source, key, value)
         for consumer, _ in self.plan.item_consumers.get(source, ()):  # a DynSource is its (node, output)
-            self._resolve_item(consumer, key)
+            self._resolve_item(consumer, key, index)
 
     def _on_done(self, report: DoneReport) -> None:
         task = report.task
@@ -437,7 +435,7 @@ class Executor:
         if task is not None:
             index, step_key = task.key_index, task.step_key
         else:
-            index = None if key is None else self.key_index[self.nodes[name].scope][key]
+            index = None if key is None else self.values.index_of(self.nodes[name].scope, key)
             step_key = name if key is None else f"{name}[{key}]"
         static_outs = self._static_outs[name]
         # All outputs go to the sink before anything downstream can record a step, so the
@@ -463,7 +461,7 @@ class Executor:
             else:
                 slot = (name, out_name)
                 for consumer, _ in self.plan.item_consumers.get(slot, ()):
-                    self._resolve_item(consumer, key)
+                    self._resolve_item(consumer, key, index)
                 n_ok = self.n_ok
                 n_ok[slot] = n_ok.get(slot, 0) + 1
                 # What _check_collect looks at first, asked here: until the fan-out is done,
@@ -489,16 +487,16 @@ class Executor:
             if self.state.get((name, None), _PENDING) == _PENDING and name not in self.doomed:
                 self._submit(name, None)
             return
-        for key in list(self.keys.get(node.scope, ())):
+        for index, key in enumerate(list(self.keys.get(node.scope, ()))):
             if self.state.get((name, key)) == _PENDING and self.pending_items[(name, key)] == 0:
-                self._submit(name, key)
+                self._submit(name, key, index)
 
-    def _resolve_item(self, name: str, key: str) -> None:
+    def _resolve_item(self, name: str, key: str, index: int | None = None) -> None:
         slot = (name, key)
         left = self.pending_items[slot] - 1
         self.pending_items[slot] = left
         if left == 0 and self.unresolved[name] == 0 and self.state.get(slot) == _PENDING:
-            self._submit(name, key)
+            self._submit(name, key, index)
 
     def _check_collect(self, name: str, out_name: str) -> None:
         node = self.nodes[name]
@@ -602,7 +600,7 @@ class Executor:
     def _record(self, name: str, key: str | None, status: str, start: float, end: float,
                 error: str | None, attempts: int = 0) -> None:
         node = self.nodes[name]
-        index = None if key is None else self.key_index[node.scope][key]
+        index = None if key is None else self.values.index_of(node.scope, key)
         step_key = name if key is None else f"{name}[{key}]"
         self.sink.step(StepRecord(step_key, name, key, index, status, attempts, start, end, error,
                         self.code_versions.get(name)))

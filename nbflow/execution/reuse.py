@@ -38,7 +38,6 @@ class RunState(Protocol):
     values: RunValues
     state: dict[tuple[str, str | None], int]
     keys: dict[DynSource, list[str]]
-    key_index: dict[DynSource, dict[str, int]]
     source_status: dict[DynSource, str]
     n_ok: dict[tuple[str, str], int]
     pending_items: dict[tuple[str, str], int]
@@ -48,8 +47,8 @@ class RunState(Protocol):
     def _record(self, name: str, key: str | None, status: str, start: float, end: float,
                 error: str | None, attempts: int = 0) -> None: ...
     def _resolve_shared(self, name: str, in_name: str, value: Any) -> None: ...
-    def _resolve_item(self, name: str, key: str) -> None: ...
-    def _submit(self, name: str, key: str | None) -> None: ...
+    def _resolve_item(self, name: str, key: str, index: int | None = None) -> None: ...
+    def _submit(self, name: str, key: str | None, index: int | None = None) -> None: ...
     def _check_collect(self, name: str, out_name: str) -> None: ...
     def _collect_bad(self, name: str, out_name: str, reason: str) -> None: ...
 
@@ -216,7 +215,6 @@ class RerunReuse:
         resume = self.resume
         for source, keys in resume.parent_keys.items():
             self.run.keys[source] = list(keys)
-            self.run.key_index[source] = {k: i for i, k in enumerate(keys)}
             self.run.source_status[source] = SUCCESS
         executed = resume.executed
         for name, node in self.run.nodes.items():

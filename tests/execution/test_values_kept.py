@@ -8,6 +8,7 @@ run returns still reads every value, from the store where memory no longer has i
 from __future__ import annotations
 
 import nbflow as nf
+from nbflow.definitions.compose import DynSource
 from nbflow.definitions.config import resolve_run_config
 from nbflow.execution.backend import InProcessBackend
 from nbflow.execution.events import MemorySink
@@ -58,6 +59,18 @@ def _values(job):
     outcome = Executor(job, "run", resolve_run_config(job, None), sink, InProcessBackend()).execute()
     assert outcome.status == "SUCCESS"
     return outcome.values
+
+
+def test_a_run_makes_no_index_of_its_keys():
+    # Steps go by key index; {key: index} is made only for a lookup by key. At a million keys
+    # it would be about 60 MB held to the end of the run.
+    sink = MemorySink()
+    executor = Executor(chain, "run", resolve_run_config(chain, None), sink, InProcessBackend())
+    assert executor.execute().status == "SUCCESS"
+    assert executor.values._indexes == {}
+    assert [r.key_index for r in sink.steps if r.node == "kv_plus"] == [0, 1, 2, 3]
+    assert executor.values[("kv_plus", "result", "k2")] == 5  # a lookup by key makes it
+    assert list(executor.values._indexes) == [DynSource("kv_emit", "result")]
 
 
 def test_values_only_the_next_step_of_the_key_needed_are_dropped():
