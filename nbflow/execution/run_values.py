@@ -50,8 +50,9 @@ class KeyIndex:
             self._index, self._seen, self._upto = {}, keys, 0
         index = self._index.get(key)
         if index is None and keys is not None and self._upto < len(keys):
-            done, self._upto = self._upto, len(keys)
-            self._index.update(zip(islice(keys, done, self._upto), range(done, self._upto), strict=True))
+            done, upto = self._upto, len(keys)
+            self._index.update(zip(islice(keys, done, upto), range(done, upto), strict=True))
+            self._upto = upto  # after the update: a reader on another thread never skips keys
             index = self._index.get(key)
         return index
 
