@@ -265,7 +265,9 @@ def _dynamic_body(fn: Callable[..., Any], op_name: str, outs: dict[str, Out]) ->
         seen: dict[str, set[str]] = {}
         for item in items(fn(*args, **kwargs)):
             if isinstance(item, DynamicOutput):
-                keys = seen.setdefault(item.output_name, set())
+                keys = seen.get(item.output_name)
+                if keys is None:  # not setdefault: that makes and drops a set for every item
+                    keys = seen[item.output_name] = set()
                 if item.mapping_key in keys:
                     raise DuplicateMappingKeyError(
                         f'Compute for op "{op_name}" yielded a DynamicOutput with mapping_key '

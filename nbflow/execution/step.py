@@ -283,7 +283,9 @@ def _check_dynamic(op: Any, item: DynamicOutput, seen: dict[str, set[str]] | Non
             f"a DynamicOut of this op (its outputs: {list(op.outs)})."
         )
     if seen is not None:
-        keys = seen.setdefault(item.output_name, set())
+        keys = seen.get(item.output_name)
+        if keys is None:  # not setdefault: that makes and drops a set for every item
+            keys = seen[item.output_name] = set()
         if item.mapping_key in keys:
             raise DuplicateMappingKeyError(
                 f"op '{op.name}' yielded the mapping key {item.mapping_key!r} twice"
