@@ -117,8 +117,11 @@ class PartitionsView(View):
             self.message = ""  # what an earlier action said is about another list
             self.refresh()
 
-    def _do_page(self, page: int) -> None:
-        self.page = max(0, min(int(page), self.pages - 1))
+    def _do_page(self, page: int | None = None, step: int = 0) -> None:
+        # ``step``: the next or previous page, counted from the page shown when the click is
+        # handled, so clicks faster than the view redraws each move one page.
+        wanted = self.page + int(step) if page is None else int(page)
+        self.page = max(0, min(wanted, self.pages - 1))
         self.highlight, self.message = [], ""
         self.refresh()
 

@@ -247,10 +247,15 @@ class RunView(View):
             self.selected = run_details.step_details(self.run, node, key)
         self.message = ""
 
-    def _do_keys(self, node: str, page: int = 0, status: str = "", text: str = "") -> None:
+    def _do_keys(self, node: str, page: int = 0, status: str = "", text: str = "", step: int = 0) -> None:
         assert self.run is not None
-        if node != self.key_page.get("node"):
+        shown = self.key_page
+        if node != shown.get("node"):
             self.checked = []
+        elif step and (status, text) == (shown.get("status"), shown.get("text")):
+            # The next or previous page of the keys shown when the click is handled: clicks
+            # faster than the view redraws each move one page.
+            page = min(int(shown.get("page", 0)) + int(step), int(shown.get("pages", 1)) - 1)
         self.key_page = run_details.keys_page(self.run, node, status, text, page, PAGE_SIZE)
 
     def _do_expand(self, node: str, status: str = "", text: str = "") -> None:

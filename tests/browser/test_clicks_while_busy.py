@@ -130,6 +130,9 @@ def test_views_answer_clicks_while_a_cell_sleeps_and_while_a_run_goes_on(page, j
     wait_idle(page)
     expect(live.locator(".nbflow-run-header .nbflow-badge").first).to_have_text("SUCCESS")
     timed_click(view, "g.node#node\\:square", ".nbflow-keys", "page 1 of 3", "node details, kernel idle")
+    # Two clicks on "›" in one go, before the kernel can answer the first: two pages on.
+    view.evaluate("root => { for (let i = 0; i < 2; i++) root.querySelector('.nbflow-keys-next').click(); }")
+    expect(view.locator(".nbflow-keys")).to_contain_text("page 3 of 3")
     ticks = cell_output(page, 2).inner_text()
     assert re.findall(r"tick \d", ticks) == [f"tick {i}" for i in range(8)]  # also those after the clicks
     every_output = page.locator(".jp-NotebookPanel .jp-OutputArea").all_inner_texts()

@@ -48,6 +48,20 @@ def test_pages_of_keys(episodes, instance):
     assert view.page == 2
 
 
+def test_next_and_previous_count_from_the_page_shown_when_handled(episodes, instance):
+    # Two clicks on "›" before the view redraws: each moves one page, not both to the second.
+    view = PartitionsView(episodes, instance=instance)
+    click(view, "page", step=1)
+    click(view, "page", step=1)
+    assert view.page == 2 and keys(view)[0] == "ep-100"
+    click(view, "page", step=1)  # past the end: stays on the last page
+    assert view.page == 2
+    click(view, "page", step=-1)
+    click(view, "page", step=-1)
+    click(view, "page", step=-1)
+    assert view.page == 0 and keys(view)[0] == "ep-000"
+
+
 def test_go_to_a_key(episodes, instance):
     view = PartitionsView(episodes, instance=instance)
     click(view, "find", key="ep-075")

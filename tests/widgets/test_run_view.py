@@ -81,6 +81,22 @@ def test_clicking_a_mapped_node_lists_its_keys_paged_and_filtered(failed_run, mo
     assert [r["key"] for r in view.key_page["rows"]] == ["k7"]
 
 
+def test_key_pages_step_from_the_page_shown_when_handled(failed_run, monkeypatch):
+    monkeypatch.setattr(run_view, "PAGE_SIZE", 4)
+    view = RunView(failed_run)
+    click(view, "select", node="work")
+    click(view, "keys", node="work", step=1)  # two clicks on "›" before a redraw: two pages on
+    click(view, "keys", node="work", step=1)
+    assert view.key_page["page"] == 2 and [r["key"] for r in view.key_page["rows"]] == ["k8", "k9"]
+    click(view, "keys", node="work", step=1)  # past the end: the last page
+    assert view.key_page["page"] == 2
+    click(view, "keys", node="work", step=-1)
+    assert [r["key"] for r in view.key_page["rows"]] == ["k4", "k5", "k6", "k7"]
+    # A step with another filter than the one shown starts that filter's list at its first page.
+    click(view, "keys", node="work", status="SUCCESS", step=1)
+    assert view.key_page["page"] == 0 and view.key_page["status"] == "SUCCESS"
+
+
 def test_clicking_a_key_shows_its_error_logs_and_a_sibling_its_output(failed_run):
     view = RunView(failed_run)
     click(view, "select", node="work", key="k3")

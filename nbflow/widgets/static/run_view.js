@@ -109,9 +109,10 @@ function render({ model, el }) {
       h("div", { class: "nbflow-keys-tools" }, filterStatus, filterText,
         h("span", { class: "nbflow-muted" }, `${k.total.toLocaleString()} keys · page ${k.page + 1} of ${k.pages}`),
         h("button", { class: "nbflow-btn nbflow-keys-prev", disabled: k.page <= 0 ? "disabled" : undefined,
-          onclick: () => send("keys", { node: d.node, page: k.page - 1, status: k.status, text: k.text }) }, "‹"),
+          // A step from the page the kernel shows when it gets the click: fast clicks add up.
+          onclick: () => send("keys", { node: d.node, step: -1, status: k.status, text: k.text }) }, "‹"),
         h("button", { class: "nbflow-btn nbflow-keys-next", disabled: k.page + 1 >= k.pages ? "disabled" : undefined,
-          onclick: () => send("keys", { node: d.node, page: k.page + 1, status: k.status, text: k.text }) }, "›"),
+          onclick: () => send("keys", { node: d.node, step: 1, status: k.status, text: k.text }) }, "›"),
         button(`Rerun selected (${checked.size})`, "rerun_selected", { node: d.node },
           "Rerun the ticked keys and what they feed"),
         button("Show in graph", "expand", { node: d.node, status: k.status, text: k.text },
