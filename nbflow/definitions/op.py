@@ -286,6 +286,14 @@ def _dynamic_body(fn: Callable[..., Any], op_name: str, outs: dict[str, Out]) ->
     return body
 
 
+def _plain_output(outs: dict[str, Out]) -> str | None:
+    if len(outs) != 1:
+        return None
+    name, out = next(iter(outs.items()))
+    plain = not out.is_dynamic and out.is_required and out.dagster_type is None
+    return name if plain else None
+
+
 def _normalize_outs(out: Any) -> dict[str, Out]:
     if out is None:
         return {DEFAULT_OUTPUT: Out()}
@@ -335,6 +343,9 @@ class OpDefinition:
             fn = _dynamic_body(fn, self.name, self.outs)
             self.fn = fn
         self.is_generator = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
+        # The one output of an op whose return value is that output as it is (one static,
+        # required output without a declared type): a step of it needs no per-output checks.
+        self.plain_output = None if self.is_generator else _plain_output(self.outs)
         params = list(inspect.signature(fn).parameters.values())
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):

@@ -157,8 +157,16 @@ def run_step(task: StepTask, capturing: list[capture.LogChunk] | None = None) ->
     start = time.time()
     prev = capture.set_buffer(logs) if own else None
     try:
-        outputs = _static_outputs(op, _call_op(task))
-        _check_outputs(op, outputs)
+        result = _call_op(task)
+        plain = op.plain_output
+        if plain is not None and not isinstance(result, Output):
+            # What _static_outputs and _check_outputs do for such an op, inline.
+            if type(result) not in PLAIN_TYPES:
+                check_storable(op.name, plain, result)
+            outputs = {plain: result}
+        else:
+            outputs = _static_outputs(op, result)
+            _check_outputs(op, outputs)
     except Exception as exc:  # the user's error: report it, the run goes on
         if own:
             capture.set_buffer(prev)

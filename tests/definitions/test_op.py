@@ -72,3 +72,47 @@ def test_input_default_is_used_when_not_wired(instance):
         add(source())
 
     assert defaults.run(instance=instance).output("add") == 11
+
+
+def test_plain_output_names_the_one_output_a_return_value_is_as_it_is():
+    @nf.op
+    def plain():
+        return 1
+
+    @nf.op(out={"a": nf.Out(), "b": nf.Out()})
+    def two():
+        return 1, 2
+
+    @nf.op(out=nf.Out(is_required=False))
+    def optional():
+        yield nf.Output(1)
+
+    @nf.op(out=nf.Out(int))
+    def typed():
+        return 1
+
+    @nf.op(out=nf.DynamicOut())
+    def fan():
+        yield nf.DynamicOutput(1, mapping_key="a")
+
+    assert plain.plain_output == "result"
+    assert [op.plain_output for op in (two, optional, typed, fan)] == [None] * 4
+
+
+def test_a_plain_op_may_still_return_an_output_object(instance):
+    @nf.op
+    def wrapped():
+        return nf.Output(5)
+
+    @nf.op
+    def wrong_name():
+        return nf.Output(5, output_name="other")
+
+    @nf.job
+    def outputs_job():
+        wrapped()
+        wrong_name()
+
+    run = outputs_job.run(instance=instance)
+    assert run.output("wrapped") == 5
+    assert "did not produce its required output 'result'" in run.steps().set_index("step_key").error["wrong_name"]
